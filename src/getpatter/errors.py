@@ -1,0 +1,73 @@
+"""The exception hierarchy every part of getpatter raises (API.md A.16)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    CONFIG = "CONFIG"
+    CONNECTION = "CONNECTION"
+    AUTH = "AUTH"
+    TIMEOUT = "TIMEOUT"
+    RATE_LIMIT = "RATE_LIMIT"
+    WEBHOOK_VERIFICATION = "WEBHOOK_VERIFICATION"
+    INPUT_VALIDATION = "INPUT_VALIDATION"
+    PROVIDER_ERROR = "PROVIDER_ERROR"
+    PROVISION = "PROVISION"
+    INTERNAL = "INTERNAL"
+
+
+class PatterError(Exception):
+    """Base of every error getpatter raises on purpose; ``code`` says which kind."""
+
+    default_code: ErrorCode = ErrorCode.INTERNAL
+
+    def __init__(self, message: str, *, code: ErrorCode | None = None) -> None:
+        super().__init__(message)
+        self.code: ErrorCode = code if code is not None else self.default_code
+
+
+class PatterConfigError(PatterError, ValueError):
+    """A configuration mistake. The message names the parameter (or env var) and the fix."""
+
+    default_code = ErrorCode.CONFIG
+
+
+class PatterConnectionError(PatterError):
+    """A vendor or carrier could not be reached, or dropped the connection."""
+
+    default_code = ErrorCode.CONNECTION
+
+
+class RateLimitError(PatterConnectionError):
+    """The vendor answered 429. ``retry_after`` is in seconds when the vendor said."""
+
+    default_code = ErrorCode.RATE_LIMIT
+
+    def __init__(self, message: str, *, retry_after: float | None = None, code: ErrorCode | None = None):
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
+class AuthenticationError(PatterError):
+    """The vendor refused the credentials (401/403)."""
+
+    default_code = ErrorCode.AUTH
+
+
+class ProvisionError(PatterError):
+    """A carrier resource (number, application) could not be configured."""
+
+    default_code = ErrorCode.PROVISION
+
+
+__all__ = [
+    "AuthenticationError",
+    "ErrorCode",
+    "PatterConfigError",
+    "PatterConnectionError",
+    "PatterError",
+    "ProvisionError",
+    "RateLimitError",
+]

@@ -1,0 +1,60 @@
+"""Run an ASGI app (FastAPI/Starlette, HTTP and WebSocket) on 127.0.0.1 on an ephemeral port.
+
+    async with running(app) as srv:
+        httpx.get(srv.http_url + "/health")
+        websockets.connect(srv.ws_url + "/ws")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+
+
+@dataclass(frozen=True)
+class Running:
+    host: str
+    port: int
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}"
+
+    @property
+    def hostport(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@contextlib.asynccontextmanager
+async def running(app: Any, *, ws_max_size: int = 16 * 1024 * 1024) -> AsyncIterator[Running]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="off", ws_max_size=ws_max_size, ws_ping_interval=None
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.005)
+        yield Running("127.0.0.1", port)
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=5)
+        sock.close()
