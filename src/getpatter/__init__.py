@@ -1,6 +1,18 @@
-"""getpatter: give an AI agent a phone number."""
+"""getpatter: give an AI agent a phone number.
+
+Light names are imported eagerly; provider classes (which pull in HTTP/WebSocket clients and numpy)
+load on first use, so ``import getpatter`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from getpatter._version import __version__
+from getpatter.agent import Agent
+from getpatter.carriers.telnyx.config import Telnyx
+from getpatter.carriers.twilio.config import Twilio
 from getpatter.errors import (
     AuthenticationError,
     ErrorCode,
@@ -10,14 +22,129 @@ from getpatter.errors import (
     ProvisionError,
     RateLimitError,
 )
+from getpatter.patter import Patter
+from getpatter.tunnels.config import CloudflareTunnel, Ngrok, Static, StaticTunnel
+
+_LAZY: dict[str, str] = {
+    # providers
+    "DeepgramSTT": "getpatter.stt.deepgram",
+    "OpenAILLM": "getpatter.llm.openai",
+    "OpenAICompatibleLLM": "getpatter.llm.openai",
+    "OpenAITTS": "getpatter.tts.openai",
+    "ElevenLabsTTS": "getpatter.tts.elevenlabs",
+    # call layer
+    "CallControl": "getpatter.call.context",
+    "EventBus": "getpatter.call.bus",
+    "PipelineHooks": "getpatter.call.hooks",
+    "HookContext": "getpatter.call.hooks",
+    "AfterLLMHooks": "getpatter.call.hooks",
+    "PatterDeprecationWarning": "getpatter.call.hooks",
+    # text helpers
+    "filter_markdown": "getpatter.text.transforms",
+    "filter_emoji": "getpatter.text.transforms",
+    "filter_for_tts": "getpatter.text.transforms",
+    "SentenceChunker": "getpatter.text.chunker",
+    # audio helpers (API.md E.5)
+    "mulaw_to_pcm16": "getpatter.audio",
+    "pcm16_to_mulaw": "getpatter.audio",
+    "alaw_to_pcm16": "getpatter.audio",
+    "pcm16_to_alaw": "getpatter.audio",
+    "StatefulResampler": "getpatter.audio",
+    "StreamResampler": "getpatter.audio",
+    "create_resampler_8k_to_16k": "getpatter.audio",
+    "create_resampler_16k_to_8k": "getpatter.audio",
+    "create_resampler_24k_to_16k": "getpatter.audio",
+    "create_resampler_24k_to_8k": "getpatter.audio",
+    "PcmCarry": "getpatter.audio",
+    "FormatConverter": "getpatter.audio",
+    "AudioFormat": "getpatter.audio",
+    "VAD": "getpatter.audio",
+    "EnergyVAD": "getpatter.audio",
+    # pricing (API.md D.3)
+    "DEFAULT_PRICING": "getpatter.metrics.pricing",
+    "PRICING_VERSION": "getpatter.metrics.pricing",
+    "PRICING_LAST_UPDATED": "getpatter.metrics.pricing",
+    "PricingUnit": "getpatter.metrics.pricing",
+    "ProviderPricing": "getpatter.metrics.pricing",
+    "merge_pricing": "getpatter.metrics.pricing",
+    "calculate_stt_cost": "getpatter.metrics.pricing",
+    "calculate_tts_cost": "getpatter.metrics.pricing",
+    "calculate_llm_cost": "getpatter.metrics.pricing",
+    "calculate_realtime_cost": "getpatter.metrics.pricing",
+    "calculate_telephony_cost": "getpatter.metrics.pricing",
+}
+
+if TYPE_CHECKING:
+    from getpatter.audio import (
+        VAD,
+        AudioFormat,
+        EnergyVAD,
+        FormatConverter,
+        PcmCarry,
+        StatefulResampler,
+        StreamResampler,
+        alaw_to_pcm16,
+        create_resampler_8k_to_16k,
+        create_resampler_16k_to_8k,
+        create_resampler_24k_to_8k,
+        create_resampler_24k_to_16k,
+        mulaw_to_pcm16,
+        pcm16_to_alaw,
+        pcm16_to_mulaw,
+    )
+    from getpatter.call.bus import EventBus
+    from getpatter.call.context import CallControl
+    from getpatter.call.hooks import AfterLLMHooks, HookContext, PatterDeprecationWarning, PipelineHooks
+    from getpatter.llm.openai import OpenAICompatibleLLM, OpenAILLM
+    from getpatter.metrics.pricing import (
+        DEFAULT_PRICING,
+        PRICING_LAST_UPDATED,
+        PRICING_VERSION,
+        PricingUnit,
+        ProviderPricing,
+        calculate_llm_cost,
+        calculate_realtime_cost,
+        calculate_stt_cost,
+        calculate_telephony_cost,
+        calculate_tts_cost,
+        merge_pricing,
+    )
+    from getpatter.stt.deepgram import DeepgramSTT
+    from getpatter.text.chunker import SentenceChunker
+    from getpatter.text.transforms import filter_emoji, filter_for_tts, filter_markdown
+    from getpatter.tts.elevenlabs import ElevenLabsTTS
+    from getpatter.tts.openai import OpenAITTS
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'getpatter' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
+    "Agent",
     "AuthenticationError",
+    "CloudflareTunnel",
     "ErrorCode",
+    "Ngrok",
+    "Patter",
     "PatterConfigError",
     "PatterConnectionError",
     "PatterError",
     "ProvisionError",
     "RateLimitError",
+    "Static",
+    "StaticTunnel",
+    "Telnyx",
+    "Twilio",
     "__version__",
+    *_LAZY,
 ]

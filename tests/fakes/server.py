@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,14 @@ class Running:
         return f"{self.host}:{self.port}"
 
 
+class _Server(uvicorn.Server):
+    """No signal capture: the test process owns its signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 @contextlib.asynccontextmanager
 async def running(app: Any, *, ws_max_size: int = 16 * 1024 * 1024) -> AsyncIterator[Running]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -44,8 +52,7 @@ async def running(app: Any, *, ws_max_size: int = 16 * 1024 * 1024) -> AsyncIter
     config = uvicorn.Config(
         app, log_level="warning", lifespan="off", ws_max_size=ws_max_size, ws_ping_interval=None
     )
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:

@@ -1,0 +1,147 @@
+"""The ``Agent`` a call runs, and ``phone.agent(...)`` validation (API.md A.3)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from getpatter.errors import PatterConfigError
+from getpatter.llm.base import LLM
+from getpatter.stt.base import STT
+from getpatter.tts.base import TTS
+
+log = logging.getLogger("getpatter")
+
+ProviderMode = Literal["openai_realtime", "elevenlabs_convai", "pipeline"]
+DEFAULT_REALTIME_MODEL = "gpt-4o-mini-realtime-preview"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Agent:
+    """Everything a call needs to know about the agent. Frozen: per-call overrides make a copy."""
+
+    system_prompt: str
+    voice: str = "alloy"
+    model: str = DEFAULT_REALTIME_MODEL
+    language: str = "en"
+    first_message: str = ""
+    tools: tuple[Any, ...] = ()
+    provider: ProviderMode = "openai_realtime"
+    engine: Any = None
+    stt: STT | None = None
+    llm: LLM | None = None
+    tts: TTS | None = None
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    guardrails: tuple[Any, ...] = ()
+    hooks: Any = None
+    text_transforms: tuple[Callable[[str], str], ...] = ()
+    vad: Any = None
+    audio_filter: Any = None
+    background_audio: Any = None
+    barge_in_threshold_ms: int = 300
+    aggressive_first_flush: bool = False
+
+
+def build_agent(
+    system_prompt: str,
+    *,
+    engine: Any = None,
+    stt: STT | None = None,
+    llm: LLM | None = None,
+    tts: TTS | None = None,
+    voice: str | None = None,
+    model: str | None = None,
+    language: str = "en",
+    first_message: str = "",
+    tools: Sequence[Any] | None = None,
+    variables: Mapping[str, Any] | None = None,
+    guardrails: Sequence[Any] | None = None,
+    hooks: Any = None,
+    text_transforms: Sequence[Callable[[str], str]] | None = None,
+    vad: Any = None,
+    audio_filter: Any = None,
+    background_audio: Any = None,
+    barge_in_threshold_ms: int = 300,
+    aggressive_first_flush: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> Agent:
+    """Validate ``phone.agent(...)`` arguments and resolve the mode: engine > pipeline > realtime default."""
+    env = os.environ if env is None else env
+    if not isinstance(system_prompt, str):
+        raise TypeError("system_prompt must be a str")
+    for name, value in (("tools", tools), ("guardrails", guardrails), ("text_transforms", text_transforms)):
+        if value is not None and not isinstance(value, list | tuple):
+            raise TypeError(f"{name} must be a list, got {type(value).__name__}")
+    if variables is not None and not isinstance(variables, Mapping):
+        raise TypeError(f"variables must be a dict, got {type(variables).__name__}")
+    if isinstance(barge_in_threshold_ms, bool) or not isinstance(barge_in_threshold_ms, int):
+        raise TypeError("barge_in_threshold_ms must be an int (milliseconds; 0 disables barge-in)")
+    if barge_in_threshold_ms < 0:
+        raise PatterConfigError("barge_in_threshold_ms must be >= 0 (0 disables barge-in)")
+    if stt is not None and not isinstance(stt, STT):
+        raise TypeError(f"stt must be an STT provider (e.g. DeepgramSTT()), got {type(stt).__name__}")
+    if tts is not None and not isinstance(tts, TTS):
+        raise TypeError(f"tts must be a TTS provider (e.g. ElevenLabsTTS()), got {type(tts).__name__}")
+    if llm is not None and not isinstance(llm, LLM):
+        raise TypeError(f"llm must be an LLM provider (e.g. OpenAILLM()), got {type(llm).__name__}")
+
+    provider: ProviderMode
+    if engine is not None:
+        if stt is not None or tts is not None:
+            raise PatterConfigError(
+                "engine= runs speech-to-speech and cannot be combined with stt=/tts=: "
+                "drop engine= for a pipeline, or drop stt=/tts="
+            )
+        provider = _engine_mode(engine)
+        if llm is not None:
+            log.warning("agent: llm= is ignored because engine= is set")
+            llm = None
+    elif stt is not None or tts is not None or llm is not None:
+        provider = "pipeline"
+        if stt is None:
+            raise PatterConfigError("pipeline mode needs stt= (e.g. stt=DeepgramSTT()) to hear the caller")
+        if tts is None:
+            raise PatterConfigError("pipeline mode needs tts= (e.g. tts=ElevenLabsTTS()) to speak")
+    else:
+        provider = "openai_realtime"
+        if not env.get("OPENAI_API_KEY"):
+            raise PatterConfigError(
+                "no engine, stt or tts given, so the agent would use OpenAI Realtime, but OPENAI_API_KEY "
+                "is not set: set it, pass engine=OpenAIRealtime(api_key=...), or give stt=/llm=/tts= "
+                "for a pipeline"
+            )
+
+    engine_voice = getattr(engine, "voice", "") or ""
+    engine_model = getattr(engine, "model", "") or ""
+    return Agent(
+        system_prompt=system_prompt,
+        voice=voice or engine_voice or "alloy",
+        model=model or engine_model or DEFAULT_REALTIME_MODEL,
+        language=language,
+        first_message=first_message,
+        tools=tuple(tools or ()),
+        provider=provider,
+        engine=engine,
+        stt=stt,
+        llm=llm,
+        tts=tts,
+        variables=dict(variables or {}),
+        guardrails=tuple(guardrails or ()),
+        hooks=hooks,
+        text_transforms=tuple(text_transforms or ()),
+        vad=vad,
+        audio_filter=audio_filter,
+        background_audio=background_audio,
+        barge_in_threshold_ms=barge_in_threshold_ms,
+        aggressive_first_flush=aggressive_first_flush,
+    )
+
+
+def _engine_mode(engine: Any) -> ProviderMode:
+    kind = getattr(engine, "provider_mode", None) or getattr(engine, "kind", None)
+    if kind in ("openai_realtime", "elevenlabs_convai"):
+        return kind  # type: ignore[no-any-return]
+    raise TypeError(f"engine must be OpenAIRealtime or ElevenLabsConvAI, got {type(engine).__name__}")

@@ -1,0 +1,515 @@
+"""Pipeline mode: caller audio -> VAD + STT -> turn end -> LLM (or ``on_message``) -> sentences -> TTS.
+
+Turn-taking: a turn ends on the STT's end-of-turn signal; when the STT stays silent after our VAD heard
+the caller stop, we ask it to finalize and commit what we have. Barge-in: caller voice sustained for
+``barge_in_threshold_ms`` while the agent is answering cancels the answer, clears the carrier's buffer,
+and only what the caller heard (mark-based) goes into the history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from getpatter.audio.convert import FormatConverter
+from getpatter.audio.format import PCM16_16K, AudioFormat
+from getpatter.audio.vad import EnergyVAD, SpeechEnd, SpeechStart, VoiceActivity
+from getpatter.call.bus import EventBus
+from getpatter.call.context import CallContext, HistoryEntry
+from getpatter.call.events import (
+    AgentUtterance,
+    DtmfReceived,
+    ErrorOccurred,
+    Interrupted,
+    TurnCompleted,
+    TurnTimings,
+    UsageRecorded,
+    UserSpeechEnded,
+    UserSpeechStarted,
+    UserTranscript,
+)
+from getpatter.call.hooks import HookContext, HookRunner, PipelineHooks
+from getpatter.call.playout import Playout
+from getpatter.call.speaker import Speaker
+from getpatter.errors import PatterError
+from getpatter.llm.base import LLM, Message, TextDelta, ToolCallRequest, ToolSchema, Usage
+from getpatter.stt.base import STT, STTStream, Transcript
+from getpatter.stt.base import SpeechStarted as SttSpeechStarted
+from getpatter.text.chunker import SentenceChunker
+from getpatter.text.transforms import apply_transforms
+from getpatter.tts.base import TTS
+
+log = logging.getLogger("getpatter.pipeline")
+
+MessageHandler = Callable[..., Any]
+ToolRunner = Callable[[str, str], Awaitable[str]]
+MAX_TOOL_ROUNDS = 5
+#: Unvoiced time that still counts as one unbroken stretch of caller speech for barge-in.
+BARGE_IN_GAP_MS = 60.0
+
+
+@dataclass(slots=True)
+class PipelineConfig:
+    system_prompt: str
+    first_message: str
+    language: str = "en"
+    barge_in_threshold_ms: int = 300
+    aggressive_first_flush: bool = False
+    end_of_turn_fallback_ms: int = 700
+    hooks: PipelineHooks | None = None
+    text_transforms: tuple[Callable[[str], str], ...] = ()
+
+
+class PipelineConversation:
+    def __init__(
+        self,
+        *,
+        ctx: CallContext,
+        config: PipelineConfig,
+        stt: STT,
+        tts: TTS,
+        llm: LLM | None,
+        on_message: MessageHandler | None,
+        call_control: Any,
+        playout: Playout,
+        wire_format: AudioFormat,
+        bus: EventBus,
+        vad: Any = None,
+        tools: list[ToolSchema] | None = None,
+        run_tool: ToolRunner | None = None,
+        after_utterance: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.cfg = config
+        self._stt = stt
+        self._tts = tts
+        self._llm = llm
+        self._on_message = on_message
+        self._control = call_control
+        self._playout = playout
+        self._wire = wire_format
+        self._bus = bus
+        self._tools = tools or None
+        self._run_tool = run_tool
+        self._after_utterance = after_utterance
+        self.history: list[HistoryEntry] = []
+        self._messages: list[Message] = [{"role": "system", "content": config.system_prompt}]
+        self._hooks = HookRunner(config.hooks, HookContext(ctx.call_id, ctx.caller, ctx.callee))
+        self._speaker = Speaker(tts, playout, wire_format, self._hooks)
+        self._vad = VoiceActivity(vad or EnergyVAD())
+        self._to_pcm = FormatConverter(wire_format, PCM16_16K)
+        self._stt_passthrough = stt.input_format == wire_format
+        self._to_stt = None if stt.input_format == PCM16_16K else FormatConverter(PCM16_16K, stt.input_format)
+        self._stream: STTStream | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._response: asyncio.Task[None] | None = None
+        self._eot_timer: asyncio.Task[None] | None = None
+        self._finals: list[str] = []
+        self._interim = ""
+        self._stream_ms = 0.0
+        self._barged_onset: float | None = None
+        self._busy_since_ms = 0.0
+        self._clock: dict[str, float] = {}
+        self._clock_user_text = ""
+        self._pending_speech_started: float | None = None
+        self._pending_speech_ended: float | None = None
+        self._turn_index = 0
+        self._closed = False
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._stream = await self._stt.open()
+        self._reader = asyncio.create_task(self._read_stt(), name=f"stt-{self.ctx.call_id}")
+        if self.cfg.first_message:
+            self._start_response(user_text="", fixed_text=self.cfg.first_message)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._eot_timer is not None:
+            self._eot_timer.cancel()
+        if self.agent_busy:
+            # Hang-up mid-answer: the turn closes as interrupted, with what the caller heard.
+            await self._cancel_response(record=True)
+        if self._stream is not None:
+            with contextlib.suppress(Exception):
+                await self._stream.close()
+            self._emit_usage_stt()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(BaseException):
+                await self._reader
+        if self._speaker.characters:
+            self._bus.emit(
+                UsageRecorded(
+                    call_id=self.ctx.call_id,
+                    kind="tts",
+                    provider=self._tts.provider_id,
+                    model=self._tts.model,
+                    characters=self._speaker.characters,
+                )
+            )
+
+    @property
+    def agent_busy(self) -> bool:
+        return self._response is not None and not self._response.done()
+
+    # -- caller audio --------------------------------------------------------------------------------
+    async def on_audio(self, wire: bytes) -> None:
+        pcm = self._to_pcm.process(wire)
+        self._stream_ms += len(pcm) / 32.0
+        hooked = await self._hooks.before_send_to_stt(pcm) if self.cfg.hooks else pcm
+        if self._stream is not None and hooked:
+            if self._stt_passthrough and hooked is pcm:
+                await self._stream.send(wire)  # carrier-native STT: bytes untouched
+            else:
+                await self._stream.send(hooked if self._to_stt is None else self._to_stt.process(hooked))
+        for event in self._vad.feed(pcm):
+            if isinstance(event, SpeechStart):
+                self._on_speech_start(event.onset_ms)
+            elif isinstance(event, SpeechEnd):
+                self._on_speech_end(event.end_ms, event.duration_ms)
+        await self._check_barge_in()
+
+    def _on_speech_start(self, onset_ms: float) -> None:
+        if self._eot_timer is not None:
+            self._eot_timer.cancel()
+            self._eot_timer = None
+        lag_s = (self._stream_ms - onset_ms) / 1000.0
+        self._pending_speech_started = time.monotonic() - lag_s
+        self._bus.emit(UserSpeechStarted(call_id=self.ctx.call_id))
+
+    def _on_speech_end(self, end_ms: float, duration_ms: float) -> None:
+        lag_s = (self._stream_ms - end_ms) / 1000.0
+        self._pending_speech_ended = time.monotonic() - lag_s
+        self._bus.emit(UserSpeechEnded(call_id=self.ctx.call_id, duration_ms=duration_ms))
+        if self._eot_timer is None or self._eot_timer.done():
+            self._eot_timer = asyncio.create_task(self._end_of_turn_fallback())
+
+    async def _check_barge_in(self) -> None:
+        """Interrupt when the caller has been talking, live and unbroken, for the threshold since the
+        agent started answering. Speech that began before the answer (the tail of the turn we are
+        answering, or the VAD's end-of-turn hangover) only counts from the answer's start."""
+        threshold = self.cfg.barge_in_threshold_ms
+        vad = self._vad
+        if threshold <= 0 or not vad.speaking or not self.agent_busy:
+            return
+        now = vad.stream_ms
+        if now - vad.last_voiced_ms > BARGE_IN_GAP_MS:
+            return  # in the hangover: the caller has stopped
+        onset = max(vad.onset_ms, self._busy_since_ms)
+        if self._barged_onset == onset:
+            return
+        if vad.last_voiced_ms - onset >= threshold:
+            self._barged_onset = onset
+            await self.interrupt()
+
+    async def on_dtmf(self, digit: str) -> None:
+        self._bus.emit(DtmfReceived(call_id=self.ctx.call_id, digit=digit))
+        await self._commit(f"[DTMF: {digit}]")
+
+    def on_mark(self, name: str) -> None:
+        self._playout.on_mark(name)
+
+    # -- transcripts and turn ends -------------------------------------------------------------------
+    async def _read_stt(self) -> None:
+        assert self._stream is not None
+        try:
+            async for event in self._stream:
+                if isinstance(event, SttSpeechStarted):
+                    continue
+                await self._on_transcript(event)
+        except asyncio.CancelledError:
+            raise
+        except PatterError as exc:
+            log.warning("call %s: STT stream failed: %s", self.ctx.call_id, exc)
+            self._bus.emit(ErrorOccurred(call_id=self.ctx.call_id, error_code="stt", message=str(exc)))
+        except Exception as exc:
+            log.exception("call %s: transcript handling failed", self.ctx.call_id)
+            self._bus.emit(ErrorOccurred(call_id=self.ctx.call_id, error_code="internal", message=str(exc)))
+
+    async def _on_transcript(self, t: Transcript) -> None:
+        if t.is_final and t.text.strip():
+            self._finals.append(t.text.strip())
+            self._interim = ""
+        elif t.text.strip():
+            self._interim = t.text.strip()
+        if t.end_of_turn:
+            await self._commit_pending()
+
+    async def _end_of_turn_fallback(self) -> None:
+        await asyncio.sleep(self.cfg.end_of_turn_fallback_ms / 1000.0)
+        if not (self._finals or self._interim) or self._stream is None:
+            return
+        await self._stream.finalize()
+        await asyncio.sleep(0.3)
+        await self._commit_pending()
+
+    async def _commit_pending(self) -> None:
+        text = " ".join(self._finals) or self._interim
+        self._finals.clear()
+        self._interim = ""
+        if text.strip():
+            await self._commit(text.strip())
+
+    async def _commit(self, text: str) -> None:
+        hooked = await self._hooks.after_transcribe(text) if self.cfg.hooks else text
+        if not hooked:
+            return
+        now = time.monotonic()
+        if self.agent_busy:
+            if self._playout.speaking and self._playout.first_audio_sent is not None:
+                # Barge-in is off (or the caller was too brief to trip it): answer after this reply.
+                assert self._response is not None
+                await asyncio.shield(self._response)
+            else:
+                # The caller kept talking while we were still thinking: merge into one turn.
+                hooked = f"{self._clock_user_text} {hooked}".strip()
+                await self._cancel_response(record=False)
+                if self._messages and self._messages[-1].get("role") == "user":
+                    self._messages.pop()
+                    if self.history and self.history[-1].role == "user":
+                        self.history.pop()
+        self.history.append(HistoryEntry("user", hooked, time.time()))
+        self._messages.append({"role": "user", "content": hooked})
+        self._bus.emit(UserTranscript(call_id=self.ctx.call_id, text=hooked))
+        self._start_response(user_text=hooked, committed_at=now)
+
+    # -- answering -----------------------------------------------------------------------------------
+    def _start_response(self, *, user_text: str, fixed_text: str = "", committed_at: float = 0.0) -> None:
+        self._clock = {}
+        self._clock_user_text = user_text
+        for key in ("speech_started", "speech_ended"):
+            value = getattr(self, f"_pending_{key}", None)
+            if value is not None and user_text:
+                self._clock[key] = value
+        if committed_at:
+            self._clock["transcript_final"] = committed_at
+        self._speaker.new_utterance()
+        self._busy_since_ms = self._vad.stream_ms
+        self._response = asyncio.create_task(self._respond(user_text, fixed_text), name="respond")
+
+    async def _respond(self, user_text: str, fixed_text: str) -> None:
+        self._clock["llm_dispatched"] = time.monotonic()
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
+        producer = asyncio.create_task(self._produce(queue, fixed_text))
+        try:
+            while (sentence := await queue.get()) is not None:
+                self._clock.setdefault("first_sentence", time.monotonic())
+                await self._speaker.say(sentence)
+                if self._speaker.first_byte_at is not None:
+                    self._clock.setdefault("tts_first_byte", self._speaker.first_byte_at)
+            await producer
+            await self._playout.wait_idle()
+        finally:
+            if not producer.done():
+                producer.cancel()
+                with contextlib.suppress(BaseException):
+                    await producer
+        heard, full = self._playout.finish_utterance()
+        self._record_agent(heard, full, interrupted=False)
+        self._finish_turn(user_text=user_text, agent_text=heard, interrupted=False)
+        if self._after_utterance is not None:
+            await self._after_utterance()
+
+    async def _produce(self, queue: asyncio.Queue[str | None], fixed_text: str) -> None:
+        chunker = SentenceChunker(
+            language=self.cfg.language, aggressive_first_flush=self.cfg.aggressive_first_flush
+        )
+
+        def emit(sentences: list[str]) -> None:
+            for sentence in sentences:
+                cleaned = (
+                    apply_transforms(sentence, self.cfg.text_transforms)
+                    if self.cfg.text_transforms
+                    else sentence
+                )
+                if cleaned.strip():
+                    queue.put_nowait(cleaned)
+
+        try:
+            if fixed_text:
+                emit(chunker.push(fixed_text))
+            elif self._on_message is not None:
+                reply = await self._ask_handler()
+                self._clock["llm_first_token"] = time.monotonic()
+                emit(chunker.push(reply))
+            elif self._llm is not None:
+                await self._stream_llm(chunker, emit)
+            emit(chunker.flush())
+            self._clock["llm_done"] = time.monotonic()
+        finally:
+            queue.put_nowait(None)
+
+    async def _ask_handler(self) -> str:
+        assert self._on_message is not None
+        event = {
+            "text": self._clock_user_text,
+            "call_id": self.ctx.call_id,
+            "caller": self.ctx.caller,
+            "callee": self.ctx.callee,
+            "history": [h.as_dict() for h in self.history],
+        }
+        result = _call_handler(self._on_message, event, self._control)
+        if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+            result = await result
+        if result is None:
+            return ""
+        if isinstance(result, dict):
+            return str(result.get("text", ""))
+        return str(result)
+
+    async def _stream_llm(self, chunker: SentenceChunker, emit: Callable[[list[str]], None]) -> None:
+        assert self._llm is not None
+        for _round in range(MAX_TOOL_ROUNDS):
+            messages = self._messages
+            if self.cfg.hooks is not None:
+                messages = await self._hooks.before_llm(messages)
+            calls: list[ToolCallRequest] = []
+            text_parts: list[str] = []
+            async with contextlib.aclosing(self._llm.stream(messages, self._tools)) as events:  # type: ignore[type-var]
+                async for ev in events:
+                    if isinstance(ev, TextDelta):
+                        self._clock.setdefault("llm_first_token", time.monotonic())
+                        text_parts.append(ev.text)
+                        emit(chunker.push(ev.text))
+                    elif isinstance(ev, ToolCallRequest):
+                        calls.append(ev)
+                    elif isinstance(ev, Usage):
+                        self._emit_usage_llm(ev)
+            if not calls:
+                return
+            self._messages.append(
+                {
+                    "role": "assistant",
+                    "content": "".join(text_parts) or None,
+                    "tool_calls": [
+                        {
+                            "id": c.id,
+                            "type": "function",
+                            "function": {"name": c.name, "arguments": c.arguments},
+                        }
+                        for c in calls
+                    ],
+                }
+            )
+            for call in calls:
+                result = await self._execute_tool(call)
+                self._messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
+
+    async def _execute_tool(self, call: ToolCallRequest) -> str:
+        if self._run_tool is None:
+            return json.dumps({"error": f"unknown tool {call.name}", "fallback": True})
+        return await self._run_tool(call.name, call.arguments)
+
+    # -- interruption --------------------------------------------------------------------------------
+    async def interrupt(self) -> None:
+        """Barge-in: stop the answer and keep only what the caller heard."""
+        detected = time.monotonic()
+        self._clock["barge_in_detected"] = detected
+        first_audio = self._playout.first_audio_sent
+        await self._cancel_response(record=True)
+        if first_audio is not None:
+            self._bus.emit(
+                Interrupted(
+                    call_id=self.ctx.call_id,
+                    heard_text=self.history[-1].text
+                    if self.history and self.history[-1].role == "assistant"
+                    else "",
+                    bargein_ms=(time.monotonic() - detected) * 1000.0,
+                )
+            )
+
+    async def _cancel_response(self, *, record: bool) -> None:
+        task, self._response = self._response, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        report = await self._playout.interrupt()
+        self._clock["playback_stopped"] = time.monotonic()
+        if record:
+            self._record_agent(report.text, report.full_text, interrupted=True)
+            self._finish_turn(user_text=self._clock_user_text, agent_text=report.text, interrupted=True)
+
+    # -- bookkeeping ---------------------------------------------------------------------------------
+    def _record_agent(self, heard: str, full: str, *, interrupted: bool) -> None:
+        if heard:
+            self.history.append(HistoryEntry("assistant", heard, time.time()))
+            self._messages.append({"role": "assistant", "content": heard})
+        if heard or full:
+            self._bus.emit(
+                AgentUtterance(call_id=self.ctx.call_id, text=heard, interrupted=interrupted, full_text=full)
+            )
+
+    def _finish_turn(self, *, user_text: str, agent_text: str, interrupted: bool) -> None:
+        clock = dict(self._clock)
+        if self._playout.first_audio_sent is not None:
+            clock.setdefault("first_audio_sent", self._playout.first_audio_sent)
+        timings = replace(
+            TurnTimings(), **{k: v for k, v in clock.items() if k in TurnTimings.__dataclass_fields__}
+        )
+        self._bus.emit(
+            TurnCompleted(
+                call_id=self.ctx.call_id,
+                turn_index=self._turn_index,
+                user_text=user_text,
+                agent_text=agent_text if not interrupted or agent_text else "[interrupted]",
+                interrupted=interrupted,
+                timings=timings,
+            )
+        )
+        self._turn_index += 1
+        self._clock = {}
+        self._pending_speech_started = None
+        self._pending_speech_ended = None
+
+    def _emit_usage_llm(self, usage: Usage) -> None:
+        assert self._llm is not None
+        self._bus.emit(
+            UsageRecorded(
+                call_id=self.ctx.call_id,
+                kind="llm",
+                provider=self._llm.provider_id,
+                model=self._llm.model,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cache_read_tokens=usage.cache_read_tokens,
+                cache_write_tokens=usage.cache_write_tokens,
+            )
+        )
+
+    def _emit_usage_stt(self) -> None:
+        assert self._stream is not None
+        self._bus.emit(
+            UsageRecorded(
+                call_id=self.ctx.call_id,
+                kind="stt",
+                provider=self._stt.provider_id,
+                model=self._stt.model,
+                audio_seconds=self._stream.audio_seconds,
+            )
+        )
+
+
+def _call_handler(handler: MessageHandler, event: dict[str, Any], control: Any) -> Any:
+    """``on_message`` may take ``(event)`` or ``(event, call_control)``."""
+    try:
+        params = [
+            p
+            for p in inspect.signature(handler).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+    except (TypeError, ValueError):
+        params = []
+    if len(params) >= 2:
+        return handler(event, control)
+    return handler(event)

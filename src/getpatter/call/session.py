@@ -1,0 +1,293 @@
+"""One ``CallSession`` per media socket: parse carrier events, run the conversation, end exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from getpatter.agent import Agent
+from getpatter.call.bus import EventBus
+from getpatter.call.context import CallContext, CallControl
+from getpatter.call.events import CallEnded, CallStarted, Direction, ErrorOccurred
+from getpatter.call.pipeline import PipelineConfig, PipelineConversation
+from getpatter.call.playout import Playout
+from getpatter.carriers.base import (
+    CarrierControl,
+    MediaAudio,
+    MediaCodec,
+    MediaDtmf,
+    MediaMark,
+    MediaProtocolError,
+    MediaStarted,
+    MediaStopped,
+)
+from getpatter.errors import PatterConfigError
+from getpatter.text.variables import sanitize_variable, substitute_variables
+
+log = logging.getLogger("getpatter.call")
+
+Callback = Callable[..., Any]
+Observer = Callable[[EventBus, CallContext], None]
+OVERRIDABLE = ("system_prompt", "voice", "model", "language", "first_message", "tools")
+
+
+@dataclass(slots=True)
+class CallRuntime:
+    """What the server hands every call: the agent, the user's callbacks, and the carrier's REST side."""
+
+    agent: Agent
+    carrier: str
+    make_control: Callable[[str], CarrierControl | None]
+    on_call_start: Callback | None = None
+    on_call_end: Callback | None = None
+    on_transcript: Callback | None = None
+    on_message: Callback | None = None
+    observers: list[Observer] = field(default_factory=list)
+
+
+class CallSession:
+    def __init__(
+        self,
+        runtime: CallRuntime,
+        codec: MediaCodec,
+        send: Callable[[str], Awaitable[None]],
+        *,
+        call_id_hint: str = "",
+        direction: Direction = "inbound",
+    ) -> None:
+        self.runtime = runtime
+        self.codec = codec
+        self._send = send
+        self._hint = call_id_hint
+        self._direction: Direction = direction
+        self.bus = EventBus()
+        self.ctx: CallContext | None = None
+        self.conversation: PipelineConversation | None = None
+        self.playout = Playout(codec, send)
+        self._control: CarrierControl | None = None
+        self._ended = False
+        self._hangup_requested = False
+        self._end_reason = "caller_hangup"
+        self._error_code: str | None = None
+        self.dropped_messages = 0
+        self.ended = asyncio.Event()
+
+    # -- socket loop ---------------------------------------------------------------------------------
+    async def run(self, receive: Callable[[], Awaitable[str | bytes | None]]) -> None:
+        """Consume the carrier's media socket until it stops or closes; always ends the call once."""
+        try:
+            while True:
+                message = await receive()
+                if message is None:
+                    self._end_reason = self._end_reason if self._hangup_requested else "socket_closed"
+                    break
+                try:
+                    event = self.codec.parse(message)
+                except MediaProtocolError as exc:
+                    self.dropped_messages += 1
+                    log.warning("call %s: dropped malformed media message: %s", self._hint, exc)
+                    continue
+                if event is None:
+                    continue
+                if isinstance(event, MediaAudio):
+                    if self.conversation is not None:
+                        await self.conversation.on_audio(event.payload)
+                elif isinstance(event, MediaMark):
+                    self.playout.on_mark(event.name)
+                elif isinstance(event, MediaDtmf):
+                    if self.conversation is not None:
+                        await self.conversation.on_dtmf(event.digit)
+                elif isinstance(event, MediaStarted):
+                    if self.ctx is None:
+                        await self._on_started(event)
+                elif isinstance(event, MediaStopped):
+                    if not self._hangup_requested:
+                        self._end_reason = "stopped"
+                    break
+        except Exception as exc:
+            log.exception("call %s failed", self._hint)
+            self._error_code = "internal"
+            self.bus.emit(ErrorOccurred(call_id=self._hint, error_code="internal", message=str(exc)))
+            self._end_reason = "error"
+        finally:
+            await self.end(self._end_reason)
+
+    async def _on_started(self, event: MediaStarted) -> None:
+        runtime = self.runtime
+        params = dict(event.custom_params)
+        call_id = event.call_id or self._hint
+        self._hint = call_id
+        ctx = CallContext(
+            call_id=call_id,
+            caller=params.get("caller", ""),
+            callee=params.get("callee", ""),
+            direction=self._direction,
+            carrier=runtime.carrier,
+            custom_params=params,
+        )
+        self.ctx = ctx
+        for observer in runtime.observers:
+            observer(self.bus, ctx)
+        self._control = runtime.make_control(call_id)
+        agent = runtime.agent
+        variables: dict[str, str] = {k: sanitize_variable(v) for k, v in agent.variables.items()}
+        variables.update(
+            {k: sanitize_variable(v) for k, v in params.items() if k not in ("caller", "callee")}
+        )
+        if runtime.on_call_start is not None:
+            overrides = await _maybe_await(
+                runtime.on_call_start(
+                    {
+                        "call_id": call_id,
+                        "caller": ctx.caller,
+                        "callee": ctx.callee,
+                        "direction": ctx.direction,
+                        "custom_params": params,
+                        "telephony_provider": runtime.carrier,
+                    }
+                )
+            )
+            agent, extra = _apply_overrides(agent, overrides)
+            variables.update({k: sanitize_variable(v) for k, v in extra.items()})
+        ctx.variables = variables
+        self.bus.emit(
+            CallStarted(
+                call_id=call_id,
+                caller=ctx.caller,
+                callee=ctx.callee,
+                direction=ctx.direction,
+                carrier=runtime.carrier,
+                provider_mode=agent.provider,
+                custom_params=params,
+            )
+        )
+        self.playout.start()
+        self.conversation = self._build_conversation(agent, ctx)
+        await self.conversation.start()
+
+    def _build_conversation(self, agent: Agent, ctx: CallContext) -> PipelineConversation:
+        if agent.provider != "pipeline" or agent.stt is None or agent.tts is None:
+            raise PatterConfigError(f"provider mode {agent.provider!r} is not available in this build yet")
+        control = CallControl(ctx, hangup=self.request_hangup, transfer=self.transfer)
+        config = PipelineConfig(
+            system_prompt=substitute_variables(agent.system_prompt, ctx.variables),
+            first_message=substitute_variables(agent.first_message, ctx.variables),
+            language=agent.language,
+            barge_in_threshold_ms=agent.barge_in_threshold_ms,
+            aggressive_first_flush=agent.aggressive_first_flush,
+            hooks=agent.hooks,
+            text_transforms=agent.text_transforms,
+        )
+        return PipelineConversation(
+            ctx=ctx,
+            config=config,
+            stt=agent.stt,
+            tts=agent.tts,
+            llm=agent.llm,
+            on_message=self.runtime.on_message,
+            call_control=control,
+            playout=self.playout,
+            wire_format=self.codec.wire_format,
+            bus=self.bus,
+            vad=agent.vad,
+            after_utterance=self._after_utterance,
+        )
+
+    # -- control -------------------------------------------------------------------------------------
+    async def request_hangup(self) -> None:
+        """Hang up once the agent's current utterance has been heard (so goodbyes are not cut)."""
+        self._hangup_requested = True
+        self._end_reason = "agent_hangup"
+        if self.conversation is None or not self.conversation.agent_busy:
+            await self._hangup_now()
+
+    async def _after_utterance(self) -> None:
+        if self._hangup_requested:
+            await self._hangup_now()
+
+    async def _hangup_now(self) -> None:
+        if self._control is not None:
+            try:
+                await self._control.hangup()
+                return
+            except Exception:
+                log.warning(
+                    "call %s: carrier hangup failed; closing the media socket", self._hint, exc_info=True
+                )
+        self.ended.set()
+
+    async def transfer(self, number: str) -> None:
+        self._end_reason = "transferred"
+        self._hangup_requested = True
+        if self._control is None:
+            raise PatterConfigError("this call has no carrier REST control, so it cannot be transferred")
+        await self._control.transfer(number)
+
+    # -- end -----------------------------------------------------------------------------------------
+    async def end(self, reason: str) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        if self.conversation is not None:
+            with contextlib.suppress(Exception):
+                await self.conversation.close()
+        await self.playout.close()
+        ctx = self.ctx
+        self.ended.set()
+        if ctx is None:
+            return
+        history = self.conversation.history if self.conversation is not None else []
+        transcript = tuple({"role": h.role, "text": h.text} for h in history)
+        ended_at = time.time()
+        self.bus.emit(
+            CallEnded(
+                call_id=ctx.call_id,
+                reason=reason,
+                transcript=transcript,
+                error_code=self._error_code,
+                duration_seconds=round(time.monotonic() - ctx.started_mono, 2),
+            )
+        )
+        await self.bus.drain()
+        if self.runtime.on_call_end is not None:
+            try:
+                await _maybe_await(
+                    self.runtime.on_call_end(
+                        {
+                            "call_id": ctx.call_id,
+                            "caller": ctx.caller,
+                            "callee": ctx.callee,
+                            "ended_at": ended_at,
+                            "transcript": [dict(t) for t in transcript],
+                            "conversation_history": [h.as_dict() for h in history],
+                            "metrics": getattr(self, "metrics", None),
+                            "reason": reason,
+                        }
+                    )
+                )
+            except Exception:
+                log.exception("on_call_end callback failed for call %s", ctx.call_id)
+
+
+def _apply_overrides(agent: Agent, overrides: Any) -> tuple[Agent, Mapping[str, Any]]:
+    if not isinstance(overrides, Mapping):
+        return agent, {}
+    changes = {k: overrides[k] for k in OVERRIDABLE if k in overrides}
+    if "tools" in changes:
+        changes["tools"] = tuple(changes["tools"] or ())
+    variables = overrides.get("variables") or {}
+    return (replace(agent, **changes) if changes else agent), variables if isinstance(
+        variables, Mapping
+    ) else {}
+
+
+async def _maybe_await(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return await value
+    return value

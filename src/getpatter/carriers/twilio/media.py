@@ -1,0 +1,168 @@
+"""Twilio Media Streams (bidirectional ``<Connect><Stream>``) wire protocol for one stream (twilio.md §3).
+
+Runs once per 20 ms frame per call, so the hot paths avoid needless work: inbound ``media`` is one
+``orjson.loads`` plus one base64 decode; outbound ``media`` is a string concatenation around a prefix built
+once when ``start`` arrives. Anything that does not follow the protocol raises ``MediaProtocolError``, never
+another exception, so the socket loop can drop the frame and carry on as Twilio itself does.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+import orjson
+
+from getpatter.audio.format import MULAW_8K, AudioFormat
+from getpatter.carriers.base import (
+    CarrierEvent,
+    MediaAudio,
+    MediaCodec,
+    MediaConnected,
+    MediaDtmf,
+    MediaMark,
+    MediaProtocolError,
+    MediaStarted,
+    MediaStopped,
+)
+
+__all__ = ["MAX_MESSAGE_BYTES", "TwilioMediaCodec"]
+
+#: Larger text frames are refused (API.md B.1: text frames > 1 MiB dropped).
+MAX_MESSAGE_BYTES = 1024 * 1024
+
+_DTMF_DIGITS = frozenset("0123456789*#ABCD")
+_CONNECTED = MediaConnected()
+_STOPPED = MediaStopped()
+
+
+def _obj(msg: dict[str, Any], key: str) -> dict[str, Any]:
+    value = msg.get(key)
+    if not isinstance(value, dict):
+        raise MediaProtocolError(f"Twilio {msg.get('event')!s} message lacks the {key!r} object")
+    return value
+
+
+def _str(obj: dict[str, Any], key: str, where: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str):
+        raise MediaProtocolError(f"Twilio {where} message lacks string field {key!r}")
+    return value
+
+
+class TwilioMediaCodec(MediaCodec):
+    """Parses what Twilio sends and builds what the server sends back, for one media stream.
+
+    The stream SID is learnt from ``start`` (or given up front, e.g. when resuming); ``audio``, ``mark``
+    and ``clear`` raise ``RuntimeError`` before it is known, because Twilio rejects messages without the
+    current ``streamSid`` (warning 31951).
+    """
+
+    wire_format: AudioFormat = MULAW_8K
+
+    def __init__(self, stream_sid: str | None = None) -> None:
+        self.stream_sid: str | None = None
+        self.call_sid: str | None = None
+        self.account_sid: str | None = None
+        self._media_prefix = ""
+        self._mark_prefix = ""
+        self._clear = ""
+        if stream_sid is not None:
+            self._set_stream(stream_sid)
+
+    def _set_stream(self, stream_sid: str) -> None:
+        self.stream_sid = stream_sid
+        sid_json = orjson.dumps(stream_sid).decode()
+        self._media_prefix = '{"event":"media","streamSid":' + sid_json + ',"media":{"payload":"'
+        self._mark_prefix = '{"event":"mark","streamSid":' + sid_json + ',"mark":{"name":'
+        self._clear = '{"event":"clear","streamSid":' + sid_json + "}"
+
+    # ---- inbound -------------------------------------------------------------------------------------
+
+    def parse(self, message: str | bytes) -> CarrierEvent | None:
+        """Decode one Twilio message; ``None`` for unknown events and for the (unexpected) outbound track."""
+        if len(message) > MAX_MESSAGE_BYTES:
+            raise MediaProtocolError(f"Twilio message of {len(message)} bytes exceeds {MAX_MESSAGE_BYTES}")
+        try:
+            msg = orjson.loads(message)
+        except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
+            raise MediaProtocolError(f"Twilio message is not valid JSON: {exc}") from None
+        if not isinstance(msg, dict):
+            raise MediaProtocolError("Twilio message is not a JSON object")
+        event = msg.get("event")
+        if event == "media":
+            return self._parse_media(msg)
+        if not isinstance(event, str):
+            raise MediaProtocolError("Twilio message lacks a string 'event' field")
+        if event == "start":
+            return self._parse_start(msg)
+        if event == "mark":
+            return MediaMark(_str(_obj(msg, "mark"), "name", "mark"))
+        if event == "dtmf":
+            digit = _str(_obj(msg, "dtmf"), "digit", "dtmf")
+            if digit not in _DTMF_DIGITS:
+                raise MediaProtocolError(f"Twilio dtmf digit {digit[:8]!r} is not a DTMF key")
+            return MediaDtmf(digit)
+        if event == "stop":
+            return _STOPPED
+        if event == "connected":
+            return _CONNECTED
+        return None
+
+    @staticmethod
+    def _parse_media(msg: dict[str, Any]) -> MediaAudio | None:
+        media = msg.get("media")
+        if not isinstance(media, dict):
+            raise MediaProtocolError("Twilio media message lacks the 'media' object")
+        payload = media.get("payload")
+        if not isinstance(payload, str):
+            raise MediaProtocolError("Twilio media message lacks string field 'payload'")
+        if media.get("track", "inbound") != "inbound":
+            return None
+        try:
+            return MediaAudio(base64.b64decode(payload, validate=True))
+        except (binascii.Error, ValueError):
+            raise MediaProtocolError("Twilio media payload is not valid base64") from None
+
+    def _parse_start(self, msg: dict[str, Any]) -> MediaStarted:
+        start = _obj(msg, "start")
+        stream_sid = start.get("streamSid", msg.get("streamSid"))
+        if not isinstance(stream_sid, str) or not stream_sid:
+            raise MediaProtocolError("Twilio start message lacks 'streamSid'")
+        call_sid = _str(start, "callSid", "start")
+        raw_params = start.get("customParameters", {})
+        if not isinstance(raw_params, dict):
+            raise MediaProtocolError("Twilio start.customParameters is not an object")
+        params: dict[str, str] = {}
+        for key, value in raw_params.items():
+            if not isinstance(value, str):
+                raise MediaProtocolError(f"Twilio custom parameter {key[:64]!r} is not a string")
+            params[key] = value
+        account_sid = start.get("accountSid")
+        self.account_sid = account_sid if isinstance(account_sid, str) else None
+        self.call_sid = call_sid
+        self._set_stream(stream_sid)
+        return MediaStarted(stream_id=stream_sid, call_id=call_sid, custom_params=params)
+
+    # ---- outbound ------------------------------------------------------------------------------------
+
+    def _require_stream(self) -> None:
+        if self.stream_sid is None:
+            raise RuntimeError("Twilio stream not started yet: no streamSid to address messages to")
+
+    def audio(self, payload: bytes) -> str:
+        """A ``media`` message playing ``payload`` (raw mu-law 8 kHz, any length, no header)."""
+        if self.stream_sid is None:
+            self._require_stream()
+        return self._media_prefix + base64.b64encode(payload).decode("ascii") + '"}}'
+
+    def mark(self, name: str) -> str:
+        """A ``mark`` Twilio echoes once everything sent before it has played (or at once if cleared)."""
+        self._require_stream()
+        return self._mark_prefix + orjson.dumps(name).decode() + "}}"
+
+    def clear(self) -> str:
+        """A ``clear``: Twilio drops buffered audio and echoes every pending mark."""
+        self._require_stream()
+        return self._clear

@@ -1,0 +1,127 @@
+"""HTTP status and transport failures of LLM vendors, mapped onto getpatter's error hierarchy.
+
+Contract (shared by every HTTP LLM client): 401/403 -> :class:`AuthenticationError`; 429 ->
+:class:`RateLimitError` with ``retry_after`` seconds from ``retry-after-ms``/``retry-after``; 408, 5xx and
+network failures -> :class:`PatterConnectionError` (the retryable family); any other 4xx -> plain
+:class:`PatterError` with ``PROVIDER_ERROR`` (a request the vendor will never accept, do not retry).
+Messages name the vendor, the status and the vendor's own error text; every secret passed in ``secrets``
+is masked, because some vendors echo (parts of) the credential back.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import math
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import httpx
+
+from getpatter.errors import (
+    AuthenticationError,
+    ErrorCode,
+    PatterConnectionError,
+    PatterError,
+    RateLimitError,
+)
+
+_MAX_DETAIL = 300
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """Replace every occurrence of each non-empty secret with ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def vendor_message(body: bytes) -> str:
+    """The human-readable error text from a vendor error body, whatever its common shape.
+
+    Handles ``{"error": {"message": ...}}`` (OpenAI and compatibles), ``{"error": "..."}``,
+    ``{"message": ...}`` / ``{"detail": ...}`` and ``{"type":"error","error":{...}}`` (Anthropic); falls back
+    to the raw text, shortened.
+    """
+    text = body.decode("utf-8", errors="replace").strip()
+    try:
+        doc: Any = json.loads(text)
+    except ValueError:
+        return _shorten(text)
+    if isinstance(doc, list) and doc:
+        doc = doc[0]
+    if isinstance(doc, dict):
+        err = doc.get("error", doc)
+        if isinstance(err, str):
+            return _shorten(err)
+        if isinstance(err, dict):
+            for key in ("message", "detail", "msg"):
+                value = err.get(key)
+                if isinstance(value, str) and value:
+                    return _shorten(value)
+    return _shorten(text)
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` (OpenAI) or ``retry-after`` (seconds or HTTP date)."""
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms is not None:
+        try:
+            ms = float(raw_ms)
+        except ValueError:
+            pass
+        else:
+            if math.isfinite(ms) and ms >= 0:
+                return ms / 1000.0
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time())
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def status_error(
+    provider: str,
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    secrets: Iterable[str | None] = (),
+) -> PatterError:
+    """The exception for a non-2xx answer (see the module docstring for the mapping)."""
+    detail = redact(vendor_message(body), secrets)
+    message = f"{provider} returned HTTP {status}" + (f": {detail}" if detail else "")
+    if status in (401, 403):
+        return AuthenticationError(message)
+    if status == 429:
+        return RateLimitError(message, retry_after=retry_after_seconds(headers))
+    if status == 408:
+        return PatterConnectionError(message, code=ErrorCode.TIMEOUT)
+    if status >= 500:
+        return PatterConnectionError(message)
+    return PatterError(message, code=ErrorCode.PROVIDER_ERROR)
+
+
+def transport_error(
+    provider: str, exc: httpx.HTTPError, *, secrets: Iterable[str | None] = ()
+) -> PatterConnectionError:
+    """The exception for a request that failed below HTTP: DNS, connect, TLS, timeout, dropped body."""
+    kind = type(exc).__name__
+    detail = redact(str(exc), secrets) or kind
+    if isinstance(exc, httpx.TimeoutException):
+        return PatterConnectionError(f"{provider} timed out ({kind}): {detail}", code=ErrorCode.TIMEOUT)
+    return PatterConnectionError(f"{provider} connection failed ({kind}): {detail}")
+
+
+def _shorten(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "…"

@@ -1,0 +1,53 @@
+"""Wire one ``serve()``: carrier REST client, per-call runtime, observers -> a ``ServerState``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from getpatter.agent import Agent
+from getpatter.call.callbacks import transcript_observer
+from getpatter.call.session import CallRuntime, Observer
+from getpatter.carriers.base import CarrierControl
+from getpatter.carriers.twilio.config import Twilio
+from getpatter.carriers.twilio.rest import TwilioCallControl, TwilioRestClient
+from getpatter.errors import PatterConfigError
+from getpatter.server.app import ServerState
+
+
+def build_state(
+    *,
+    carrier: Any,
+    webhook_host: str,
+    agent: Agent,
+    on_call_start: Callable[..., Any] | None = None,
+    on_call_end: Callable[..., Any] | None = None,
+    on_transcript: Callable[..., Any] | None = None,
+    on_message: Callable[..., Any] | None = None,
+    observers: list[Observer] | None = None,
+) -> ServerState:
+    all_observers: list[Observer] = list(observers or [])
+    if on_transcript is not None:
+        all_observers.append(transcript_observer(on_transcript))
+    if isinstance(carrier, Twilio):
+        rest = TwilioRestClient(carrier.account_sid, carrier.auth_token, base_url=carrier.base_url)
+
+        def make_control(call_id: str) -> CarrierControl | None:
+            return TwilioCallControl(rest, call_id) if call_id.startswith("CA") else None
+
+        runtime = CallRuntime(
+            agent=agent,
+            carrier="twilio",
+            make_control=make_control,
+            on_call_start=on_call_start,
+            on_call_end=on_call_end,
+            on_transcript=on_transcript,
+            on_message=on_message,
+            observers=all_observers,
+        )
+        return ServerState(
+            webhook_host=webhook_host, runtime=runtime, twilio_auth_token=carrier.auth_token, twilio=rest
+        )
+    raise PatterConfigError(
+        f"serve() needs a carrier; got {type(carrier).__name__}. Fix: Patter(carrier=Twilio(), ...)"
+    )

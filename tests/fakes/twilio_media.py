@@ -1,0 +1,582 @@
+"""The carrier side of one Twilio Media Stream: ``FakeCall`` (twilio.md §3, audio.md §7).
+
+A ``FakeCall`` is what Twilio is to the product's media WebSocket: the WebSocket *client*. It sends
+``connected`` and ``start``, then one ``media`` frame (160 bytes of mu-law) every 20 ms of wall time on an
+absolute-deadline clock (no drift: frame ``n`` is due at ``t0 + n * 20 ms``), carrying queued caller audio or
+mu-law silence (0xFF). ``sequenceNumber`` counts every message after ``connected`` (``start`` is ``"1"``);
+``chunk`` counts media frames from ``"1"``; ``timestamp`` is ``(chunk - 1) * 20`` ms.
+
+What the server sends back goes through a model of Twilio's **playback buffer**: each outbound ``media``
+payload is appended and plays at 8000 bytes/s of wall time after whatever is already queued; a ``mark`` is
+echoed when playback reaches it (at once if nothing is buffered); ``clear`` drops everything not yet played
+and echoes every pending mark at once. Messages that break the protocol (wrong ``streamSid``, missing or
+extra fields, bad base64, unknown events, binary frames) are dropped, as Twilio drops them with warning
+31951, and listed in ``call.protocol_errors`` so a test can assert there were none.
+
+All times are ``time.monotonic()`` values. Created by ``FakeTwilio`` (``tests/fakes/twilio_rest.py``);
+never construct one by hand.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import base64
+import binascii
+import bisect
+import collections
+import contextlib
+import json
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop
+
+FRAME_BYTES = 160
+FRAME_SECONDS = 0.020
+PLAYBACK_BYTES_PER_SECOND = 8000
+MULAW_SILENCE = 0xFF
+
+ReceivedKind = Literal["media", "mark", "clear", "other"]
+
+
+@dataclass(frozen=True)
+class Received:
+    """One message the server sent. ``payload``: decoded mu-law bytes (media), the mark name (mark),
+    ``None`` (clear), or the raw text (other, including malformed messages)."""
+
+    kind: ReceivedKind
+    time: float
+    payload: bytes | str | None
+    raw: str
+
+
+@dataclass(frozen=True)
+class EchoedMark:
+    """A mark the fake echoed back. ``cleared`` is True when a ``clear`` flushed it before it played."""
+
+    name: str
+    time: float
+    cleared: bool
+
+
+@dataclass
+class _Segment:
+    """One outbound media payload in the playback buffer, playing from ``start``."""
+
+    start: float
+    data: bytes
+    cut_at: float | None = None
+
+    @property
+    def end(self) -> float:
+        return self.start + len(self.data) / PLAYBACK_BYTES_PER_SECOND
+
+    def played_bytes(self, now: float) -> int:
+        until = now if self.cut_at is None else min(now, self.cut_at)
+        return max(0, min(len(self.data), int((until - self.start) * PLAYBACK_BYTES_PER_SECOND)))
+
+
+@dataclass
+class _Utterance:
+    data: bytes
+    is_speech: bool
+    done: asyncio.Future[None]
+    pos: int = 0
+
+
+def pcm16_16k_to_mulaw_8k(pcm: bytes) -> bytes:
+    """Caller audio as Twilio carries it; stdlib ``audioop``, deliberately not getpatter's codecs."""
+    if len(pcm) % 2:
+        raise ValueError("PCM16 audio must have an even number of bytes")
+    down, _ = audioop.ratecv(pcm, 2, 1, 16000, 8000, None)
+    return audioop.lin2ulaw(down, 2)
+
+
+def tone_pcm16_16k(ms: float, freq: float = 300.0, dbfs: float = -12.0) -> bytes:
+    """A sine tone with 5 ms fades: synthetic "speech" a VAD will pick up."""
+    n = int(16000 * ms / 1000)
+    amp = 32767 * 10 ** (dbfs / 20)
+    fade = min(80, n // 2)
+    samples = array.array("h", bytes(2 * n))
+    for i in range(n):
+        gain = min(1.0, (i + 1) / fade, (n - i) / fade) if fade else 1.0
+        samples[i] = int(amp * gain * math.sin(2 * math.pi * freq * i / 16000))
+    return samples.tobytes()
+
+
+@dataclass(eq=False)
+class FakeCall:
+    """One call as Twilio sees it: the REST resource state plus, once connected, its media stream.
+
+    Caller side: ``say``, ``say_tone``, ``silence``, ``dtmf``, ``hangup``, ``drop``, ``send_raw``.
+    Observations: ``received``, ``agent_audio_mulaw()``, ``played_audio_mulaw()``, ``clear_times``,
+    ``marks_echoed``, ``speech_onsets``, ``protocol_errors``, ``ended_by``, ``close_code``.
+    Waits (each raises ``TimeoutError`` with a clear message): ``wait_for_agent_audio``,
+    ``wait_agent_quiet``, ``wait_closed``.
+    """
+
+    sid: str
+    account_sid: str
+    from_: str
+    to: str
+    direction: str
+    status: str = "queued"
+    stream_sid: str | None = None
+    stream_url: str | None = None
+    custom_params: dict[str, str] = field(default_factory=dict)
+    #: Form of the Calls.json create request (outbound calls only).
+    create_form: dict[str, str | list[str]] = field(default_factory=dict)
+    #: TwiML the call ran first (answer of the voice webhook, or the Twiml given at create).
+    twiml: str | None = None
+    #: TwiML / Url sent later with a call update, in order.
+    twiml_updates: list[str] = field(default_factory=list)
+    #: Who ended the stream: caller-hangup, caller-drop, server-closed, rest-completed, rest-canceled,
+    #: rest-twiml, rest-url. ``None`` while live.
+    ended_by: str | None = None
+    #: Close code the server sent when it closed the socket itself.
+    close_code: int | None = None
+    received: list[Received] = field(default_factory=list)
+    clear_times: list[float] = field(default_factory=list)
+    marks_echoed: list[EchoedMark] = field(default_factory=list)
+    speech_onsets: list[float] = field(default_factory=list)
+    protocol_errors: list[str] = field(default_factory=list)
+    dtmf_sent: list[str] = field(default_factory=list)
+    media_frames_sent: int = 0
+    started_at: float | None = None
+
+    def __post_init__(self) -> None:
+        self._ws: ClientConnection | None = None
+        self._seq = 0
+        self._send_lock = asyncio.Lock()
+        self._changed = asyncio.Condition()
+        self._closed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._pacer: asyncio.Task[None] | None = None
+        self._utterances: collections.deque[_Utterance] = collections.deque()
+        self._segments: list[_Segment] = []
+        self._buffer_end = 0.0
+        self._pending_marks: collections.deque[tuple[str, float]] = collections.deque()
+        self._marks_changed = asyncio.Event()
+        self._last_media_at: float | None = None
+        self.on_end: Callable[[FakeCall], None] | None = None
+
+    # ---- lifecycle (driven by FakeTwilio) -------------------------------------------------------------
+
+    async def _attach(self, ws: ClientConnection, stream_sid: str, custom_params: dict[str, str]) -> None:
+        """Send ``connected`` and ``start``, then start the pacer, reader and mark pump."""
+        self._ws = ws
+        self.stream_sid = stream_sid
+        self.custom_params = dict(custom_params)
+        self.status = "in-progress"
+        await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+        start = {
+            "event": "start",
+            "start": {
+                "accountSid": self.account_sid,
+                "streamSid": stream_sid,
+                "callSid": self.sid,
+                "tracks": ["inbound"],
+                "customParameters": self.custom_params,
+                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+            },
+            "streamSid": stream_sid,
+        }
+        await self._send(start)
+        self.started_at = time.monotonic()
+        self._tasks.append(asyncio.create_task(self._read(), name=f"fake-twilio-read-{self.sid}"))
+        self._tasks.append(asyncio.create_task(self._pump_marks(), name=f"fake-twilio-marks-{self.sid}"))
+        self._pacer = asyncio.create_task(self._pace(), name=f"fake-twilio-pacer-{self.sid}")
+        self._tasks.append(self._pacer)
+
+    @property
+    def connected(self) -> bool:
+        """The media stream is up (started and not yet ended by anyone)."""
+        return self._ws is not None and not self._closed.is_set()
+
+    async def _send(self, event: dict[str, Any]) -> bool:
+        """Send one message, numbering it; False if the socket is gone."""
+        ws = self._ws
+        if ws is None or self._closed.is_set():
+            return False
+        async with self._send_lock:
+            self._seq += 1
+            event["sequenceNumber"] = str(self._seq)
+            try:
+                await ws.send(json.dumps(event))
+            except ConnectionClosed:
+                return False
+        return True
+
+    def _finish(self, ended_by: str) -> None:
+        if self.ended_by is None:
+            self.ended_by = ended_by
+        if self.status in ("queued", "ringing", "in-progress"):
+            self.status = "completed"
+        if self._pacer is not None:
+            self._pacer.cancel()
+        for utt in self._utterances:
+            if not utt.done.done():
+                utt.done.set_result(None)
+        self._utterances.clear()
+        self._closed.set()
+        if self.on_end is not None:
+            self.on_end(self)
+
+    async def _end_stream(self, ended_by: str, *, send_stop: bool) -> None:
+        if self._ws is None or self._closed.is_set():
+            if self.ended_by is None:
+                self._finish(ended_by)
+            return
+        ws = self._ws
+        if self._pacer is not None:
+            self._pacer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pacer
+        if send_stop:
+            await self._send(
+                {
+                    "event": "stop",
+                    "stop": {"accountSid": self.account_sid, "callSid": self.sid},
+                    "streamSid": self.stream_sid,
+                }
+            )
+        self._finish(ended_by)
+        if send_stop:
+            with contextlib.suppress(Exception):
+                await ws.close(1000)
+        else:
+            ws.transport.abort()
+
+    async def end_by_carrier(self, ended_by: str) -> None:
+        """Twilio ends the stream (REST hang-up or new TwiML): ``stop``, then close 1000."""
+        await self._end_stream(ended_by, send_stop=True)
+
+    async def aclose(self) -> None:
+        """Stop all background work and close the socket (test teardown; records nothing new)."""
+        if self._ws is not None and not self._closed.is_set():
+            self._finish(self.ended_by or "teardown")
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._ws.close(1000), 2)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    # ---- caller actions -------------------------------------------------------------------------------
+
+    async def say(self, pcm16_16k: bytes) -> None:
+        """Queue caller speech (PCM16 LE mono 16 kHz) and return once its last byte has been sent.
+
+        ``speech_onsets`` gets the time its first frame went out. Returns early if the stream ends.
+        """
+        await self._queue(pcm16_16k_to_mulaw_8k(pcm16_16k), is_speech=True)
+
+    async def say_tone(self, ms: float, freq: float = 300.0, dbfs: float = -12.0) -> None:
+        """Synthetic caller "speech": a ``ms``-long sine at ``dbfs``; see ``say``."""
+        await self.say(tone_pcm16_16k(ms, freq, dbfs))
+
+    async def silence(self, ms: float) -> None:
+        """Queue ``ms`` of explicit mu-law silence (not recorded as speech) and wait until it is sent."""
+        await self._queue(bytes([MULAW_SILENCE]) * int(8 * ms), is_speech=False)
+
+    async def _queue(self, mulaw: bytes, *, is_speech: bool) -> None:
+        if not self.connected:
+            raise RuntimeError(f"call {self.sid} has no live media stream")
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._utterances.append(_Utterance(mulaw, is_speech, done))
+        await done
+
+    async def dtmf(self, digit: str) -> None:
+        """Send a ``dtmf`` message (``dtmf.track`` is ``inbound_track``, as Twilio sends it)."""
+        if not self.connected:
+            raise RuntimeError(f"call {self.sid} has no live media stream")
+        self.dtmf_sent.append(digit)
+        await self._send(
+            {
+                "event": "dtmf",
+                "streamSid": self.stream_sid,
+                "dtmf": {"track": "inbound_track", "digit": digit},
+            }
+        )
+
+    async def send_raw(self, text: str) -> None:
+        """Send ``text`` verbatim (no sequence number): for malformed-frame tests."""
+        if self._ws is None:
+            raise RuntimeError(f"call {self.sid} has no media stream")
+        async with self._send_lock:
+            await self._ws.send(text)
+
+    async def hangup(self) -> None:
+        """The caller hangs up: ``stop``, then close 1000. ``ended_by == "caller-hangup"``."""
+        await self._end_stream("caller-hangup", send_stop=True)
+
+    async def drop(self) -> None:
+        """The network drops: the TCP connection is aborted, no ``stop``, no close frame."""
+        await self._end_stream("caller-drop", send_stop=False)
+
+    # ---- pacer ----------------------------------------------------------------------------------------
+
+    def _next_frame(self, now: float) -> tuple[bytes, list[_Utterance]]:
+        frame = bytearray()
+        finished: list[_Utterance] = []
+        while len(frame) < FRAME_BYTES and self._utterances:
+            utt = self._utterances[0]
+            if utt.pos == 0 and utt.is_speech:
+                self.speech_onsets.append(now)
+            take = utt.data[utt.pos : utt.pos + FRAME_BYTES - len(frame)]
+            frame += take
+            utt.pos += len(take)
+            if utt.pos >= len(utt.data):
+                finished.append(self._utterances.popleft())
+        if len(frame) < FRAME_BYTES:
+            frame += bytes([MULAW_SILENCE]) * (FRAME_BYTES - len(frame))
+        return bytes(frame), finished
+
+    async def _pace(self) -> None:
+        t0 = time.monotonic()
+        n = 0
+        while True:
+            delay = t0 + n * FRAME_SECONDS - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            frame, finished = self._next_frame(time.monotonic())
+            n += 1
+            ok = await self._send(
+                {
+                    "event": "media",
+                    "media": {
+                        "track": "inbound",
+                        "chunk": str(n),
+                        "timestamp": str((n - 1) * 20),
+                        "payload": base64.b64encode(frame).decode("ascii"),
+                    },
+                    "streamSid": self.stream_sid,
+                }
+            )
+            if ok:
+                self.media_frames_sent = n
+            for utt in finished:
+                if not utt.done.done():
+                    utt.done.set_result(None)
+            if not ok:
+                return
+
+    # ---- what the server sends ------------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        assert self._ws is not None
+        ws = self._ws
+        try:
+            async for message in ws:
+                await self._handle(message, time.monotonic())
+        except ConnectionClosed:
+            pass
+        finally:
+            if not self._closed.is_set():
+                self.close_code = ws.close_code
+                self._finish("server-closed")
+            async with self._changed:
+                self._changed.notify_all()
+
+    def _error(self, raw: str, now: float, reason: str) -> None:
+        self.protocol_errors.append(reason)
+        self.received.append(Received("other", now, raw, raw))
+
+    async def _handle(self, message: str | bytes, now: float) -> None:
+        if isinstance(message, bytes):
+            self._error(repr(message[:64]), now, "binary frame (Twilio takes text frames only)")
+            return
+        try:
+            msg = json.loads(message)
+        except ValueError:
+            self._error(message, now, "invalid JSON")
+            return
+        if not isinstance(msg, dict):
+            self._error(message, now, "message is not a JSON object")
+            return
+        event = msg.get("event")
+        if msg.get("streamSid") != self.stream_sid:
+            self._error(message, now, f"{event}: wrong or missing streamSid {msg.get('streamSid')!r}")
+            return
+        if event == "media":
+            await self._on_media(msg, message, now)
+        elif event == "mark":
+            mark = msg.get("mark")
+            if (
+                set(msg) != {"event", "streamSid", "mark"}
+                or not isinstance(mark, dict)
+                or set(mark) != {"name"}
+            ):
+                self._error(message, now, "mark: fields must be exactly event, streamSid, mark{name}")
+            elif not isinstance(mark["name"], str):
+                self._error(message, now, "mark: name is not a string")
+            else:
+                self.received.append(Received("mark", now, mark["name"], message))
+                await self._on_mark(mark["name"], now)
+        elif event == "clear":
+            if set(msg) != {"event", "streamSid"}:
+                self._error(message, now, "clear: fields must be exactly event, streamSid")
+            else:
+                self.received.append(Received("clear", now, None, message))
+                self.clear_times.append(now)
+                await self._on_clear(now)
+        else:
+            self._error(message, now, f"unknown event {event!r}")
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _on_media(self, msg: dict[str, Any], raw: str, now: float) -> None:
+        media = msg.get("media")
+        if (
+            set(msg) != {"event", "streamSid", "media"}
+            or not isinstance(media, dict)
+            or set(media) != {"payload"}
+        ):
+            self._error(raw, now, "media: fields must be exactly event, streamSid, media{payload}")
+            return
+        payload = media["payload"]
+        try:
+            data = base64.b64decode(payload, validate=True) if isinstance(payload, str) else None
+        except (binascii.Error, ValueError):
+            data = None
+        if data is None:
+            self._error(raw, now, "media: payload is not base64")
+            return
+        self.received.append(Received("media", now, data, raw))
+        self._last_media_at = now
+        start = max(now, self._buffer_end)
+        segment = _Segment(start, data)
+        self._segments.append(segment)
+        self._buffer_end = segment.end
+
+    async def _on_mark(self, name: str, now: float) -> None:
+        if self._buffer_end <= now and not self._pending_marks:
+            await self._echo_mark(name, cleared=False)
+        else:
+            self._pending_marks.append((name, max(now, self._buffer_end)))
+            self._marks_changed.set()
+
+    async def _on_clear(self, now: float) -> None:
+        for seg in self._segments:
+            if seg.cut_at is None and seg.end > now:
+                seg.cut_at = now
+        self._buffer_end = min(self._buffer_end, now)
+        flushed = list(self._pending_marks)
+        self._pending_marks.clear()
+        self._marks_changed.set()
+        for name, _ in flushed:
+            await self._echo_mark(name, cleared=True)
+
+    async def _echo_mark(self, name: str, *, cleared: bool) -> None:
+        self.marks_echoed.append(EchoedMark(name, time.monotonic(), cleared))
+        await self._send({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}})
+
+    async def _pump_marks(self) -> None:
+        """Echo each pending mark when playback reaches it (its due time on the wall clock)."""
+        while True:
+            self._marks_changed.clear()
+            if not self._pending_marks:
+                await self._marks_changed.wait()
+                continue
+            delay = self._pending_marks[0][1] - time.monotonic()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._marks_changed.wait(), delay)
+                continue
+            name, _ = self._pending_marks.popleft()
+            await self._echo_mark(name, cleared=False)
+
+    # ---- observations ---------------------------------------------------------------------------------
+
+    def agent_audio_mulaw(self) -> bytes:
+        """Every media payload the server sent, joined (including audio later cleared)."""
+        return b"".join(
+            r.payload for r in self.received if r.kind == "media" and isinstance(r.payload, bytes)
+        )
+
+    def played_audio_mulaw(self) -> bytes:
+        """What the caller has heard so far: played audio only, cleared audio excluded."""
+        now = time.monotonic()
+        return b"".join(seg.data[: seg.played_bytes(now)] for seg in self._segments)
+
+    def playback_queued_ms(self) -> float:
+        """Milliseconds of agent audio buffered and not yet played."""
+        return max(0.0, self._buffer_end - time.monotonic()) * 1000
+
+    @property
+    def pending_marks(self) -> list[str]:
+        """Marks waiting for their audio to play."""
+        return [name for name, _ in self._pending_marks]
+
+    # ---- waits ----------------------------------------------------------------------------------------
+
+    async def wait_for_agent_audio(self, timeout: float = 5.0, *, after: float | None = None) -> float:
+        """Wait for a ``media`` message from the server received later than ``after`` (default: any).
+
+        Returns its receive time. Pass e.g. ``after=call.speech_onsets[-1]`` to wait for the reply to the
+        latest caller turn.
+        """
+        floor = -math.inf if after is None else after
+
+        def found() -> float | None:
+            start = bisect.bisect_right(self.received, floor, key=lambda r: r.time)
+            for i in range(start, len(self.received)):
+                if self.received[i].kind == "media":
+                    return self.received[i].time
+            return None
+
+        async def wait() -> float:
+            async with self._changed:
+                while (t := found()) is None:
+                    if self._closed.is_set():
+                        raise TimeoutError(f"call {self.sid} ended ({self.ended_by}) before agent audio")
+                    await self._changed.wait()
+                return t
+
+        try:
+            return await asyncio.wait_for(wait(), timeout)
+        except TimeoutError as exc:
+            if str(exc):
+                raise
+            raise TimeoutError(f"no agent audio on call {self.sid} within {timeout} s") from None
+
+    async def wait_agent_quiet(self, quiet_ms: float = 500.0, timeout: float = 10.0) -> None:
+        """Wait until the playback buffer is empty and no media has arrived for ``quiet_ms``.
+
+        If no media ever arrived, quiet is counted from the call of this method.
+        """
+        deadline = time.monotonic() + timeout
+        began = time.monotonic()
+        while True:
+            last = self._last_media_at if self._last_media_at is not None else began
+            ready_at = max(self._buffer_end, last + quiet_ms / 1000)
+            now = time.monotonic()
+            if now >= ready_at:
+                return
+            if ready_at > deadline:
+                if now >= deadline:
+                    raise TimeoutError(
+                        f"agent on call {self.sid} not quiet for {quiet_ms} ms within {timeout} s "
+                        f"({self.playback_queued_ms():.0f} ms still buffered)"
+                    )
+                await asyncio.sleep(min(deadline - now, 0.05))
+                continue
+            await asyncio.sleep(ready_at - now)
+
+    async def wait_closed(self, timeout: float = 5.0) -> None:
+        """Wait until the stream ended: the server closed the socket, or the stream was stopped."""
+        try:
+            await asyncio.wait_for(self._closed.wait(), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"call {self.sid} media stream still open after {timeout} s") from None

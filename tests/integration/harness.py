@@ -1,0 +1,112 @@
+"""Whole calls through the real server: fake Twilio dials in, fake vendors answer on 127.0.0.1.
+
+Only the vendor edges are fakes; everything between them is the product (server, session, pipeline,
+codecs, playout) on real sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from getpatter import Patter
+from getpatter.carriers.twilio.config import Twilio
+from getpatter.llm.openai import OpenAILLM
+from getpatter.stt.deepgram import DeepgramSTT
+from getpatter.tts.elevenlabs import ElevenLabsTTS
+from tests.fakes.deepgram import FakeDeepgram
+from tests.fakes.elevenlabs import FakeElevenLabs
+from tests.fakes.openai_chat import FakeOpenAIChat, Reply
+from tests.fakes.server import Running, running
+from tests.fakes.twilio import FakeCall, FakeTwilio
+
+PUBLIC_HOST = "agent.example.test"
+NUMBER = "+15550002222"
+
+
+@dataclass
+class Harness:
+    phone: Patter
+    twilio: FakeTwilio
+    deepgram: FakeDeepgram
+    llm: FakeOpenAIChat
+    tts: FakeElevenLabs
+    server: Running
+    ended: list[dict[str, Any]] = field(default_factory=list)
+    transcripts: list[dict[str, Any]] = field(default_factory=list)
+    ended_event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def dial(self, **kwargs: Any) -> FakeCall:
+        return await self.twilio.start_inbound_call(self.server.http_url, PUBLIC_HOST, **kwargs)
+
+    async def wait_ended(self, count: int = 1, timeout: float = 10.0) -> None:
+        async def until() -> None:
+            while len(self.ended) < count:
+                self.ended_event.clear()
+                await self.ended_event.wait()
+
+        await asyncio.wait_for(until(), timeout)
+
+
+@contextlib.asynccontextmanager
+async def call_harness(
+    *,
+    utterances: Sequence[str] = (),
+    replies: Sequence[Reply | str] | Callable[[dict[str, Any]], Reply | str] = (),
+    first_message: str = "Hello, thanks for calling.",
+    system_prompt: str = "You are a helpful receptionist.",
+    ms_per_char: float = 20.0,
+    agent_kwargs: dict[str, Any] | None = None,
+    serve_kwargs: dict[str, Any] | None = None,
+    use_llm: bool = True,
+    stt_for_twilio: bool = False,
+) -> AsyncIterator[Harness]:
+    twilio = FakeTwilio(owned_numbers=(NUMBER,))
+    deepgram = FakeDeepgram(utterances=utterances)
+    llm = FakeOpenAIChat(replies=replies if callable(replies) else list(replies))
+    tts = FakeElevenLabs(ms_per_char=ms_per_char)
+    async with (
+        running(twilio.app) as twilio_srv,
+        running(deepgram.app) as dg_srv,
+        running(llm.app) as llm_srv,
+        running(tts.app) as tts_srv,
+    ):
+        phone = Patter(
+            carrier=Twilio(twilio.account_sid, twilio.auth_token, base_url=twilio_srv.http_url),
+            phone_number=NUMBER,
+            webhook_url=PUBLIC_HOST,
+        )
+        stt_cls = DeepgramSTT.for_twilio if stt_for_twilio else DeepgramSTT
+        agent = phone.agent(
+            system_prompt,
+            stt=stt_cls(api_key=deepgram.api_key, base_url=dg_srv.ws_url),
+            llm=OpenAILLM(api_key=llm.api_key, base_url=llm_srv.http_url + "/v1") if use_llm else None,
+            tts=ElevenLabsTTS(api_key=tts.api_key, base_url=tts_srv.http_url),
+            first_message=first_message,
+            **(agent_kwargs or {}),
+        )
+        harness_ref: list[Harness] = []
+
+        async def on_call_end(data: dict[str, Any]) -> None:
+            harness_ref[0].ended.append(data)
+            harness_ref[0].ended_event.set()
+
+        async def on_transcript(data: dict[str, Any]) -> None:
+            harness_ref[0].transcripts.append(data)
+
+        kwargs: dict[str, Any] = {"on_call_end": on_call_end, "on_transcript": on_transcript}
+        kwargs.update(serve_kwargs or {})
+        app = phone.asgi_app(agent, **kwargs)
+        async with running(app) as server:
+            h = Harness(phone, twilio, deepgram, llm, tts, server)
+            harness_ref.append(h)
+            try:
+                yield h
+            finally:
+                for call in list(twilio.calls.values()):
+                    with contextlib.suppress(Exception):
+                        await call.aclose()
+                await twilio.aclose()
