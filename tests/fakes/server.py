@@ -1,8 +1,8 @@
 """Run an ASGI app (FastAPI/Starlette, HTTP and WebSocket) on 127.0.0.1 on an ephemeral port.
 
-    async with running(app) as srv:
-        httpx.get(srv.http_url + "/health")
-        websockets.connect(srv.ws_url + "/ws")
+async with running(app) as srv:
+    httpx.get(srv.http_url + "/health")
+    websockets.connect(srv.ws_url + "/ws")
 """
 
 from __future__ import annotations

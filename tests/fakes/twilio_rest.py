@@ -1,29 +1,25 @@
-"""``FakeTwilio``: Twilio's REST API (strict) and the carrier side of calls, on 127.0.0.1 (twilio.md §1-§6).
+"""``FakeTwilioRest``: Twilio's REST API, strict, on 127.0.0.1 (twilio.md §4). Use ``FakeTwilio`` from
+``tests/fakes/twilio.py``, which adds the carrier side of calls.
 
-Typical whole-call test::
+REST (``fake.app``, serve it with ``tests.fakes.server.running``): Basic auth ``account_sid:auth_token``
+(401 code 20003 otherwise), form-encoded bodies only (a JSON body reads as empty, as at Twilio), Twilio's
+error JSON ``{code, message, more_info, status}``. Routes under ``/2010-04-01/Accounts/{AccountSid}/``:
 
-    fake = FakeTwilio()
-    async with running(fake.app) as rest, running(product_app) as srv:
-        # product configured with TwilioRestClient(fake.account_sid, fake.auth_token, base_url=rest.http_url)
-        # and public host "agent.example.test" (what a tunnel would expose)
-        call = await fake.start_inbound_call(srv.http_url, "agent.example.test")
-        await call.say_tone(600)
-        await call.wait_for_agent_audio(timeout=5)
-        await call.wait_agent_quiet(quiet_ms=400)
-        await call.hangup()
-    await fake.aclose()
+* ``Calls.json`` POST: ``To``/``From`` required (21201/21213), E.164 (21211/21212), ``From`` owned (21210),
+  one of ``Url``/``Twiml``/``ApplicationSid`` (21200), well-formed ``Twiml`` <= 4000 chars, enum checks on
+  methods, ``StatusCallbackEvent``, ``Timeout``, ``MachineDetection``, ``AsyncAmd``, ``Record``. 201 with
+  the Call resource (``status`` ``queued``) and a new ``FakeCall`` in ``fake.calls``.
+* ``Calls/{CA}.json`` GET (fetch) and POST (update): ``Status=completed`` or a new ``Twiml``/``Url`` ends
+  the live media stream with ``stop`` + close 1000 and sets ``call.ended_by`` (``rest-completed``,
+  ``rest-twiml``, ``rest-url``) before the response is sent; new TwiML/Urls land in
+  ``call.twiml_updates``. A call that is over answers 400/21220; an unknown one 404/20404.
+* ``Calls/{CA}/Recordings.json`` POST (live calls only): 201 with a Recording, kept in ``fake.recordings``.
+* ``IncomingPhoneNumbers.json`` GET (``PhoneNumber`` filter, partial match like Twilio) and
+  ``IncomingPhoneNumbers/{PN}.json`` POST (``VoiceUrl``, ``VoiceMethod``, ``StatusCallback``, ...).
 
-REST (``fake.app``, mount it with ``tests.fakes.server.running``): Basic auth ``account_sid:auth_token``
-(401 code 20003 otherwise), form-encoded bodies, Twilio's error JSON ``{code, message, more_info, status}``.
-Routes under ``/2010-04-01/Accounts/{AccountSid}/``: ``Calls.json`` (POST create, 201), ``Calls/{CA}.json``
-(GET fetch; POST update: ``Status=completed`` or new ``Twiml``/``Url`` ends the live media stream with
-``stop`` + close 1000, recorded in ``call.ended_by``), ``Calls/{CA}/Recordings.json`` (POST, 201),
-``IncomingPhoneNumbers.json`` (GET, ``PhoneNumber`` filter) and ``IncomingPhoneNumbers/{PN}.json`` (POST
-update). Every request is recorded in ``fake.requests`` (``RecordedRequest``); ``fake.inject_error`` makes the
-next request(s) fail (429, 500, ...).
-
-Webhooks it sends are signed with ``X-Twilio-Signature`` over ``https://{public_host}{path}`` (the URL
-Twilio was configured with), while the bytes go to the local server: exactly what a tunnel does.
+Every request is recorded in ``fake.requests`` (``RecordedRequest``: method, path, query, form with repeated
+keys as lists, status answered); ``fake.inject_error(status, code, retry_after=...)`` makes the next
+authorised request(s) fail.
 """
 
 from __future__ import annotations
@@ -47,15 +43,12 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus, WebSocketException
 
 from tests.fakes.twilio_media import FakeCall
 
 DEFAULT_ACCOUNT_SID = "AC" + "0" * 31 + "1"
 DEFAULT_AUTH_TOKEN = "fake_auth_token_0123456789abcdef"
 API_PREFIX = "/2010-04-01/Accounts"
-VOICE_PATH = "/webhooks/twilio/voice"
 
 _E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 _LIST_PARAMS = frozenset({"StatusCallbackEvent", "RecordingStatusCallbackEvent"})
@@ -135,36 +128,7 @@ def _absolute_http_url(value: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
-def parse_connect_stream(twiml: str) -> tuple[str, dict[str, str], str | None]:
-    """``(stream url, parameters, statusCallback)`` of a ``<Response><Connect><Stream>`` document.
-
-    Raises ``FakeTwilioError`` for anything Twilio would refuse: malformed XML, another root, no
-    ``<Connect><Stream>``, a non-``wss://`` URL, a query string, a ``<Parameter>`` without name/value.
-    """
-    try:
-        root = ET.fromstring(twiml)
-    except ET.ParseError as exc:
-        raise FakeTwilioError(f"TwiML is not well-formed XML: {exc}: {twiml[:300]!r}") from None
-    if root.tag != "Response":
-        raise FakeTwilioError(f"TwiML root must be <Response>, got <{root.tag}>")
-    stream = root.find("Connect/Stream")
-    if stream is None:
-        raise FakeTwilioError(f"TwiML has no <Connect><Stream>: {twiml[:300]!r}")
-    url = stream.get("url")
-    if not url or not url.startswith("wss://"):
-        raise FakeTwilioError(f"<Stream url> must be an absolute wss:// URL, got {url!r}")
-    if "?" in url:
-        raise FakeTwilioError(f"<Stream url> must not carry a query string (Twilio error 31920): {url!r}")
-    params: dict[str, str] = {}
-    for param in stream.findall("Parameter"):
-        name, value = param.get("name"), param.get("value")
-        if name is None or value is None:
-            raise FakeTwilioError("<Parameter> needs both name and value attributes")
-        params[name] = value
-    return url, params, stream.get("statusCallback")
-
-
-class FakeTwilio:
+class FakeTwilioRest:
     """A strict fake of Twilio for one account. See the module docstring for the REST surface.
 
     Attributes: ``account_sid``, ``auth_token``, ``requests`` (``RecordedRequest``s), ``calls`` (sid ->
@@ -188,7 +152,6 @@ class FakeTwilio:
         for number in owned_numbers:
             self.add_number(number)
         self._injected: collections.deque[tuple[int, int, str, dict[str, str]]] = collections.deque()
-        self._http: httpx.AsyncClient | None = None
         self._bg: set[asyncio.Task[None]] = set()
         base = f"{API_PREFIX}/{{account}}"
         self.app = Starlette(
@@ -551,213 +514,16 @@ class FakeTwilio:
                 resource[attr] = value
         return self._record(request, JSONResponse(resource))
 
-    # ---- the carrier side of calls --------------------------------------------------------------------
+    # ---- background work ------------------------------------------------------------------------------
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._bg.add(task)
         task.add_done_callback(self._bg.discard)
 
-    def _client(self) -> httpx.AsyncClient:
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=10.0)
-        return self._http
-
-    async def post_webhook(
-        self,
-        server_http_url: str,
-        public_host: str,
-        path: str,
-        form: Mapping[str, str],
-        *,
-        sign: bool = True,
-        signature: str | None = None,
-    ) -> httpx.Response:
-        """POST ``form`` as Twilio does to ``server_http_url + path``, signed over
-        ``https://{public_host}{path}``. ``signature`` overrides the header (forgery tests); ``sign=False``
-        omits it."""
-        headers = {
-            "User-Agent": "TwilioProxy/1.1",
-            "I-Twilio-Idempotency-Token": secrets.token_hex(16),
-        }
-        if signature is not None:
-            headers["X-Twilio-Signature"] = signature
-        elif sign:
-            headers["X-Twilio-Signature"] = twilio_signature(
-                self.auth_token, f"https://{public_host}{path}", form.items()
-            )
-        response = await self._client().post(
-            server_http_url.rstrip("/") + path, data=dict(form), headers=headers
-        )
-        self.webhooks.append(response)
-        return response
-
-    def voice_form(
-        self, *, call_sid: str, from_: str, to: str, direction: str = "inbound", status: str = "ringing"
-    ) -> dict[str, str]:
-        """The voice-webhook form fields Twilio sends for a call."""
-        return {
-            "AccountSid": self.account_sid,
-            "ApiVersion": "2010-04-01",
-            "CallSid": call_sid,
-            "CallStatus": status,
-            "Called": to,
-            "Caller": from_,
-            "Direction": direction,
-            "From": from_,
-            "To": to,
-        }
-
-    async def post_voice_webhook(
-        self,
-        server_http_url: str,
-        public_host: str,
-        *,
-        sign: bool = True,
-        signature: str | None = None,
-        form: Mapping[str, str] | None = None,
-    ) -> httpx.Response:
-        """POST the inbound voice webhook (``/webhooks/twilio/voice``) and return the raw response.
-
-        ``form`` defaults to a fresh inbound call from +15550001111 to +15550002222.
-        """
-        if form is None:
-            form = self.voice_form(call_sid=new_sid("CA"), from_="+15550001111", to="+15550002222")
-        return await self.post_webhook(
-            server_http_url, public_host, VOICE_PATH, form, sign=sign, signature=signature
-        )
-
-    async def start_inbound_call(
-        self,
-        server_http_url: str,
-        public_host: str,
-        *,
-        from_: str = "+15550001111",
-        to: str = "+15550002222",
-        call_sid: str | None = None,
-    ) -> FakeCall:
-        """Ring the product: signed voice webhook, then ``<Connect><Stream>`` media stream; returns the live
-        ``FakeCall`` (``connected`` and ``start`` already sent, pacer running).
-
-        Raises ``FakeTwilioError`` if the webhook does not answer 200 with ``<Connect><Stream>`` TwiML, or
-        if the WebSocket handshake is refused.
-        """
-        call = FakeCall(
-            sid=call_sid or new_sid("CA"),
-            account_sid=self.account_sid,
-            from_=from_,
-            to=to,
-            direction="inbound",
-            status="ringing",
-        )
-        self.calls[call.sid] = call
-        form = self.voice_form(call_sid=call.sid, from_=from_, to=to)
-        response = await self.post_voice_webhook(server_http_url, public_host, form=form)
-        if response.status_code != 200:
-            call.status = "failed"
-            raise FakeTwilioError(
-                f"voice webhook answered HTTP {response.status_code}, not 200: {response.text[:300]!r}"
-            )
-        ctype = response.headers.get("content-type", "")
-        if not any(t in ctype for t in ("text/xml", "application/xml", "text/html")):
-            call.status = "failed"
-            raise FakeTwilioError(f"voice webhook answered content-type {ctype!r}, not TwiML XML")
-        call.twiml = response.text
-        await self._connect(call, server_http_url, public_host, response.text)
-        return call
-
-    async def answer_call(self, call_sid: str, server_http_url: str, public_host: str) -> FakeCall:
-        """The callee of an outbound call (created through ``Calls.json``) picks up.
-
-        With ``Twiml`` at create, that TwiML runs; with ``Url``, the signed voice webhook is POSTed to it
-        (``Direction=outbound-api``, ``CallStatus=in-progress``; its ``https://{public_host}`` is routed to
-        ``server_http_url``). Either way it must answer ``<Connect><Stream>``.
-        """
-        call = self.calls[call_sid]
-        if call.status not in ("queued", "ringing"):
-            raise FakeTwilioError(f"call {call_sid} is {call.status}, it cannot be answered")
-        twiml = call.twiml
-        if twiml is None:
-            url = self._one(call.create_form, "Url")
-            if url is None:
-                raise FakeTwilioError(f"call {call_sid} has neither Twiml nor Url")
-            parts = urlsplit(url)
-            if parts.netloc != public_host:
-                raise FakeTwilioError(f"call Url {url!r} is not on the public host {public_host!r}")
-            path = parts.path + (f"?{parts.query}" if parts.query else "")
-            form = self.voice_form(
-                call_sid=call.sid,
-                from_=call.from_,
-                to=call.to,
-                direction="outbound-api",
-                status="in-progress",
-            )
-            response = await self.post_webhook(server_http_url, public_host, path, form)
-            if response.status_code != 200:
-                raise FakeTwilioError(
-                    f"call Url answered HTTP {response.status_code}: {response.text[:300]!r}"
-                )
-            twiml = call.twiml = response.text
-        await self._connect(call, server_http_url, public_host, twiml)
-        return call
-
-    async def _connect(self, call: FakeCall, server_http_url: str, public_host: str, twiml: str) -> None:
-        stream_url, params, _ = parse_connect_stream(twiml)
-        parts = urlsplit(stream_url)
-        if parts.netloc != public_host:
-            raise FakeTwilioError(f"<Stream url> {stream_url!r} is not on the public host {public_host!r}")
-        local = "ws://" + urlsplit(server_http_url).netloc + parts.path
-        headers = {
-            "X-Twilio-Signature": twilio_signature(self.auth_token, stream_url),
-            "User-Agent": "Twilio",
-        }
-        try:
-            ws = await connect(
-                local, additional_headers=headers, open_timeout=5, close_timeout=2, max_size=16 * 1024 * 1024
-            )
-        except InvalidStatus as exc:
-            call.status = "failed"
-            raise FakeTwilioError(
-                f"media WebSocket {local} refused: HTTP {exc.response.status_code}"
-            ) from None
-        except (OSError, WebSocketException) as exc:
-            call.status = "failed"
-            raise FakeTwilioError(f"media WebSocket {local} failed: {exc!r}") from None
-        call.stream_url = stream_url
-        await call._attach(ws, new_sid("MZ"), params)
-
-    async def send_status_callback(
-        self,
-        call_sid: str,
-        server_http_url: str,
-        public_host: str,
-        call_status: str,
-        *,
-        sequence_number: int = 0,
-        path: str = "/webhooks/twilio/status",
-        extra: Mapping[str, str] | None = None,
-    ) -> httpx.Response:
-        """POST a signed call-progress status callback (``CallStatus``, ``SequenceNumber``, ...)."""
-        call = self.calls[call_sid]
-        form = self.voice_form(
-            call_sid=call.sid, from_=call.from_, to=call.to, direction=call.direction, status=call_status
-        )
-        form.update(
-            {
-                "CallbackSource": "call-progress-events",
-                "SequenceNumber": str(sequence_number),
-                "Timestamp": _DATE,
-            }
-        )
-        form.update(extra or {})
-        return await self.post_webhook(server_http_url, public_host, path, form)
-
     async def aclose(self) -> None:
-        """Close every live stream, finish background work and the HTTP client."""
+        """Finish background work (stream endings) and close every live stream."""
         for task in list(self._bg):
             with contextlib.suppress(Exception):
                 await task
         await asyncio.gather(*(call.aclose() for call in self.calls.values()), return_exceptions=True)
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None

@@ -24,6 +24,7 @@ async def test_two_turn_call_has_exact_transcript_and_history() -> None:
         await call.hangup()
         await h.wait_ended()
 
+    assert call.protocol_errors == []  # every message we sent was valid Twilio protocol
     assert len(h.ended) == 1
     end = h.ended[0]
     assert end["call_id"] == call.sid

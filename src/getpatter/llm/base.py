@@ -48,7 +48,9 @@ class LLM(abc.ABC):
     model: str = ""
 
     @abc.abstractmethod
-    def stream(self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None = None) -> AsyncIterator[LLMEvent]:
+    def stream(
+        self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None = None
+    ) -> AsyncIterator[LLMEvent]:
         """Yield text deltas as they arrive, then complete tool calls, then usage.
 
         Raises AuthenticationError, RateLimitError or PatterConnectionError before the first event when the

@@ -25,7 +25,7 @@ import os
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import httpx
 
@@ -138,6 +138,23 @@ def _usage_from(raw: Mapping[str, Any]) -> Usage:
         output_tokens=_int(raw.get("completion_tokens")),
         cache_read_tokens=min(cached, prompt) if prompt else cached,
     )
+
+
+class ChatOptions(TypedDict, total=False):
+    """The optional keyword arguments :class:`OpenAILLM` and its compatible subclasses share."""
+
+    temperature: float | None
+    max_tokens: int | None
+    top_p: float | None
+    seed: int | None
+    stop: str | Sequence[str] | None
+    tool_choice: str | Mapping[str, Any] | None
+    parallel_tool_calls: bool | None
+    response_format: Mapping[str, Any] | None
+    frequency_penalty: float | None
+    presence_penalty: float | None
+    timeout: float
+    user_agent: str | None
 
 
 class OpenAILLM(BaseLLM):
@@ -389,42 +406,15 @@ class OpenAICompatibleLLM(OpenAILLM):
         *,
         api_key_env: str | None = None,
         provider_id: str = "openai_compatible",
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        top_p: float | None = None,
-        seed: int | None = None,
-        stop: str | Sequence[str] | None = None,
-        tool_choice: str | Mapping[str, Any] | None = None,
-        parallel_tool_calls: bool | None = None,
-        response_format: Mapping[str, Any] | None = None,
-        frequency_penalty: float | None = None,
-        presence_penalty: float | None = None,
-        timeout: float = 30.0,
-        user_agent: str | None = None,
         max_tokens_param: str = "max_completion_tokens",
         extra_body: Mapping[str, Any] | None = None,
+        **options: Unpack[ChatOptions],
     ) -> None:
         self.provider_id = provider_id
         self._api_key_env = api_key_env
         self._max_tokens_param = max_tokens_param
         self._extra_body = dict(extra_body or {})
-        super().__init__(
-            api_key,
-            model or "",
-            base_url=base_url,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            top_p=top_p,
-            seed=seed,
-            stop=stop,
-            tool_choice=tool_choice,
-            parallel_tool_calls=parallel_tool_calls,
-            response_format=response_format,
-            frequency_penalty=frequency_penalty,
-            presence_penalty=presence_penalty,
-            timeout=timeout,
-            user_agent=user_agent,
-        )
+        super().__init__(api_key, model or "", base_url=base_url, **options)
 
     def _resolve_api_key(self, api_key: str | None) -> str | None:
         env = self._api_key_env
@@ -446,4 +436,4 @@ class OpenAICompatibleLLM(OpenAILLM):
 
 LLM = OpenAILLM
 
-__all__ = ["LLM", "OPENAI_BASE_URL", "OpenAICompatibleLLM", "OpenAILLM"]
+__all__ = ["LLM", "OPENAI_BASE_URL", "ChatOptions", "OpenAICompatibleLLM", "OpenAILLM"]
