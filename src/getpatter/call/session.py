@@ -76,6 +76,7 @@ class CallSession:
         self._end_reason = "caller_hangup"
         self._error_code: str | None = None
         self.dropped_messages = 0
+        self.end_reason = ""
         self.ended = asyncio.Event()
 
     # -- socket loop ---------------------------------------------------------------------------------
@@ -234,6 +235,7 @@ class CallSession:
         if self._ended:
             return
         self._ended = True
+        self.end_reason = reason
         if self.conversation is not None:
             with contextlib.suppress(Exception):
                 await self.conversation.close()

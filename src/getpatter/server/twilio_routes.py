@@ -90,8 +90,9 @@ def add_twilio_routes(app: FastAPI, state: ServerState) -> None:
         finally:
             state.sessions.pop(call_id, None)
             if websocket.client_state == WebSocketState.CONNECTED:
+                code = 1001 if session.end_reason == "server_shutdown" else 1000  # 1001: going away
                 with contextlib.suppress(Exception):
-                    await websocket.close(1000)
+                    await websocket.close(code)
 
 
 async def run_until_ended(session: CallSession, receive: Callable[[], Awaitable[str | bytes | None]]) -> None:
