@@ -20,7 +20,7 @@ from getpatter.audio import (
     pcm16_to_alaw,
     pcm16_to_mulaw,
 )
-from getpatter.errors import PatterConfigError
+from getpatter.audio.errors import AudioConfigError
 
 
 def tone(freq: float, rate: int, seconds: float, dbfs: float = -12.0) -> bytes:
@@ -121,7 +121,7 @@ def test_empty_chunks_produce_nothing() -> None:
     ],
 )
 def test_bad_formats_raise_config_error(src: object, dst: object, match: str) -> None:
-    with pytest.raises(PatterConfigError, match=match):
+    with pytest.raises(AudioConfigError, match=match):
         FormatConverter(src, dst)  # type: ignore[arg-type]
 
 

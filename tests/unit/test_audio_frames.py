@@ -17,7 +17,7 @@ from getpatter.audio import (
     rms_dbfs,
     silence,
 )
-from getpatter.errors import PatterConfigError
+from getpatter.audio.errors import AudioConfigError
 
 
 def test_pcm_carry_returns_whole_samples_and_carries_the_odd_byte() -> None:
@@ -58,7 +58,7 @@ def test_pcm_carry_reassembles_any_split_exactly() -> None:
 
 
 def test_pcm_carry_rejects_bad_width() -> None:
-    with pytest.raises(PatterConfigError, match="sample_width"):
+    with pytest.raises(AudioConfigError, match="sample_width"):
         PcmCarry(0)
 
 
@@ -94,11 +94,11 @@ def test_frame_splitter_pads_in_phase_with_a_two_byte_pattern() -> None:
 
 
 def test_frame_splitter_validation() -> None:
-    with pytest.raises(PatterConfigError, match="frame_bytes"):
+    with pytest.raises(AudioConfigError, match="frame_bytes"):
         FrameSplitter(0)
     splitter = FrameSplitter(4)
     splitter.push(b"a")
-    with pytest.raises(PatterConfigError, match="pad"):
+    with pytest.raises(AudioConfigError, match="pad"):
         splitter.flush(pad=b"")
 
 
@@ -139,7 +139,7 @@ def test_apply_gain_db_scales_rounds_and_clips() -> None:
 def test_apply_gain_db_keeps_an_odd_byte_and_rejects_nan() -> None:
     assert apply_gain_db(b"\x10\x00\x07", 6.0)[-1:] == b"\x07"
     assert len(apply_gain_db(b"\x10\x00\x07", 6.0)) == 3
-    with pytest.raises(PatterConfigError, match="db"):
+    with pytest.raises(AudioConfigError, match="db"):
         apply_gain_db(b"\x00\x00", float("nan"))
 
 

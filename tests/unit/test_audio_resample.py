@@ -13,7 +13,7 @@ from getpatter.audio import (
     create_resampler_24k_to_8k,
     create_resampler_24k_to_16k,
 )
-from getpatter.errors import PatterConfigError
+from getpatter.audio.errors import AudioConfigError
 
 PAIRS = [
     (8000, 16000),
@@ -179,5 +179,5 @@ def test_factories_aliases_and_quality() -> None:
     ],
 )
 def test_bad_config_raises_config_error(kwargs: dict[str, object], match: str) -> None:
-    with pytest.raises(PatterConfigError, match=match):
+    with pytest.raises(AudioConfigError, match=match):
         StreamResampler(**kwargs)  # type: ignore[arg-type]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from getpatter.audio import VAD, EnergyVAD, SpeechEnd, SpeechStart, VadEvent, VoiceActivity
-from getpatter.errors import PatterConfigError
+from getpatter.audio.errors import AudioConfigError
 
 RATE = 16000
 FRAME = 640  # 20 ms of PCM16 at 16 kHz
@@ -207,14 +207,14 @@ def test_threshold_is_applied_to_the_probability() -> None:
     ],
 )
 def test_voice_activity_config_errors(kwargs: dict[str, float], match: str) -> None:
-    with pytest.raises(PatterConfigError, match=match):
+    with pytest.raises(AudioConfigError, match=match):
         VoiceActivity(**kwargs)  # type: ignore[arg-type]
 
 
 def test_energy_vad_config_errors() -> None:
-    with pytest.raises(PatterConfigError, match="snr_high_db"):
+    with pytest.raises(AudioConfigError, match="snr_high_db"):
         EnergyVAD(snr_low_db=10, snr_high_db=5)
-    with pytest.raises(PatterConfigError, match="floor_rise_db_per_s"):
+    with pytest.raises(AudioConfigError, match="floor_rise_db_per_s"):
         EnergyVAD(floor_rise_db_per_s=0)
-    with pytest.raises(PatterConfigError, match="window_samples"):
+    with pytest.raises(AudioConfigError, match="window_samples"):
         EnergyVAD(window_samples=4)

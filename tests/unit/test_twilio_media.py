@@ -115,11 +115,12 @@ def test_outbound_messages_round_trip() -> None:
     assert orjson.loads(codec.audio(b"")) == {"event": "media", "streamSid": SID, "media": {"payload": ""}}
 
 
-def test_outbound_follows_a_new_start_and_a_given_stream_sid() -> None:
+def test_a_second_start_is_refused_and_keeps_the_stream_sid() -> None:
     codec = started()
     other = dict(START, streamSid="MZ" + "1" * 32, start=dict(START["start"], streamSid="MZ" + "1" * 32))  # type: ignore[arg-type]
-    codec.parse(json.dumps(other))
-    assert orjson.loads(codec.clear())["streamSid"] == "MZ" + "1" * 32
+    with pytest.raises(MediaProtocolError, match="duplicate"):
+        codec.parse(json.dumps(other))
+    assert orjson.loads(codec.clear())["streamSid"] == SID
     assert orjson.loads(TwilioMediaCodec(stream_sid=SID).mark("m"))["streamSid"] == SID
 
 

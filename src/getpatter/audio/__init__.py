@@ -5,6 +5,7 @@ Pure and fast (numpy tables, soxr), no I/O. Internal audio is PCM16 little-endia
 """
 
 from getpatter.audio.convert import FormatConverter
+from getpatter.audio.errors import AudioConfigError
 from getpatter.audio.format import (
     ALAW_8K,
     FRAME_MS,
@@ -62,6 +63,7 @@ __all__ = [
     "PCM16_16K",
     "PCM16_24K",
     "VAD",
+    "AudioConfigError",
     "AudioFormat",
     "Encoding",
     "EnergyVAD",

@@ -12,6 +12,7 @@ from typing import Final
 import numpy as np
 
 from getpatter.audio._types import PCM16_DTYPE, Int16Array
+from getpatter.audio.errors import AudioConfigError
 from getpatter.audio.format import AudioFormat
 from getpatter.audio.frames import PcmCarry
 from getpatter.audio.g711 import (
@@ -23,23 +24,22 @@ from getpatter.audio.g711 import (
     mulaw_encode,
 )
 from getpatter.audio.resample import DEFAULT_QUALITY, Quality, StreamResampler
-from getpatter.errors import PatterConfigError
 
 _ENCODINGS: Final = ("pcm16", "mulaw", "alaw")
 
 
 def _check_format(name: str, fmt: object) -> AudioFormat:
     if not isinstance(fmt, AudioFormat):
-        raise PatterConfigError(
+        raise AudioConfigError(
             f"{name} must be an AudioFormat, e.g. AudioFormat('mulaw', 8000) (got {fmt!r})."
         )
     if fmt.encoding not in _ENCODINGS:
-        raise PatterConfigError(
+        raise AudioConfigError(
             f"{name}.encoding must be one of {', '.join(_ENCODINGS)} (got {fmt.encoding!r})."
         )
     rate = fmt.sample_rate
     if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
-        raise PatterConfigError(f"{name}.sample_rate must be a positive integer in Hz (got {rate!r}).")
+        raise AudioConfigError(f"{name}.sample_rate must be a positive integer in Hz (got {rate!r}).")
     return fmt
 
 

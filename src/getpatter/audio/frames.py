@@ -14,9 +14,9 @@ from typing import Final
 import numpy as np
 
 from getpatter.audio._types import PCM16_DTYPE, BytesLike, Int16Array
+from getpatter.audio.errors import AudioConfigError
 from getpatter.audio.format import AudioFormat
 from getpatter.audio.g711 import ALAW_SILENCE, MULAW_SILENCE
-from getpatter.errors import PatterConfigError
 
 #: What :func:`rms_dbfs` reports for digital silence or an empty buffer. One LSB of RMS is -90.3 dBFS,
 #: so any non-silent PCM16 signal measures above this.
@@ -37,7 +37,7 @@ class PcmCarry:
 
     def __init__(self, sample_width: int = 2) -> None:
         if sample_width < 1:
-            raise PatterConfigError(f"sample_width must be >= 1 (got {sample_width}); PCM16 uses 2.")
+            raise AudioConfigError(f"sample_width must be >= 1 (got {sample_width}); PCM16 uses 2.")
         self._width = sample_width
         self._pending = b""
 
@@ -72,7 +72,7 @@ class FrameSplitter:
 
     def __init__(self, frame_bytes: int) -> None:
         if frame_bytes < 1:
-            raise PatterConfigError(
+            raise AudioConfigError(
                 f"frame_bytes must be >= 1 (got {frame_bytes}); e.g. AudioFormat.bytes_for_ms(20)."
             )
         self._frame_bytes = frame_bytes
@@ -113,7 +113,7 @@ class FrameSplitter:
         if not rest or pad is None:
             return rest
         if not pad:
-            raise PatterConfigError(
+            raise AudioConfigError(
                 "flush(pad=...) needs a non-empty pad pattern, or pad=None for no padding."
             )
         need = self._frame_bytes - len(rest)
@@ -170,7 +170,7 @@ def apply_gain_db(pcm: BytesLike, db: float) -> bytes:
     if db == 0.0:
         return pcm if isinstance(pcm, bytes) else bytes(pcm)
     if not math.isfinite(db):
-        raise PatterConfigError(f"apply_gain_db(db=...) must be a finite number of decibels (got {db}).")
+        raise AudioConfigError(f"apply_gain_db(db=...) must be a finite number of decibels (got {db}).")
     scaled = pcm16_samples(pcm).astype(np.float32)
     scaled *= np.float32(10.0 ** (db / 20.0))
     np.rint(scaled, out=scaled)

@@ -33,8 +33,8 @@ import soxr  # type: ignore[import-untyped]
 from numpy.typing import NDArray
 
 from getpatter.audio._types import PCM16_DTYPE, BytesLike, Int16Array
+from getpatter.audio.errors import AudioConfigError
 from getpatter.audio.frames import PcmCarry
-from getpatter.errors import PatterConfigError
 
 Quality: TypeAlias = Literal["QQ", "LQ", "MQ", "HQ", "VHQ"]
 DEFAULT_QUALITY: Final[Quality] = "MQ"
@@ -46,7 +46,7 @@ _EMPTY_F32: Final = np.zeros(0, dtype=np.float32)
 
 def _check_rate(name: str, rate: object) -> int:
     if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
-        raise PatterConfigError(
+        raise AudioConfigError(
             f"{name} must be a positive integer sample rate in Hz, e.g. 16000 (got {rate!r})."
         )
     return rate
@@ -76,7 +76,7 @@ class StreamResampler:
         self._in_rate = _check_rate("in_rate", in_rate)
         self._out_rate = _check_rate("out_rate", out_rate)
         if quality not in _QUALITIES:
-            raise PatterConfigError(f"quality must be one of {', '.join(_QUALITIES)} (got {quality!r}).")
+            raise AudioConfigError(f"quality must be one of {', '.join(_QUALITIES)} (got {quality!r}).")
         self._quality: Quality = quality
         self._carry = PcmCarry(2)
         self._stream: soxr.ResampleStream | None = None

@@ -15,7 +15,7 @@ from typing import Final, TypeAlias
 import numpy as np
 
 from getpatter.audio._types import PCM16_DTYPE, BytesLike, Int16Array
-from getpatter.errors import PatterConfigError
+from getpatter.audio.errors import AudioConfigError
 
 _FULL_SCALE_SQUARED: Final = 32768.0 * 32768.0
 
@@ -76,13 +76,13 @@ class EnergyVAD(VAD):
         window_samples: int = 320,
     ) -> None:
         if not snr_high_db > snr_low_db:
-            raise PatterConfigError(
+            raise AudioConfigError(
                 f"EnergyVAD needs snr_high_db > snr_low_db (got {snr_high_db} <= {snr_low_db})."
             )
         if floor_rise_db_per_s <= 0:
-            raise PatterConfigError(f"floor_rise_db_per_s must be > 0 (got {floor_rise_db_per_s}).")
+            raise AudioConfigError(f"floor_rise_db_per_s must be > 0 (got {floor_rise_db_per_s}).")
         if window_samples < 16:
-            raise PatterConfigError(
+            raise AudioConfigError(
                 f"window_samples must be >= 16 (got {window_samples}); 320 is 20 ms at 16k."
             )
         self._min_level = min_level_dbfs
@@ -168,11 +168,11 @@ class VoiceActivity:
         min_silence_ms: float = 500.0,
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
-            raise PatterConfigError(f"threshold must be within [0, 1] (got {threshold}); 0.5 is typical.")
+            raise AudioConfigError(f"threshold must be within [0, 1] (got {threshold}); 0.5 is typical.")
         if min_speech_ms < 0:
-            raise PatterConfigError(f"min_speech_ms must be >= 0 (got {min_speech_ms}).")
+            raise AudioConfigError(f"min_speech_ms must be >= 0 (got {min_speech_ms}).")
         if min_silence_ms < 0:
-            raise PatterConfigError(f"min_silence_ms must be >= 0 (got {min_silence_ms}).")
+            raise AudioConfigError(f"min_silence_ms must be >= 0 (got {min_silence_ms}).")
         self._vad: VAD = vad if vad is not None else EnergyVAD()
         self._threshold = threshold
         self._min_speech_ms = min_speech_ms

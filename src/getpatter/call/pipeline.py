@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -37,9 +35,10 @@ from getpatter.call.events import (
 )
 from getpatter.call.hooks import HookContext, HookRunner, PipelineHooks
 from getpatter.call.playout import Playout
+from getpatter.call.replies import MessageHandler, ReplySource, ToolRunner
 from getpatter.call.speaker import Speaker
 from getpatter.errors import PatterError
-from getpatter.llm.base import LLM, Message, TextDelta, ToolCallRequest, ToolSchema, Usage
+from getpatter.llm.base import LLM, Message, ToolSchema
 from getpatter.stt.base import STT, STTStream, Transcript
 from getpatter.stt.base import SpeechStarted as SttSpeechStarted
 from getpatter.text.chunker import SentenceChunker
@@ -48,9 +47,6 @@ from getpatter.tts.base import TTS
 
 log = logging.getLogger("getpatter.pipeline")
 
-MessageHandler = Callable[..., Any]
-ToolRunner = Callable[[str, str], Awaitable[str]]
-MAX_TOOL_ROUNDS = 5
 #: Unvoiced time that still counts as one unbroken stretch of caller speech for barge-in.
 BARGE_IN_GAP_MS = 60.0
 
@@ -103,6 +99,17 @@ class PipelineConversation:
         self._messages: list[Message] = [{"role": "system", "content": config.system_prompt}]
         self._hooks = HookRunner(config.hooks, HookContext(ctx.call_id, ctx.caller, ctx.callee))
         self._speaker = Speaker(tts, playout, wire_format, self._hooks)
+        self._replies = ReplySource(
+            ctx=ctx,
+            bus=bus,
+            llm=llm,
+            on_message=on_message,
+            call_control=call_control,
+            hooks=self._hooks,
+            use_before_llm=config.hooks is not None,
+            tools=tools,
+            run_tool=run_tool,
+        )
         self._vad = VoiceActivity(vad or EnergyVAD())
         self._to_pcm = FormatConverter(wire_format, PCM16_16K)
         self._stt_passthrough = stt.input_format == wire_format
@@ -338,77 +345,18 @@ class PipelineConversation:
         try:
             if fixed_text:
                 emit(chunker.push(fixed_text))
-            elif self._on_message is not None:
-                reply = await self._ask_handler()
-                self._clock["llm_first_token"] = time.monotonic()
-                emit(chunker.push(reply))
-            elif self._llm is not None:
-                await self._stream_llm(chunker, emit)
+            else:
+                await self._replies.produce(
+                    user_text=self._clock_user_text,
+                    history=self.history,
+                    messages=self._messages,
+                    on_text=lambda text: emit(chunker.push(text)),
+                    clock=self._clock,
+                )
             emit(chunker.flush())
             self._clock["llm_done"] = time.monotonic()
         finally:
             queue.put_nowait(None)
-
-    async def _ask_handler(self) -> str:
-        assert self._on_message is not None
-        event = {
-            "text": self._clock_user_text,
-            "call_id": self.ctx.call_id,
-            "caller": self.ctx.caller,
-            "callee": self.ctx.callee,
-            "history": [h.as_dict() for h in self.history],
-        }
-        result = _call_handler(self._on_message, event, self._control)
-        if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
-            result = await result
-        if result is None:
-            return ""
-        if isinstance(result, dict):
-            return str(result.get("text", ""))
-        return str(result)
-
-    async def _stream_llm(self, chunker: SentenceChunker, emit: Callable[[list[str]], None]) -> None:
-        assert self._llm is not None
-        for _round in range(MAX_TOOL_ROUNDS):
-            messages = self._messages
-            if self.cfg.hooks is not None:
-                messages = await self._hooks.before_llm(messages)
-            calls: list[ToolCallRequest] = []
-            text_parts: list[str] = []
-            async with contextlib.aclosing(self._llm.stream(messages, self._tools)) as events:  # type: ignore[type-var]
-                async for ev in events:
-                    if isinstance(ev, TextDelta):
-                        self._clock.setdefault("llm_first_token", time.monotonic())
-                        text_parts.append(ev.text)
-                        emit(chunker.push(ev.text))
-                    elif isinstance(ev, ToolCallRequest):
-                        calls.append(ev)
-                    elif isinstance(ev, Usage):
-                        self._emit_usage_llm(ev)
-            if not calls:
-                return
-            self._messages.append(
-                {
-                    "role": "assistant",
-                    "content": "".join(text_parts) or None,
-                    "tool_calls": [
-                        {
-                            "id": c.id,
-                            "type": "function",
-                            "function": {"name": c.name, "arguments": c.arguments},
-                        }
-                        for c in calls
-                    ],
-                }
-            )
-            for call in calls:
-                result = await self._execute_tool(call)
-                self._messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
-
-    async def _execute_tool(self, call: ToolCallRequest) -> str:
-        if self._run_tool is None:
-            return json.dumps({"error": f"unknown tool {call.name}", "fallback": True})
-        return await self._run_tool(call.name, call.arguments)
 
     # -- interruption --------------------------------------------------------------------------------
     async def interrupt(self) -> None:
@@ -472,21 +420,6 @@ class PipelineConversation:
         self._pending_speech_started = None
         self._pending_speech_ended = None
 
-    def _emit_usage_llm(self, usage: Usage) -> None:
-        assert self._llm is not None
-        self._bus.emit(
-            UsageRecorded(
-                call_id=self.ctx.call_id,
-                kind="llm",
-                provider=self._llm.provider_id,
-                model=self._llm.model,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cache_read_tokens=usage.cache_read_tokens,
-                cache_write_tokens=usage.cache_write_tokens,
-            )
-        )
-
     def _emit_usage_stt(self) -> None:
         assert self._stream is not None
         self._bus.emit(
@@ -498,18 +431,3 @@ class PipelineConversation:
                 audio_seconds=self._stream.audio_seconds,
             )
         )
-
-
-def _call_handler(handler: MessageHandler, event: dict[str, Any], control: Any) -> Any:
-    """``on_message`` may take ``(event)`` or ``(event, call_control)``."""
-    try:
-        params = [
-            p
-            for p in inspect.signature(handler).parameters.values()
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-        ]
-    except (TypeError, ValueError):
-        params = []
-    if len(params) >= 2:
-        return handler(event, control)
-    return handler(event)

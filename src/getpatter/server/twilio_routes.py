@@ -83,7 +83,11 @@ def add_twilio_routes(app: FastAPI, state: ServerState) -> None:
                 return None
             if message["type"] == "websocket.disconnect":
                 return None
-            return message.get("text") or message.get("bytes")
+            text = message.get("text")
+            if text is not None:
+                return str(text)  # may be "" (malformed, dropped by the codec), never "closed"
+            data = message.get("bytes")
+            return bytes(data) if data is not None else b""
 
         try:
             await run_until_ended(session, receive)

@@ -126,6 +126,9 @@ class TwilioMediaCodec(MediaCodec):
             raise MediaProtocolError("Twilio media payload is not valid base64") from None
 
     def _parse_start(self, msg: dict[str, Any]) -> MediaStarted:
+        if self.call_sid is not None:
+            # One stream, one start: a second one must not re-address our outbound audio.
+            raise MediaProtocolError("duplicate Twilio start message on a started stream; ignored")
         start = _obj(msg, "start")
         stream_sid = start.get("streamSid", msg.get("streamSid"))
         if not isinstance(stream_sid, str) or not stream_sid:
