@@ -119,6 +119,7 @@ class PipelineConversation:
         self._response: asyncio.Task[None] | None = None
         self._eot_timer: asyncio.Task[None] | None = None
         self._finals: list[str] = []
+        self._queued_turns: list[str] = []  # user turns heard while the agent was still speaking
         self._interim = ""
         self._stream_ms = 0.0
         self._barged_onset: float | None = None
@@ -274,9 +275,10 @@ class PipelineConversation:
         now = time.monotonic()
         if self.agent_busy:
             if self._playout.speaking and self._playout.first_audio_sent is not None:
-                # Barge-in is off (or the caller was too brief to trip it): answer after this reply.
-                assert self._response is not None
-                await asyncio.shield(self._response)
+                # Barge-in is off (or the caller was too brief to trip it): answer once this reply has
+                # been heard. Never wait for it here: this runs on the loop that reads the mark echoes.
+                self._queued_turns.append(hooked)
+                return
             else:
                 # The caller kept talking while we were still thinking: merge into one turn.
                 hooked = f"{self._clock_user_text} {hooked}".strip()
@@ -285,10 +287,13 @@ class PipelineConversation:
                     self._messages.pop()
                     if self.history and self.history[-1].role == "user":
                         self.history.pop()
-        self.history.append(HistoryEntry("user", hooked, time.time()))
-        self._messages.append({"role": "user", "content": hooked})
-        self._bus.emit(UserTranscript(call_id=self.ctx.call_id, text=hooked))
-        self._start_response(user_text=hooked, committed_at=now)
+        self._begin_turn(hooked, now)
+
+    def _begin_turn(self, text: str, committed_at: float) -> None:
+        self.history.append(HistoryEntry("user", text, time.time()))
+        self._messages.append({"role": "user", "content": text})
+        self._bus.emit(UserTranscript(call_id=self.ctx.call_id, text=text))
+        self._start_response(user_text=text, committed_at=committed_at)
 
     # -- answering -----------------------------------------------------------------------------------
     def _start_response(self, *, user_text: str, fixed_text: str = "", committed_at: float = 0.0) -> None:
@@ -326,6 +331,10 @@ class PipelineConversation:
         self._finish_turn(user_text=user_text, agent_text=heard, interrupted=False)
         if self._after_utterance is not None:
             await self._after_utterance()
+        if self._queued_turns and not self._closed:
+            text = " ".join(self._queued_turns)
+            self._queued_turns.clear()
+            self._begin_turn(text, time.monotonic())
 
     async def _produce(self, queue: asyncio.Queue[str | None], fixed_text: str) -> None:
         chunker = SentenceChunker(
