@@ -63,7 +63,10 @@ async def call_harness(
     serve_kwargs: dict[str, Any] | None = None,
     use_llm: bool = True,
     stt_for_twilio: bool = False,
+    providers: dict[str, Any] | None = None,
 ) -> AsyncIterator[Harness]:
+    """``providers`` may replace any of ``stt``/``llm``/``tts`` (and add ``vad``) with real objects, e.g.
+    the offline ones; the fakes for the others still run."""
     twilio = FakeTwilio(owned_numbers=(NUMBER,))
     deepgram = FakeDeepgram(utterances=utterances)
     llm = FakeOpenAIChat(replies=replies if callable(replies) else list(replies))
@@ -80,14 +83,13 @@ async def call_harness(
             webhook_url=PUBLIC_HOST,
         )
         stt_cls = DeepgramSTT.for_twilio if stt_for_twilio else DeepgramSTT
-        agent = phone.agent(
-            system_prompt,
-            stt=stt_cls(api_key=deepgram.api_key, base_url=dg_srv.ws_url),
-            llm=OpenAILLM(api_key=llm.api_key, base_url=llm_srv.http_url + "/v1") if use_llm else None,
-            tts=ElevenLabsTTS(api_key=tts.api_key, base_url=tts_srv.http_url),
-            first_message=first_message,
-            **(agent_kwargs or {}),
-        )
+        chosen: dict[str, Any] = {
+            "stt": stt_cls(api_key=deepgram.api_key, base_url=dg_srv.ws_url),
+            "llm": OpenAILLM(api_key=llm.api_key, base_url=llm_srv.http_url + "/v1") if use_llm else None,
+            "tts": ElevenLabsTTS(api_key=tts.api_key, base_url=tts_srv.http_url),
+        }
+        chosen.update(providers or {})
+        agent = phone.agent(system_prompt, first_message=first_message, **chosen, **(agent_kwargs or {}))
         harness_ref: list[Harness] = []
 
         async def on_call_end(data: dict[str, Any]) -> None:

@@ -24,6 +24,8 @@ class CallContext:
     variables: dict[str, str] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
     started_mono: float = field(default_factory=time.monotonic)
+    #: Set by the metrics observer when the call ends (a ``CallMetrics``); handed to ``on_call_end``.
+    metrics: Any = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -199,6 +199,9 @@ class PipelineConversation:
         lag_s = (self._stream_ms - end_ms) / 1000.0
         self._pending_speech_ended = time.monotonic() - lag_s
         self._bus.emit(UserSpeechEnded(call_id=self.ctx.call_id, duration_ms=duration_ms))
+        if self._stt.needs_vad_end_of_turn and self._stream is not None:
+            self._eot_timer = asyncio.create_task(self._stream.finalize())
+            return
         if self._eot_timer is None or self._eot_timer.done():
             self._eot_timer = asyncio.create_task(self._end_of_turn_fallback())
 
@@ -326,6 +329,10 @@ class PipelineConversation:
                 producer.cancel()
                 with contextlib.suppress(BaseException):
                     await producer
+        if self._playout.first_audio_sent is not None:
+            self._clock.setdefault("first_audio_sent", self._playout.first_audio_sent)
+        if self._playout.last_audio_sent is not None:
+            self._clock.setdefault("last_audio_sent", self._playout.last_audio_sent)
         heard, full = self._playout.finish_utterance()
         self._record_agent(heard, full, interrupted=False)
         self._finish_turn(user_text=user_text, agent_text=heard, interrupted=False)
@@ -393,6 +400,8 @@ class PipelineConversation:
                 await task
         report = await self._playout.interrupt()
         self._clock["playback_stopped"] = time.monotonic()
+        if report.first_audio_sent is not None:
+            self._clock.setdefault("first_audio_sent", report.first_audio_sent)
         if record:
             self._record_agent(report.text, report.full_text, interrupted=True)
             self._finish_turn(user_text=self._clock_user_text, agent_text=report.text, interrupted=True)

@@ -42,6 +42,7 @@ class HeardReport:
     text: str
     heard_ms: float
     full_text: str
+    first_audio_sent: float | None = None
     stopped_at: float = field(default_factory=time.monotonic)
 
 
@@ -111,6 +112,11 @@ class Playout:
             return False
         return True
 
+    @property
+    def queued_ms(self) -> float:
+        """Milliseconds of audio queued so far in the current utterance (where the next audio starts)."""
+        return self._queued / self._bytes_per_s * 1000.0
+
     def heard_ms(self) -> float:
         """Milliseconds of the current utterance the caller has heard: up to the last echoed mark, plus
         the time played since (bounded by what was sent)."""
@@ -144,6 +150,7 @@ class Playout:
         """Barge-in: stop sending, write off pending marks, ``clear`` the carrier, report what was heard."""
         heard_ms = self.heard_ms()
         full_text = self.full_text()
+        first_audio = self.first_audio_sent
         heard = self._partial_heard_text(heard_ms / 1000.0 * self._bytes_per_s)
         had_audio = self._sent > 0
         self._buffer.clear()
@@ -153,7 +160,7 @@ class Playout:
         if had_audio:
             with contextlib.suppress(Exception):
                 await self._send(self._codec.clear())
-        return HeardReport(text=heard, heard_ms=heard_ms, full_text=full_text)
+        return HeardReport(text=heard, heard_ms=heard_ms, full_text=full_text, first_audio_sent=first_audio)
 
     def finish_utterance(self) -> tuple[str, str]:
         """After :meth:`wait_idle`: return (heard text, full text) and start a fresh utterance."""

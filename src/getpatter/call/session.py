@@ -14,9 +14,11 @@ from typing import Any
 from getpatter.agent import Agent
 from getpatter.call.bus import EventBus
 from getpatter.call.context import CallContext, CallControl
+from getpatter.call.conversation import Conversation
 from getpatter.call.events import CallEnded, CallStarted, Direction, ErrorOccurred
 from getpatter.call.pipeline import PipelineConfig, PipelineConversation
 from getpatter.call.playout import Playout
+from getpatter.call.realtime import RealtimeConversation
 from getpatter.carriers.base import (
     CarrierControl,
     MediaAudio,
@@ -27,6 +29,7 @@ from getpatter.carriers.base import (
     MediaStarted,
     MediaStopped,
 )
+from getpatter.engines.base import EngineConfig
 from getpatter.errors import PatterConfigError
 from getpatter.text.variables import sanitize_variable, substitute_variables
 
@@ -49,6 +52,8 @@ class CallRuntime:
     on_transcript: Callback | None = None
     on_message: Callback | None = None
     observers: list[Observer] = field(default_factory=list)
+    #: Spoken by the carrier if the speech engine drops mid-call, before hanging up.
+    apology: str = "Sorry, we are having technical difficulties. Please call again later."
 
 
 class CallSession:
@@ -68,7 +73,7 @@ class CallSession:
         self._direction: Direction = direction
         self.bus = EventBus()
         self.ctx: CallContext | None = None
-        self.conversation: PipelineConversation | None = None
+        self.conversation: Conversation | None = None
         self.playout = Playout(codec, send)
         self._control: CarrierControl | None = None
         self._ended = False
@@ -172,13 +177,17 @@ class CallSession:
         self.conversation = self._build_conversation(agent, ctx)
         await self.conversation.start()
 
-    def _build_conversation(self, agent: Agent, ctx: CallContext) -> PipelineConversation:
-        if agent.provider != "pipeline" or agent.stt is None or agent.tts is None:
-            raise PatterConfigError(f"provider mode {agent.provider!r} is not available in this build yet")
+    def _build_conversation(self, agent: Agent, ctx: CallContext) -> Conversation:
+        system_prompt = substitute_variables(agent.system_prompt, ctx.variables)
+        first_message = substitute_variables(agent.first_message, ctx.variables)
+        if agent.provider != "pipeline":
+            return self._build_realtime(agent, ctx, system_prompt, first_message)
+        if agent.stt is None or agent.tts is None:
+            raise PatterConfigError("pipeline mode needs stt= and tts=")
         control = CallControl(ctx, hangup=self.request_hangup, transfer=self.transfer)
         config = PipelineConfig(
-            system_prompt=substitute_variables(agent.system_prompt, ctx.variables),
-            first_message=substitute_variables(agent.first_message, ctx.variables),
+            system_prompt=system_prompt,
+            first_message=first_message,
             language=agent.language,
             barge_in_threshold_ms=agent.barge_in_threshold_ms,
             aggressive_first_flush=agent.aggressive_first_flush,
@@ -199,6 +208,46 @@ class CallSession:
             vad=agent.vad,
             after_utterance=self._after_utterance,
         )
+
+    def _build_realtime(
+        self, agent: Agent, ctx: CallContext, system_prompt: str, first_message: str
+    ) -> RealtimeConversation:
+        engine = agent.engine
+        if engine is None:
+            from getpatter.engines.openai_realtime import OpenAIRealtime
+
+            engine = OpenAIRealtime(voice=agent.voice, model=agent.model)
+        config = EngineConfig(
+            instructions=system_prompt,
+            voice=agent.voice,
+            model=agent.model,
+            language=agent.language,
+            first_message=first_message,
+            carrier_format=self.codec.wire_format,
+        )
+        return RealtimeConversation(
+            ctx=ctx,
+            engine=engine,
+            config=config,
+            playout=self.playout,
+            wire_format=self.codec.wire_format,
+            bus=self.bus,
+            on_fatal=self._engine_lost,
+            after_utterance=self._after_utterance,
+        )
+
+    async def _engine_lost(self, code: str) -> None:
+        """The speech engine is gone: apologise through the carrier's own voice, then end the call."""
+        self._error_code = code
+        self._end_reason = "error"
+        self._hangup_requested = True
+        if self._control is not None:
+            try:
+                await self._control.say_and_hangup(self.runtime.apology)
+                return
+            except Exception:
+                log.warning("call %s: could not play the apology; hanging up", self._hint, exc_info=True)
+        self.ended.set()
 
     # -- control -------------------------------------------------------------------------------------
     async def request_hangup(self) -> None:
@@ -268,7 +317,7 @@ class CallSession:
                             "ended_at": ended_at,
                             "transcript": [dict(t) for t in transcript],
                             "conversation_history": [h.as_dict() for h in history],
-                            "metrics": getattr(self, "metrics", None),
+                            "metrics": ctx.metrics,
                             "reason": reason,
                         }
                     )

@@ -86,3 +86,10 @@ class CarrierControl(abc.ABC):
 
     @abc.abstractmethod
     async def transfer(self, number: str) -> None: ...
+
+    async def say_and_hangup(self, text: str) -> None:
+        """Speak ``text`` with the carrier's own TTS, then hang up (used when our audio path is gone).
+
+        Carriers without such a verb just hang up.
+        """
+        await self.hangup()

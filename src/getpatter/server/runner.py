@@ -12,9 +12,9 @@ import logging
 import signal
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
 
 from getpatter.server.app import ServerState
 
@@ -31,7 +31,7 @@ class _Server(uvicorn.Server):
 
 class ServerRunner:
     def __init__(
-        self, app: FastAPI, state: ServerState, *, host: str, port: int, grace_s: float = 10.0
+        self, app: Any, state: ServerState | None, *, host: str, port: int, grace_s: float = 10.0
     ) -> None:
         self.app = app
         self.state = state
@@ -97,7 +97,7 @@ class ServerRunner:
         if self._stopping:
             return
         self._stopping = True
-        sessions = list(self.state.sessions.values())
+        sessions = list(self.state.sessions.values()) if self.state is not None else []
         for session in sessions:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(session.end("server_shutdown"), self.grace_s)

@@ -66,6 +66,10 @@ class STT(abc.ABC):
     provider_id: str = ""
     model: str = ""
     input_format: AudioFormat = PCM16_16K
+    #: True for batch recognisers (Whisper over HTTP, local Whisper): they transcribe only when told the
+    #: caller stopped. The pipeline then calls ``finalize()`` on its own VAD's end of speech, and the
+    #: stream answers with one final ``Transcript(..., end_of_turn=True)``.
+    needs_vad_end_of_turn: bool = False
 
     @abc.abstractmethod
     async def open(self) -> STTStream:

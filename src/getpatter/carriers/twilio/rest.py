@@ -14,6 +14,7 @@ import httpx
 
 from getpatter.carriers.base import CarrierControl
 from getpatter.carriers.twilio.twiml import dial as _dial_twiml
+from getpatter.carriers.twilio.twiml import say_and_hangup as say_and_hangup_twiml
 from getpatter.errors import (
     AuthenticationError,
     ErrorCode,
@@ -299,6 +300,14 @@ class TwilioCallControl(CarrierControl):
         if not _E164.match(number):
             raise ValueError(f"transfer target must be an E.164 number like +14155550100, got {number!r}")
         await self._client.update_call(self.call_sid, twiml=_dial_twiml(number))
+
+    async def say_and_hangup(self, text: str) -> None:
+        """Replace the call's TwiML with ``<Say>`` + ``<Hangup/>`` (the media stream stops)."""
+        try:
+            await self._client.update_call(self.call_sid, twiml=say_and_hangup_twiml(text))
+        except TwilioApiError as exc:
+            if not _call_gone(exc):
+                raise
 
     async def start_recording(self) -> dict[str, Any]:
         """Start recording this call; returns the Recording resource."""

@@ -1,0 +1,329 @@
+"""Speech-to-speech mode: caller audio to the engine, engine audio to the caller, tools in between.
+
+The engine does turn-taking itself (server VAD). We keep what only the carrier side can know: how much
+of each agent item the caller actually heard, so a barge-in truncates the engine's memory to exactly that
+(``audio_end_ms`` from the playout's marks), and the history holds only heard words.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+
+from getpatter.audio.convert import FormatConverter
+from getpatter.audio.format import AudioFormat
+from getpatter.call.bus import EventBus
+from getpatter.call.context import CallContext, HistoryEntry
+from getpatter.call.events import (
+    AgentUtterance,
+    DtmfReceived,
+    ErrorOccurred,
+    Interrupted,
+    TurnCompleted,
+    TurnTimings,
+    UsageRecorded,
+    UserSpeechEnded,
+    UserSpeechStarted,
+    UserTranscript,
+)
+from getpatter.call.playout import Playout
+from getpatter.engines.base import (
+    AgentTranscript,
+    AudioOut,
+    CallerSpeechStarted,
+    CallerSpeechStopped,
+    Engine,
+    EngineConfig,
+    EngineError,
+    EngineSession,
+    ResponseDone,
+    ToolCall,
+)
+from getpatter.engines.base import UserTranscript as EngineUserTranscript
+from getpatter.errors import PatterError
+
+log = logging.getLogger("getpatter.realtime")
+
+ToolRunner = Callable[[str, str], Awaitable[str]]
+
+
+@dataclass(slots=True)
+class _Item:
+    item_id: str
+    start_ms: float  # where its audio starts in the playout's current utterance
+    text: str = ""
+    audio_ms: float = 0.0
+
+
+class RealtimeConversation:
+    def __init__(
+        self,
+        *,
+        ctx: CallContext,
+        engine: Engine,
+        config: EngineConfig,
+        playout: Playout,
+        wire_format: AudioFormat,
+        bus: EventBus,
+        run_tool: ToolRunner | None = None,
+        on_fatal: Callable[[str], Awaitable[None]] | None = None,
+        after_utterance: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self._engine = engine
+        self._config = config
+        self._playout = playout
+        self._wire = wire_format
+        self._bus = bus
+        self._run_tool = run_tool
+        self._on_fatal = on_fatal
+        self._after_utterance = after_utterance
+        self.history: list[HistoryEntry] = []
+        self._session: EngineSession | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._to_engine: FormatConverter | None = None
+        self._from_engine: FormatConverter | None = None
+        self._item: _Item | None = None  # the item whose audio is arriving now
+        self._playing: list[_Item] = []  # items queued in the current playout utterance, not yet recorded
+        self._turn_index = 0
+        self._clock: dict[str, float] = {}
+        self._last_user_text = ""
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    async def start(self) -> None:
+        session = await self._engine.connect(self._config)
+        self._session = session
+        if session.input_format != self._wire:
+            self._to_engine = FormatConverter(self._wire, session.input_format)
+        if session.output_format != self._wire:
+            self._from_engine = FormatConverter(session.output_format, self._wire)
+        self._reader = asyncio.create_task(self._read(), name=f"engine-{self.ctx.call_id}")
+        if self._config.first_message:
+            await session.say(self._config.first_message)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._playing and self._playout.speaking:
+            await self._barge_in(record_only=True)
+        for task in (self._reader, *self._tasks):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+        if self._session is not None:
+            with contextlib.suppress(Exception):
+                await self._session.close()
+
+    @property
+    def agent_busy(self) -> bool:
+        return bool(self._playing) or self._playout.speaking
+
+    # -- caller side ---------------------------------------------------------------------------------
+    async def on_audio(self, wire: bytes) -> None:
+        if self._session is None:
+            return
+        await self._session.send_audio(wire if self._to_engine is None else self._to_engine.process(wire))
+
+    async def on_dtmf(self, digit: str) -> None:
+        self._bus.emit(DtmfReceived(call_id=self.ctx.call_id, digit=digit))
+        text = f"[DTMF: {digit}]"
+        self._user_said(text)
+        if self._session is not None:
+            await self._session.send_user_text(text)
+
+    # -- engine side ---------------------------------------------------------------------------------
+    async def _read(self) -> None:
+        assert self._session is not None
+        try:
+            async for event in self._session:
+                if isinstance(event, AudioOut):
+                    self._on_audio_out(event)
+                elif isinstance(event, AgentTranscript):
+                    self._on_agent_text(event)
+                elif isinstance(event, CallerSpeechStarted):
+                    self._clock = {"speech_started": time.monotonic()}
+                    self._bus.emit(UserSpeechStarted(call_id=self.ctx.call_id))
+                    if self._playout.speaking:
+                        await self._barge_in()
+                elif isinstance(event, CallerSpeechStopped):
+                    self._clock["speech_ended"] = time.monotonic()
+                    self._bus.emit(UserSpeechEnded(call_id=self.ctx.call_id, duration_ms=0.0))
+                elif isinstance(event, EngineUserTranscript):
+                    if event.text.strip():
+                        self._clock.setdefault("transcript_final", time.monotonic())
+                        self._user_said(event.text.strip())
+                elif isinstance(event, ToolCall):
+                    self._spawn(self._call_tool(event))
+                elif isinstance(event, ResponseDone):
+                    self._on_response_done(event)
+                elif isinstance(event, EngineError):
+                    log.warning("call %s: engine error: %s", self.ctx.call_id, event.message)
+                    self._bus.emit(
+                        ErrorOccurred(
+                            call_id=self.ctx.call_id,
+                            error_code="provider_error",
+                            message=event.message,
+                            recoverable=not event.fatal,
+                        )
+                    )
+                    if event.fatal:
+                        await self._fatal("provider_error")
+                        return
+        except asyncio.CancelledError:
+            raise
+        except PatterError as exc:
+            log.warning("call %s: engine connection lost: %s", self.ctx.call_id, exc)
+            self._bus.emit(
+                ErrorOccurred(
+                    call_id=self.ctx.call_id, error_code="connection", message=str(exc), recoverable=False
+                )
+            )
+            await self._fatal("connection")
+
+    async def _fatal(self, code: str) -> None:
+        if self._on_fatal is not None and not self._closed:
+            await self._on_fatal(code)
+
+    def _on_audio_out(self, event: AudioOut) -> None:
+        item = self._item
+        if item is None or (event.item_id and event.item_id != item.item_id):
+            if item is not None:
+                self._playout.end_segment()
+            item = self._new_item(event.item_id)
+        audio = event.audio if self._from_engine is None else self._from_engine.process(event.audio)
+        item.audio_ms += self._wire.duration_ms(len(audio))
+        if audio:
+            self._clock.setdefault("tts_first_byte", time.monotonic())
+            self._playout.push(audio)
+
+    def _on_agent_text(self, event: AgentTranscript) -> None:
+        item = self._item if self._item is not None else self._new_item(event.item_id)
+        if event.final:
+            item.text = event.text
+        else:
+            item.text += event.text
+        self._clock.setdefault("llm_first_token", time.monotonic())
+
+    def _new_item(self, item_id: str) -> _Item:
+        item = _Item(item_id, start_ms=self._playout.queued_ms)
+        self._item = item
+        self._playing.append(item)
+        self._playout.begin_segment("")
+        return item
+
+    def _on_response_done(self, event: ResponseDone) -> None:
+        if event.usage:
+            self._bus.emit(
+                UsageRecorded(
+                    call_id=self.ctx.call_id,
+                    kind="realtime",
+                    provider="openai_realtime" if self._engine.provider_mode == "openai_realtime" else "",
+                    model=self._engine.model,
+                    details=dict(event.usage),
+                )
+            )
+        if self._item is None:
+            return
+        self._item = None
+        self._playout.end_segment()
+        self._spawn(self._finish_playing())
+
+    async def _finish_playing(self) -> None:
+        """Once everything queued has been heard, record those items (a barge-in records them itself)."""
+        await self._playout.wait_idle()
+        if self._closed or self._item is not None or not self._playing:
+            return
+        items, self._playing = self._playing, []
+        self._playout.finish_utterance()
+        for item in items:
+            self._record_agent(item.text, item.text, interrupted=False)
+        if self._after_utterance is not None:
+            await self._after_utterance()
+
+    # -- barge-in ------------------------------------------------------------------------------------
+    async def _barge_in(self, *, record_only: bool = False) -> None:
+        """Stop playback; items fully heard are kept, the one being heard is truncated, later ones dropped."""
+        detected = time.monotonic()
+        heard_total = self._playout.heard_ms()
+        report = await self._playout.interrupt()
+        items, self._playing, self._item = self._playing, [], None
+        self._clock["barge_in_detected"] = detected
+        self._clock["playback_stopped"] = report.stopped_at
+        for item in items:
+            heard_ms = max(0.0, min(item.audio_ms, heard_total - item.start_ms))
+            if heard_ms >= item.audio_ms > 0:
+                self._record_agent(item.text, item.text, interrupted=False)
+                continue
+            share = heard_ms / item.audio_ms if item.audio_ms else 0.0
+            heard_text = _share_of_words(item.text, share)
+            if self._session is not None and not record_only and item.item_id:
+                with contextlib.suppress(Exception):
+                    await self._session.interrupt(item.item_id, int(heard_ms))
+            self._record_agent(heard_text, item.text, interrupted=True)
+            self._bus.emit(
+                Interrupted(
+                    call_id=self.ctx.call_id,
+                    heard_text=heard_text,
+                    bargein_ms=(time.monotonic() - detected) * 1000.0,
+                )
+            )
+            break
+
+    # -- tools ---------------------------------------------------------------------------------------
+    async def _call_tool(self, call: ToolCall) -> None:
+        if self._run_tool is None:
+            output = '{"error": "no tools are configured", "fallback": true}'
+        else:
+            output = await self._run_tool(call.name, call.arguments)
+        if self._session is not None:
+            await self._session.send_tool_result(call.call_id, output)
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- bookkeeping ---------------------------------------------------------------------------------
+    def _user_said(self, text: str) -> None:
+        self._last_user_text = text
+        self.history.append(HistoryEntry("user", text, time.time()))
+        self._bus.emit(UserTranscript(call_id=self.ctx.call_id, text=text))
+
+    def _record_agent(self, heard: str, full: str, *, interrupted: bool) -> None:
+        if heard:
+            self.history.append(HistoryEntry("assistant", heard, time.time()))
+        if heard or full:
+            self._bus.emit(
+                AgentUtterance(call_id=self.ctx.call_id, text=heard, interrupted=interrupted, full_text=full)
+            )
+        clock = dict(self._clock)
+        if self._playout.first_audio_sent is not None:
+            clock.setdefault("first_audio_sent", self._playout.first_audio_sent)
+        fields = TurnTimings.__dataclass_fields__
+        timings = replace(TurnTimings(), **{k: v for k, v in clock.items() if k in fields})
+        self._bus.emit(
+            TurnCompleted(
+                call_id=self.ctx.call_id,
+                turn_index=self._turn_index,
+                user_text=self._last_user_text,
+                agent_text=heard if heard or not interrupted else "[interrupted]",
+                interrupted=interrupted,
+                timings=timings,
+            )
+        )
+        self._turn_index += 1
+        self._last_user_text = ""
+        self._clock = {}
+
+
+def _share_of_words(text: str, fraction: float) -> str:
+    words = text.split()
+    return " ".join(words[: int(len(words) * max(0.0, min(1.0, fraction)))])

@@ -1,0 +1,58 @@
+"""The ``patter`` command (also ``getpatter``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from getpatter._version import __version__
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="patter", description="getpatter: give your AI agent a phone number."
+    )
+    parser.add_argument("--version", action="version", version=f"getpatter {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    demo = sub.add_parser(
+        "demo", help="a whole phone call on this machine, no keys and no phone needed", description=__doc__
+    )
+    demo.add_argument("--keep", action="store_true", help="keep the server (and dashboard) up after the call")
+    demo.add_argument("--save-audio", type=Path, metavar="FILE", help="write the call as a stereo WAV")
+    demo.add_argument("--no-log", action="store_true", help="do not write the call log to disk")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "demo":
+        return _demo(args)
+    _parser().print_help()
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from getpatter.demo import run_demo
+
+    console = Console()
+    try:
+        result = asyncio.run(
+            run_demo(
+                console, save_audio=args.save_audio, persist=False if args.no_log else None, keep=args.keep
+            )
+        )
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the CLI reports, it does not dump a traceback at a newcomer
+        console.print(f"[bold red]demo failed:[/] {exc}")
+        return 1
+    return 0 if result.transcript else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

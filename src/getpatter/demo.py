@@ -1,0 +1,157 @@
+"""``patter demo``: a whole phone call on this machine, with no keys and no phone.
+
+A simulated caller (lines spoken by the local TTS) phones a local agent over the real Twilio protocols:
+signed webhook, media WebSocket, mu-law audio, marks and barge-in. The agent hears with Whisper tiny.en,
+thinks with a scripted receptionist (which books through a real tool call), and speaks with Pico.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from getpatter.call.bus import EventBus
+from getpatter.call.context import CallContext
+from getpatter.call.events import TurnCompleted
+from getpatter.carriers.twilio.config import Twilio
+from getpatter.patter import Patter
+from getpatter.server.runner import ServerRunner
+
+CALLER_LINES: tuple[str, ...] = (
+    "Hi, what are your opening hours?",
+    "How much does a cleaning cost?",
+    "Can I book an appointment for Thursday at 3 pm?",
+    "That is great, goodbye!",
+)
+PUBLIC_HOST = "demo.getpatter.invalid"  # never resolved: the simulator connects to 127.0.0.1 directly
+AGENT_NUMBER = "+15550002222"
+PROMPT = "You are Ava, the receptionist of {clinic}. Be brief and friendly."
+GREETING = "Thanks for calling {clinic}, this is Ava. How can I help?"
+
+
+@dataclass
+class DemoResult:
+    call_id: str = ""
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)
+    log_dir: Path | None = None
+    wav_path: Path | None = None
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+async def run_demo(
+    console: Console | None = None,
+    *,
+    lines: Sequence[str] = CALLER_LINES,
+    save_audio: Path | None = None,
+    persist: bool | str | None = None,
+    keep: bool = False,
+) -> DemoResult:
+    """Run the demo call; returns what happened (the CLI prints it as it goes)."""
+    from getpatter.local import LocalSTT, LocalTTS, ScriptedLLM, SileroVAD
+    from getpatter.server.app import create_app
+    from getpatter.server.build import build_state
+    from getpatter.simulator import PhoneSimulator
+
+    console = console or Console()
+    result = DemoResult()
+    with console.status("Loading the offline speech models (Whisper tiny.en, Pico, Silero)..."):
+        stt, tts = LocalSTT(), LocalTTS()
+        await stt.warmup()
+        caller_voice = LocalTTS(gain_db=0)
+        spoken = [b"".join([c async for c in caller_voice.synthesize(line)]) for line in lines]
+        vad = SileroVAD()
+
+    simulator = PhoneSimulator()
+    rest = ServerRunner(simulator.rest_app, None, host="127.0.0.1", port=0)
+    rest_task = asyncio.create_task(rest.run())
+    rest_port = await rest.ready
+    phone = Patter(
+        carrier=Twilio(simulator.account_sid, simulator.auth_token, base_url=f"http://127.0.0.1:{rest_port}"),
+        phone_number=AGENT_NUMBER,
+        webhook_url=PUBLIC_HOST,
+        persist=persist,
+    )
+    agent = phone.agent(
+        PROMPT,
+        stt=stt,
+        llm=ScriptedLLM.demo(),
+        tts=tts,
+        vad=vad,
+        first_message=GREETING,
+        variables={"clinic": "Acme Dental"},
+    )
+
+    def show(event: dict[str, Any]) -> None:
+        who = "[bold cyan]Caller[/]" if event["role"] == "user" else "[bold green]Agent [/]"
+        console.print(f"{who}  {event['text']}")
+
+    def latency_observer(bus: EventBus, ctx: CallContext) -> None:
+        def on_turn(turn: TurnCompleted) -> None:
+            t = turn.timings
+            if turn.user_text and t.speech_ended and t.first_audio_sent:
+                ms = (t.first_audio_sent - t.speech_ended) * 1000.0
+                result.latencies_ms.append(ms)
+                console.print(
+                    f"        [dim]turn {turn.turn_index}: {ms:.0f} ms from end of speech to reply[/]"
+                )
+
+        bus.on(TurnCompleted, on_turn)
+
+    async def on_call_end(data: dict[str, Any]) -> None:
+        result.call_id = data["call_id"]
+        result.transcript = data["transcript"]
+        result.ended.set()
+
+    state = build_state(
+        carrier=phone.carrier,
+        webhook_host=PUBLIC_HOST,
+        agent=agent,
+        on_transcript=show,
+        on_call_end=on_call_end,
+        observers=[latency_observer],
+    )
+    server = ServerRunner(create_app(state), state, host="127.0.0.1", port=0)
+    server_task = asyncio.create_task(server.run())
+    port = await server.ready
+    console.print(
+        f"[dim]getpatter is answering on http://127.0.0.1:{port} — placing a simulated call...[/]\n"
+    )
+    try:
+        call = await simulator.dial(f"http://127.0.0.1:{port}", PUBLIC_HOST)
+        started = time.monotonic()
+        await call.wait_for_reply(timeout=30)
+        for audio in spoken:
+            if call.ended.is_set():
+                break
+            await call.say(audio)
+            with contextlib.suppress(TimeoutError):
+                await call.wait_for_reply(timeout=30)
+        if not call.ended.is_set():
+            await call.hang_up()
+        await asyncio.wait_for(result.ended.wait(), 15)
+        console.print(f"\n[bold]Call finished[/] after {time.monotonic() - started:.1f} s.")
+        if save_audio is not None:
+            await asyncio.to_thread(save_audio.write_bytes, call.stereo_wav())
+            result.wav_path = save_audio
+            console.print(f"Saved the call as a stereo WAV (left caller, right agent): {save_audio}")
+        if phone.log_root is not None:
+            result.log_dir = phone.log_root
+            console.print(f"Call log written under {phone.log_root / 'calls'}")
+        if keep:
+            console.print("[dim]--keep: the server stays up until Ctrl-C.[/]")
+            await server_task
+    finally:
+        await server.stop()
+        await rest.stop()
+        for task in (server_task, rest_task):
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(task, 10)
+    return result

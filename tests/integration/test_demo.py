@@ -1,0 +1,36 @@
+"""``patter demo`` end to end (shorter script): offline models, simulator, the real server."""
+
+from __future__ import annotations
+
+import io
+import wave
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+pytest.importorskip("faster_whisper", reason="needs the 'local' extra")
+
+
+async def test_demo_call_transcribes_the_caller_and_saves_stereo_audio(tmp_path: Path) -> None:
+    from getpatter.demo import run_demo
+
+    out = io.StringIO()
+    wav = tmp_path / "call.wav"
+    result = await run_demo(
+        Console(file=out, width=120),
+        lines=("What are your opening hours?", "That is great, goodbye!"),
+        save_audio=wav,
+        persist=False,
+    )
+    roles = [t["role"] for t in result.transcript]
+    assert roles == ["assistant", "user", "assistant", "user", "assistant"]
+    assert "hours" in result.transcript[1]["text"].lower()  # really transcribed by Whisper
+    assert result.transcript[2]["text"] == "We're open Monday to Friday, nine to five."
+    assert result.transcript[4]["text"] == "Thanks for calling Acme Dental. Goodbye!"
+    assert len(result.latencies_ms) == 2 and all(ms > 0 for ms in result.latencies_ms)
+    printed = out.getvalue()
+    assert "We're open Monday to Friday" in printed and "ms from end of speech" in printed
+    with wave.open(str(wav)) as w:
+        assert (w.getnchannels(), w.getframerate(), w.getsampwidth()) == (2, 8000, 2)
+        assert w.getnframes() > 8000 * 5  # several seconds of call

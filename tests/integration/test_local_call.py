@@ -1,0 +1,50 @@
+"""A whole call with the offline stack: Pico speaks for the caller, Whisper tiny.en really listens."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.harness import call_harness
+
+pytest.importorskip("faster_whisper", reason="needs the 'local' extra")
+pytest.importorskip("py_nanotts", reason="needs the 'local' extra")
+
+
+async def _speech(text: str) -> bytes:
+    from getpatter.local import LocalTTS
+
+    chunks = [c async for c in LocalTTS(gain_db=0).synthesize(text)]
+    return b"".join(chunks)
+
+
+async def test_offline_call_transcribes_the_caller_and_answers_by_script() -> None:
+    from getpatter.local import LocalSTT, LocalTTS, ScriptedLLM, SileroVAD
+
+    stt = LocalSTT()
+    await stt.warmup()
+    async with call_harness(
+        first_message="Thanks for calling Acme Dental.",
+        providers={"stt": stt, "llm": ScriptedLLM.demo(), "tts": LocalTTS()},
+        agent_kwargs={"vad": SileroVAD()},
+    ) as h:
+        call = await h.dial()
+        await call.wait_for_agent_audio(timeout=10)
+        await call.wait_agent_quiet(quiet_ms=400, timeout=15)
+
+        await call.say(await _speech("What are your opening hours?"))
+        await call.wait_for_agent_audio(after=call.speech_onsets[-1], timeout=15)
+        await call.wait_agent_quiet(quiet_ms=400, timeout=15)
+
+        await call.say(await _speech("Thank you, goodbye."))
+        await call.wait_for_agent_audio(after=call.speech_onsets[-1], timeout=15)
+        await call.wait_agent_quiet(quiet_ms=400, timeout=15)
+        await call.hangup()
+        await h.wait_ended(timeout=15)
+
+    transcript = h.ended[0]["transcript"]
+    assert [t["role"] for t in transcript] == ["assistant", "user", "assistant", "user", "assistant"]
+    assert "hours" in transcript[1]["text"].lower()  # Whisper heard the caller over 8 kHz mu-law
+    assert transcript[2]["text"] == "We're open Monday to Friday, nine to five."
+    assert "bye" in transcript[3]["text"].lower()
+    assert transcript[4]["text"] == "Thanks for calling Acme Dental. Goodbye!"
+    assert call.protocol_errors == []
