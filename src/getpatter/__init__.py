@@ -28,10 +28,50 @@ from getpatter.tunnels.config import CloudflareTunnel, Ngrok, Static, StaticTunn
 _LAZY: dict[str, str] = {
     # providers
     "DeepgramSTT": "getpatter.stt.deepgram",
+    "WhisperSTT": "getpatter.stt.whisper",
+    "OpenAITranscribeSTT": "getpatter.stt.openai_transcribe",
+    "AssemblyAISTT": "getpatter.stt.assemblyai",
+    "CartesiaSTT": "getpatter.stt.cartesia",
+    "SonioxSTT": "getpatter.stt.soniox",
+    "SpeechmaticsSTT": "getpatter.stt.speechmatics",
     "OpenAILLM": "getpatter.llm.openai",
     "OpenAICompatibleLLM": "getpatter.llm.openai",
+    "AnthropicLLM": "getpatter.llm.anthropic",
+    "GroqLLM": "getpatter.llm.groq",
+    "CerebrasLLM": "getpatter.llm.cerebras",
+    "GoogleLLM": "getpatter.llm.google",
+    "FallbackLLM": "getpatter.llm.fallback",
+    "FallbackLLMProvider": "getpatter.llm.fallback",
+    "AllProvidersFailedError": "getpatter.llm.fallback",
+    "PartialStreamError": "getpatter.llm.fallback",
     "OpenAITTS": "getpatter.tts.openai",
     "ElevenLabsTTS": "getpatter.tts.elevenlabs",
+    "ElevenLabsWebSocketTTS": "getpatter.tts.elevenlabs_ws",
+    "ElevenLabsTTSError": "getpatter.tts.elevenlabs_ws",
+    "CartesiaTTS": "getpatter.tts.cartesia",
+    "RimeTTS": "getpatter.tts.rime",
+    "LMNTTTS": "getpatter.tts.lmnt",
+    "OpenAIRealtime": "getpatter.engines.openai_realtime",
+    "ElevenLabsConvAI": "getpatter.engines.elevenlabs_convai",
+    # offline (extra "local") and dev tools
+    "LocalSTT": "getpatter.local",
+    "LocalTTS": "getpatter.local",
+    "SileroVAD": "getpatter.local",
+    "ScriptedLLM": "getpatter.local",
+    "PhoneSimulator": "getpatter.simulator",
+    # metrics and call history
+    "MetricsStore": "getpatter.dashboard.store",
+    "calls_to_csv": "getpatter.dashboard.store",
+    "calls_to_json": "getpatter.dashboard.store",
+    "CallMetrics": "getpatter.metrics.model",
+    "CostBreakdown": "getpatter.metrics.model",
+    "LatencyBreakdown": "getpatter.metrics.model",
+    "TurnMetrics": "getpatter.metrics.model",
+    # tools and guardrails
+    "Tool": "getpatter.tools",
+    "tool": "getpatter.tools",
+    "Guardrail": "getpatter.guardrails",
+    "guardrail": "getpatter.guardrails",
     # call layer
     "CallControl": "getpatter.call.context",
     "EventBus": "getpatter.call.bus",
@@ -95,7 +135,23 @@ if TYPE_CHECKING:
     from getpatter.call.bus import EventBus
     from getpatter.call.context import CallControl
     from getpatter.call.hooks import AfterLLMHooks, HookContext, PatterDeprecationWarning, PipelineHooks
+    from getpatter.dashboard.store import MetricsStore, calls_to_csv, calls_to_json
+    from getpatter.engines.elevenlabs_convai import ElevenLabsConvAI
+    from getpatter.engines.openai_realtime import OpenAIRealtime
+    from getpatter.guardrails import Guardrail, guardrail
+    from getpatter.llm.anthropic import AnthropicLLM
+    from getpatter.llm.cerebras import CerebrasLLM
+    from getpatter.llm.fallback import (
+        AllProvidersFailedError,
+        FallbackLLM,
+        FallbackLLMProvider,
+        PartialStreamError,
+    )
+    from getpatter.llm.google import GoogleLLM
+    from getpatter.llm.groq import GroqLLM
     from getpatter.llm.openai import OpenAICompatibleLLM, OpenAILLM
+    from getpatter.local import LocalSTT, LocalTTS, ScriptedLLM, SileroVAD
+    from getpatter.metrics.model import CallMetrics, CostBreakdown, LatencyBreakdown, TurnMetrics
     from getpatter.metrics.pricing import (
         DEFAULT_PRICING,
         PRICING_LAST_UPDATED,
@@ -109,11 +165,23 @@ if TYPE_CHECKING:
         calculate_tts_cost,
         merge_pricing,
     )
+    from getpatter.simulator import PhoneSimulator
+    from getpatter.stt.assemblyai import AssemblyAISTT
+    from getpatter.stt.cartesia import CartesiaSTT
     from getpatter.stt.deepgram import DeepgramSTT
+    from getpatter.stt.openai_transcribe import OpenAITranscribeSTT
+    from getpatter.stt.soniox import SonioxSTT
+    from getpatter.stt.speechmatics import SpeechmaticsSTT
+    from getpatter.stt.whisper import WhisperSTT
     from getpatter.text.chunker import SentenceChunker
     from getpatter.text.transforms import filter_emoji, filter_for_tts, filter_markdown
+    from getpatter.tools import Tool, tool
+    from getpatter.tts.cartesia import CartesiaTTS
     from getpatter.tts.elevenlabs import ElevenLabsTTS
+    from getpatter.tts.elevenlabs_ws import ElevenLabsTTSError, ElevenLabsWebSocketTTS
+    from getpatter.tts.lmnt import LMNTTTS
     from getpatter.tts.openai import OpenAITTS
+    from getpatter.tts.rime import RimeTTS
 
 
 def __getattr__(name: str) -> Any:

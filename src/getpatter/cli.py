@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from getpatter._version import __version__
+from getpatter.cli_commands import COMMAND_NAMES, add_commands, run_command
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,6 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep", action="store_true", help="keep the server (and dashboard) up after the call")
     demo.add_argument("--save-audio", type=Path, metavar="FILE", help="write the call as a stereo WAV")
     demo.add_argument("--no-log", action="store_true", help="do not write the call log to disk")
+    add_commands(sub)
     return parser
 
 
@@ -30,8 +32,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "demo":
         return _demo(args)
+    if args.command in COMMAND_NAMES:
+        return run_command(args)
     _parser().print_help()
     return 0
+
+
+def _demo_log_root(args: argparse.Namespace) -> bool | str:
+    """The demo keeps its call log (PATTER_LOG_DIR if set, else the platform data dir) unless --no-log."""
+    import os
+
+    if args.no_log:
+        return False
+    return os.environ.get("PATTER_LOG_DIR") or True
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -42,9 +55,7 @@ def _demo(args: argparse.Namespace) -> int:
     console = Console()
     try:
         result = asyncio.run(
-            run_demo(
-                console, save_audio=args.save_audio, persist=False if args.no_log else None, keep=args.keep
-            )
+            run_demo(console, save_audio=args.save_audio, persist=_demo_log_root(args), keep=args.keep)
         )
     except KeyboardInterrupt:
         return 130

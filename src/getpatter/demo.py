@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from getpatter.call.events import TurnCompleted
 from getpatter.carriers.twilio.config import Twilio
 from getpatter.patter import Patter
 from getpatter.server.runner import ServerRunner
+from getpatter.tools import tool
 
 CALLER_LINES: tuple[str, ...] = (
     "Hi, what are your opening hours?",
@@ -36,11 +38,23 @@ PROMPT = "You are Ava, the receptionist of {clinic}. Be brief and friendly."
 GREETING = "Thanks for calling {clinic}, this is Ava. How can I help?"
 
 
+@tool
+def book_appointment(day: str, time: str) -> dict[str, str]:
+    """Book a dental appointment.
+
+    Args:
+        day: The day of the week.
+        time: The time of day.
+    """
+    return {"confirmation": f"AD-{zlib.crc32(f'{day} {time}'.encode()) % 9000 + 1000}"}
+
+
 @dataclass
 class DemoResult:
     call_id: str = ""
     transcript: list[dict[str, Any]] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
+    tool_calls: list[str] = field(default_factory=list)
     log_dir: Path | None = None
     wav_path: Path | None = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
@@ -55,6 +69,7 @@ async def run_demo(
     keep: bool = False,
 ) -> DemoResult:
     """Run the demo call; returns what happened (the CLI prints it as it goes)."""
+    from getpatter.dashboard.routes import add_dashboard_routes
     from getpatter.local import LocalSTT, LocalTTS, ScriptedLLM, SileroVAD
     from getpatter.server.app import create_app
     from getpatter.server.build import build_state
@@ -87,9 +102,16 @@ async def run_demo(
         vad=vad,
         first_message=GREETING,
         variables={"clinic": "Acme Dental"},
+        tools=[book_appointment],
     )
 
     def show(event: dict[str, Any]) -> None:
+        if event["role"] == "tool":
+            if event.get("tool_result") is not None:
+                result.tool_calls.append(event["tool_name"])
+                call = f"{event['tool_name']}({event['tool_args']}) -> {event['tool_result']}"
+                console.print(f"        [magenta]tool {call}[/]")
+            return
         who = "[bold cyan]Caller[/]" if event["role"] == "user" else "[bold green]Agent [/]"
         console.print(f"{who}  {event['text']}")
 
@@ -116,14 +138,15 @@ async def run_demo(
         agent=agent,
         on_transcript=show,
         on_call_end=on_call_end,
-        observers=[latency_observer],
+        observers=[*phone._observers(agent, None), latency_observer],  # metrics, call log
     )
-    server = ServerRunner(create_app(state), state, host="127.0.0.1", port=0)
+    app = create_app(state)
+    add_dashboard_routes(app, phone.metrics_store)  # loopback only: no token needed
+    server = ServerRunner(app, state, host="127.0.0.1", port=0)
     server_task = asyncio.create_task(server.run())
     port = await server.ready
-    console.print(
-        f"[dim]getpatter is answering on http://127.0.0.1:{port} — placing a simulated call...[/]\n"
-    )
+    console.print(f"[dim]getpatter is answering on http://127.0.0.1:{port}; placing a simulated call.[/]")
+    console.print(f"[dim]Live dashboard: http://127.0.0.1:{port}/[/]\n")
     try:
         call = await simulator.dial(f"http://127.0.0.1:{port}", PUBLIC_HOST)
         started = time.monotonic()
@@ -142,11 +165,12 @@ async def run_demo(
             await asyncio.to_thread(save_audio.write_bytes, call.stereo_wav())
             result.wav_path = save_audio
             console.print(f"Saved the call as a stereo WAV (left caller, right agent): {save_audio}")
+        await phone.flush_logs()
         if phone.log_root is not None:
             result.log_dir = phone.log_root
             console.print(f"Call log written under {phone.log_root / 'calls'}")
         if keep:
-            console.print("[dim]--keep: the server stays up until Ctrl-C.[/]")
+            console.print(f"[dim]--keep: the dashboard stays up at http://127.0.0.1:{port}/ until Ctrl-C.[/]")
             await server_task
     finally:
         await server.stop()

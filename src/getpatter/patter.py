@@ -13,9 +13,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TextIO, overload
 
+from getpatter._serving import _resolve_agent, _ServingMixin
 from getpatter.agent import Agent, build_agent
+from getpatter.call.bus import EventBus
 from getpatter.carriers.telnyx.config import Telnyx
 from getpatter.carriers.twilio.config import Twilio
 from getpatter.errors import PatterConfigError
@@ -28,11 +30,16 @@ from getpatter.validation import validate_e164, validate_webhook_host
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from getpatter.call.results import CallResult
+    from getpatter.call.session import Observer
+    from getpatter.dashboard.persistence import CallLogWriter
+    from getpatter.dashboard.store import MetricsStore
     from getpatter.llm.base import LLM
     from getpatter.server.app import ServerState
     from getpatter.server.runner import ServerRunner
     from getpatter.stt.base import STT
     from getpatter.tts.base import TTS
+    from getpatter.tunnels.cloudflare import CloudflaredTunnel
 
 log = logging.getLogger("getpatter")
 Callback = Callable[..., Any]
@@ -71,7 +78,7 @@ def _resolve_webhook_host(webhook_url: str, tunnel: TunnelConfig | None) -> str:
     return host
 
 
-class Patter:
+class Patter(_ServingMixin):
     """A phone-enabled agent runtime.
 
     ``carrier`` is ``Twilio(...)`` or ``Telnyx(...)``; with a carrier, ``phone_number`` (E.164) is
@@ -114,6 +121,14 @@ class Patter:
         self._settings = Settings.from_env()
         self._runner: ServerRunner | None = None
         self._state: ServerState | None = None
+        self._tunnel_process: CloudflaredTunnel | None = None
+        self._tunnel_ready: asyncio.Future[str] | None = None
+        self._store: MetricsStore | None = None
+        #: The token the dashboard requires ("" = open; generated when the server is exposed).
+        self.dashboard_token = ""
+        #: Process-wide events (API.md C14): call progress, machine detection, recordings.
+        self.events = EventBus()
+        self._log_writer: CallLogWriter | None = None
 
     @property
     def carrier(self) -> CarrierConfig | None:
@@ -202,13 +217,22 @@ class Patter:
         on_call_end: Callback | None = None,
         on_transcript: Callback | None = None,
         on_message: Callback | None = None,
+        on_metrics: Callback | None = None,
+        dashboard: bool = True,
+        dashboard_token: str = "",
+        allow_insecure_dashboard: bool = False,
     ) -> FastAPI:
-        """The server as an ASGI app, to run under your own uvicorn or mount into your own FastAPI app."""
+        """The server as an ASGI app, to run under your own uvicorn or mount into your own FastAPI app.
+
+        Every call is measured (latency, cost) and, when persistence is on, logged to disk; the store
+        behind the dashboard is loaded from that log first, so a restarted server shows its history.
+        """
         from getpatter.server.app import create_app
         from getpatter.server.build import build_state
+        from getpatter.server.limits import SocketLimiter
 
         agent = _resolve_agent(agent, on_message)
-        if not self._webhook_host:
+        if not self._webhook_host and self._tunnel_ready is None:  # a quick tunnel sets it once up
             raise PatterConfigError(
                 "no public host for carrier webhooks. Fix: Patter(webhook_url='abc.example.com', ...) "
                 "or Patter(tunnel=True, ...)"
@@ -221,127 +245,191 @@ class Patter:
             on_call_end=on_call_end,
             on_transcript=on_transcript,
             on_message=on_message,
+            observers=self._observers(agent, on_metrics),
+            events=self.events,
         )
-        return create_app(self._state)
+        self._state.runtime.allow_private_webhooks = self._settings.allow_private_webhooks
+        self._state.socket_limiter = SocketLimiter(self._settings.max_sockets_per_ip)
+        app = create_app(self._state)
+        if dashboard:
+            from getpatter.dashboard.auth import resolve_dashboard_token
+            from getpatter.dashboard.routes import add_dashboard_routes
 
-    async def serve(
-        self,
-        agent: Agent,
-        port: int = 8000,
-        recording: bool = False,
-        on_call_start: Callback | None = None,
-        on_call_end: Callback | None = None,
-        on_transcript: Callback | None = None,
-        on_message: Callback | None = None,
-        voicemail_message: str = "",
-        on_metrics: Callback | None = None,
-        dashboard: bool = True,
-        dashboard_token: str = "",
-        tunnel: bool = False,
-    ) -> None:
-        """Answer calls until :meth:`disconnect` (or SIGINT/SIGTERM). Binds ``PATTER_BIND_HOST:port``."""
-        from getpatter.server.runner import ServerRunner
-
-        if isinstance(port, bool) or not isinstance(port, int):
-            raise TypeError(f"port must be an int, got {type(port).__name__}")
-        if not 0 <= port <= 65535:
-            raise PatterConfigError(f"port must be 1-65535 (or 0 for any free port), got {port}")
-        for name, flag in (("recording", recording), ("dashboard", dashboard), ("tunnel", tunnel)):
-            if not isinstance(flag, bool):
-                raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
-        if recording or tunnel:
-            raise NotImplementedError(
-                "recording=True and serve(tunnel=True) are not available in this build yet"
+            self.dashboard_token = resolve_dashboard_token(
+                dashboard_token,
+                bind_host=self._settings.bind_host,
+                webhook_host=self._webhook_host or ("quick-tunnel" if self._tunnel_ready is not None else ""),
+                allow_insecure=allow_insecure_dashboard,
             )
-        if self._runner is not None:
-            raise PatterConfigError("this Patter is already serving; call disconnect() first")
-        if self._carrier is None:
-            raise PatterConfigError(
-                "serve() needs a carrier. Fix: Patter(carrier=Twilio(), phone_number=...)"
-            )
-        app = self.asgi_app(
-            agent,
-            on_call_start=on_call_start,
-            on_call_end=on_call_end,
-            on_transcript=on_transcript,
-            on_message=on_message,
-        )
-        assert self._state is not None
-        runner = ServerRunner(app, self._state, host=self._settings.bind_host, port=port)
-        self._runner = runner
-        try:
-            serving = asyncio.create_task(runner.run())
-            bound = await asyncio.shield(runner.ready)
-            log.info("getpatter listening on %s:%d for https://%s", runner.host, bound, self._webhook_host)
-            await self._point_number_at_us()
-            await serving
-        finally:
-            self._runner = None
-            if self._state is not None and self._state.twilio is not None:
-                await self._state.twilio.close()
+            add_dashboard_routes(app, self.metrics_store, token=self.dashboard_token)
+        return app
 
     @property
-    def ready(self) -> asyncio.Future[int]:
-        """Resolves with the bound port once :meth:`serve` is listening."""
-        if self._runner is None:
-            raise PatterConfigError("not serving: call serve() first")
-        return self._runner.ready
+    def metrics_store(self) -> MetricsStore:
+        """Calls this Patter has seen (live and finished), as the dashboard shows them."""
+        if self._store is None:
+            from getpatter.dashboard.store import MetricsStore
 
-    async def disconnect(self) -> None:
-        """Stop serving: live calls are ended cleanly first. Idempotent; ``serve()`` may be called again."""
-        if self._runner is not None:
-            await self._runner.stop()
+            self._store = MetricsStore(log_root=self._log_root)
+        return self._store
 
-    async def _point_number_at_us(self) -> None:
-        """Best effort: set the Twilio number's VoiceUrl to our webhook, and say exactly what changed."""
+    def _observers(self, agent: Agent, on_metrics: Callback | None) -> list[Observer]:
+        from getpatter.dashboard.persistence import CallLogWriter, agent_snapshot
+        from getpatter.metrics.collector import MetricsCollector
+
+        store = self.metrics_store
+        collector = MetricsCollector(
+            self._pricing,
+            on_metrics=on_metrics,
+            provider_mode=agent.provider,
+            telephony_provider=self._carrier.kind if self._carrier is not None else "",
+        )
+        observers: list[Observer] = [collector.observer, store.store_observer]
+        if self._log_root is not None:
+            writer = CallLogWriter(self._log_root, self._settings, agent=agent_snapshot(agent))
+            if writer.enabled:
+                added = store.hydrate(self._log_root)
+                if added:
+                    log.info("loaded %d past calls from %s", added, self._log_root)
+                observers.append(writer.observer)
+                self._log_writer = writer
+        return observers
+
+    async def flush_logs(self, timeout: float = 10.0) -> None:
+        """Wait until every finished call's log is on disk."""
+        if self._log_writer is not None:
+            await self._log_writer.flush(timeout)
+
+    @overload
+    async def call(
+        self,
+        to: str,
+        agent: Agent | None = None,
+        first_message: str = "",
+        from_number: str = "",
+        machine_detection: bool = False,
+        on_machine_detection: Callback | None = None,
+        on_machine: Callback | None = None,
+        voicemail_message: str = "",
+        ring_timeout: int | None = 25,
+        wait: Literal[False] = False,
+    ) -> str: ...
+
+    @overload
+    async def call(
+        self,
+        to: str,
+        agent: Agent | None = None,
+        first_message: str = "",
+        from_number: str = "",
+        machine_detection: bool = False,
+        on_machine_detection: Callback | None = None,
+        on_machine: Callback | None = None,
+        voicemail_message: str = "",
+        ring_timeout: int | None = 25,
+        *,
+        wait: Literal[True],
+    ) -> CallResult: ...
+
+    @overload
+    async def call(
+        self,
+        to: str,
+        agent: Agent | None = None,
+        first_message: str = "",
+        from_number: str = "",
+        machine_detection: bool = False,
+        on_machine_detection: Callback | None = None,
+        on_machine: Callback | None = None,
+        voicemail_message: str = "",
+        ring_timeout: int | None = 25,
+        wait: bool = False,
+    ) -> str | CallResult: ...
+
+    async def call(
+        self,
+        to: str,
+        agent: Agent | None = None,
+        first_message: str = "",
+        from_number: str = "",
+        machine_detection: bool = False,
+        on_machine_detection: Callback | None = None,
+        on_machine: Callback | None = None,
+        voicemail_message: str = "",
+        ring_timeout: int | None = 25,
+        wait: bool = False,
+    ) -> str | CallResult:
+        """Place an outbound call (API.md A.5) through the running server; returns the call id, or with
+        ``wait=True`` the :class:`CallResult` once the call is over.
+
+        ``agent`` defaults to the served agent; ``first_message`` overrides its greeting for this call.
+        ``machine_detection=True`` (or a voicemail message, this call's or ``serve()``'s) turns on
+        answering-machine detection: ``on_machine_detection`` (alias ``on_machine``) gets the
+        :class:`MachineDetectionResult` once; a machine gets the voicemail message then a hang-up.
+        """
+        from getpatter.outbound import place_call, validate_call_options
+
+        if self._runner is not None and not self._runner.ready.done():
+            await asyncio.wait_for(asyncio.shield(self._runner.ready), 30)
         state = self._state
-        if state is None or state.twilio is None:
-            return
-        voice_url = f"https://{self._webhook_host}/webhooks/twilio/voice"
-        try:
-            changed = await state.twilio.configure_number(self._phone_number, voice_url)
-        except Exception as exc:
-            log.warning(
-                "could not point %s at %s (%s); set its Voice URL by hand in the Twilio console",
-                self._phone_number,
-                voice_url,
-                exc,
+        if state is None or state.outbound.closed:
+            raise PatterConfigError(
+                "phone.call() needs the server running, for the carrier's callbacks and media stream. "
+                "Fix: asyncio.create_task(phone.serve(agent)); await phone.ready; then phone.call(...) "
+                "(or mount phone.asgi_app(agent) in your own server first)."
             )
-            return
-        if changed:
-            log.info("Twilio number %s: VoiceUrl set to %s (POST)", self._phone_number, voice_url)
-        else:
-            log.warning("%s is not a number of this Twilio account; VoiceUrl not changed", self._phone_number)
+        options = validate_call_options(
+            carrier=state.runtime.carrier,
+            phone_number=self._phone_number,
+            default_voicemail=state.outbound.default_voicemail,
+            to=to,
+            agent=agent,
+            first_message=first_message,
+            from_number=from_number,
+            machine_detection=machine_detection,
+            on_machine_detection=on_machine_detection,
+            on_machine=on_machine,
+            voicemail_message=voicemail_message,
+            ring_timeout=ring_timeout,
+            wait=wait,
+        )
+        if options.agent is not None:
+            options = replace(options, agent=_resolve_agent(options.agent, state.runtime.on_message))
+        connection_id = self._carrier.connection_id if isinstance(self._carrier, Telnyx) else ""
+        return await place_call(state, options, telnyx_connection_id=connection_id)
 
+    async def test(
+        self,
+        agent: Agent,
+        on_message: Callback | None = None,
+        on_call_start: Callback | None = None,
+        on_call_end: Callback | None = None,
+        *,
+        input: TextIO | None = None,
+        output: TextIO | None = None,
+    ) -> None:
+        """Chat with ``agent`` in the terminal: no carrier, STT or TTS (API.md A.6). Replies come from
+        ``on_message`` or the agent's LLM (with its tools); ``/quit``, ``/hangup``, ``/transfer <number>``,
+        ``/history``. ``input``/``output`` default to stdin/stdout."""
+        from getpatter.testmode import run_test_mode
+
+        await run_test_mode(
+            agent,
+            on_message,
+            on_call_start,
+            on_call_end,
+            input=input,
+            output=output,
+            allow_private_webhooks=self._settings.allow_private_webhooks,
+        )
+
+    # -- quick tunnel (cloudflared, API.md A.18) -----------------------------------------------------
     def __repr__(self) -> str:
         # Carrier reprs already omit secrets; nothing else held here is secret.
         return (
             f"Patter(carrier={self._carrier!r}, phone_number={self._phone_number!r}, "
             f"webhook_host={self._webhook_host!r}, tunnel={self._tunnel!r}, log_root={self._log_root!r})"
         )
-
-
-def _resolve_agent(agent: Agent, on_message: Callback | None) -> Agent:
-    """Checks that need both the agent and serve()'s callbacks."""
-    if not isinstance(agent, Agent):
-        raise TypeError(f"agent must be the Agent returned by phone.agent(...), got {type(agent).__name__}")
-    if on_message is not None:
-        if isinstance(on_message, str):
-            raise NotImplementedError("a remote on_message URL is not available in this build yet")
-        if not callable(on_message):
-            raise TypeError("on_message must be a callable (sync or async) taking (event) or (event, call)")
-        if agent.llm is not None:
-            raise PatterConfigError("on_message and the agent's llm= are mutually exclusive: pass only one")
-    elif agent.provider == "pipeline" and agent.llm is None:
-        if not os.environ.get("OPENAI_API_KEY"):
-            raise PatterConfigError(
-                "this pipeline agent has no llm= and serve() got no on_message, and OPENAI_API_KEY is not "
-                "set for the default OpenAI chat model. Fix: pass llm=..., on_message=..., or set the key."
-            )
-        from getpatter.llm.openai import OpenAILLM
-
-        agent = replace(agent, llm=OpenAILLM())
-    return agent
 
 
 __all__ = ["CarrierConfig", "Patter"]

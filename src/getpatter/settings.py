@@ -62,6 +62,12 @@ class Settings:
     redact_phone: RedactMode = "mask"
     dashboard_notify: bool = True
     bind_host: str = DEFAULT_BIND_HOST
+    #: ``PATTER_ALLOW_PRIVATE_WEBHOOKS=1`` lets webhook tools call loopback/private addresses (local
+    #: development only; off by default as an SSRF guard).
+    allow_private_webhooks: bool = False
+    #: ``PATTER_MAX_SOCKETS_PER_IP``: concurrent media sockets one client IP may hold (API.md B.1); 0 = no
+    #: cap (behind a local proxy or tunnel every socket comes from 127.0.0.1).
+    max_sockets_per_ip: int = 10
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -73,6 +79,9 @@ class Settings:
             redact_phone=parse_redact_mode(environ.get("PATTER_LOG_REDACT_PHONE")),
             dashboard_notify=parse_enabled(environ.get("PATTER_DASHBOARD_NOTIFY")),
             bind_host=(environ.get("PATTER_BIND_HOST") or "").strip() or DEFAULT_BIND_HOST,
+            allow_private_webhooks=(environ.get("PATTER_ALLOW_PRIVATE_WEBHOOKS") or "").strip().lower()
+            in ("1", "true", "yes", "on"),
+            max_sockets_per_ip=_non_negative_int(environ.get("PATTER_MAX_SOCKETS_PER_IP"), 10),
         )
 
 
@@ -106,3 +115,10 @@ __all__ = [
     "parse_retention_days",
     "redact_phone_number",
 ]
+
+
+def _non_negative_int(raw: str | None, default: int) -> int:
+    try:
+        return max(0, int((raw or "").strip()))
+    except ValueError:
+        return default

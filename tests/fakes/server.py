@@ -50,7 +50,12 @@ async def running(app: Any, *, ws_max_size: int = 16 * 1024 * 1024) -> AsyncIter
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app, log_level="warning", lifespan="off", ws_max_size=ws_max_size, ws_ping_interval=None
+        app,
+        log_level="warning",
+        lifespan="off",
+        ws_max_size=ws_max_size,
+        ws_ping_interval=None,
+        proxy_headers=False,  # like the product's runner: the peer address is the client address
     )
     server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from getpatter import Patter
+from getpatter.call.session import Observer
 from getpatter.carriers.twilio.config import Twilio
 from getpatter.llm.openai import OpenAILLM
 from getpatter.stt.deepgram import DeepgramSTT
@@ -64,9 +65,11 @@ async def call_harness(
     use_llm: bool = True,
     stt_for_twilio: bool = False,
     providers: dict[str, Any] | None = None,
+    observers: Sequence[Observer] = (),
 ) -> AsyncIterator[Harness]:
     """``providers`` may replace any of ``stt``/``llm``/``tts`` (and add ``vad``) with real objects, e.g.
-    the offline ones; the fakes for the others still run."""
+    the offline ones; the fakes for the others still run. ``observers`` ride on every call's event bus
+    next to the server's own (e.g. ``lambda bus, ctx: bus.on(UsageRecorded, seen.append)``)."""
     twilio = FakeTwilio(owned_numbers=(NUMBER,))
     deepgram = FakeDeepgram(utterances=utterances)
     llm = FakeOpenAIChat(replies=replies if callable(replies) else list(replies))
@@ -102,6 +105,7 @@ async def call_harness(
         kwargs: dict[str, Any] = {"on_call_end": on_call_end, "on_transcript": on_transcript}
         kwargs.update(serve_kwargs or {})
         app = phone.asgi_app(agent, **kwargs)
+        app.state.patter.runtime.observers.extend(observers)
         async with running(app) as server:
             h = Harness(phone, twilio, deepgram, llm, tts, server)
             harness_ref.append(h)

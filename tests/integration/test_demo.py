@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import wave
 from pathlib import Path
 
@@ -19,17 +20,27 @@ async def test_demo_call_transcribes_the_caller_and_saves_stereo_audio(tmp_path:
     wav = tmp_path / "call.wav"
     result = await run_demo(
         Console(file=out, width=120),
-        lines=("What are your opening hours?", "That is great, goodbye!"),
+        lines=(
+            "What are your opening hours?",
+            "Can I book an appointment for Friday?",
+            "That is great, goodbye!",
+        ),
         save_audio=wav,
-        persist=False,
+        persist=str(tmp_path / "logs"),
     )
     roles = [t["role"] for t in result.transcript]
-    assert roles == ["assistant", "user", "assistant", "user", "assistant"]
+    assert roles == ["assistant", "user", "assistant", "user", "assistant", "user", "assistant"]
     assert "hours" in result.transcript[1]["text"].lower()  # really transcribed by Whisper
     assert result.transcript[2]["text"] == "We're open Monday to Friday, nine to five."
-    assert result.transcript[4]["text"] == "Thanks for calling Acme Dental. Goodbye!"
-    assert len(result.latencies_ms) == 2 and all(ms > 0 for ms in result.latencies_ms)
+    assert result.transcript[4]["text"].startswith("You're booked for Friday at ten a.m.")
+    assert result.tool_calls == ["book_appointment"]
+    assert result.transcript[6]["text"] == "Thanks for calling Acme Dental. Goodbye!"
+    assert len(result.latencies_ms) == 3 and all(ms > 0 for ms in result.latencies_ms)
+    metadata = list((tmp_path / "logs" / "calls").glob("*/*/*/*/metadata.json"))
+    assert len(metadata) == 1
+    assert json.loads(metadata[0].read_text())["call_id"] == result.call_id
     printed = out.getvalue()
+    assert "Live dashboard: http://127.0.0.1:" in printed
     assert "We're open Monday to Friday" in printed and "ms from end of speech" in printed
     with wave.open(str(wav)) as w:
         assert (w.getnchannels(), w.getframerate(), w.getsampwidth()) == (2, 8000, 2)

@@ -65,3 +65,39 @@ async def test_serve_configures_number_answers_and_disconnect_ends_live_calls() 
     assert ended[0]["transcript"] == [{"role": "assistant", "text": "Hello there."}]
     assert ended[0]["reason"] == "server_shutdown"
     await twilio.aclose()
+
+
+async def test_disconnect_mid_utterance_ends_the_call_promptly() -> None:
+    twilio, deepgram, tts = FakeTwilio(owned_numbers=(NUMBER,)), FakeDeepgram(), FakeElevenLabs()
+    ended: list[dict[str, Any]] = []
+    long_greeting = "Hello there, this is a long greeting so that the server stops while it is still playing."
+    async with running(twilio.app) as tw, running(deepgram.app) as dg, running(tts.app) as el:
+        phone = Patter(
+            carrier=Twilio(twilio.account_sid, twilio.auth_token, base_url=tw.http_url),
+            phone_number=NUMBER,
+            webhook_url=HOST,
+        )
+        agent = phone.agent(
+            "unused",
+            stt=DeepgramSTT(api_key=deepgram.api_key, base_url=dg.ws_url),
+            tts=ElevenLabsTTS(api_key=tts.api_key, base_url=el.http_url),
+            first_message=long_greeting,
+        )
+        serving = asyncio.create_task(
+            phone.serve(agent, port=0, on_message=lambda e: "ok", on_call_end=ended.append)
+        )
+        while phone._runner is None:
+            await asyncio.sleep(0.01)
+        port = await asyncio.wait_for(phone.ready, 5)
+        call = await twilio.start_inbound_call(f"http://127.0.0.1:{port}", HOST)
+        await call.wait_for_agent_audio(timeout=5)
+        await asyncio.sleep(0.3)  # mid-greeting
+        await asyncio.wait_for(phone.disconnect(), 5)  # bounded: a hang here is the bug
+        await asyncio.wait_for(serving, 5)
+        await call.wait_closed(timeout=5)
+    await twilio.aclose()
+
+    assert call.close_code == 1001
+    assert len(ended) == 1 and ended[0]["reason"] == "server_shutdown"
+    heard = ended[0]["transcript"][0]["text"] if ended[0]["transcript"] else ""
+    assert long_greeting.startswith(heard) and heard != long_greeting

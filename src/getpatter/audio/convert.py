@@ -23,6 +23,7 @@ from getpatter.audio.g711 import (
     mulaw_decode,
     mulaw_encode,
 )
+from getpatter.audio.halfband import HalfbandResampler
 from getpatter.audio.resample import DEFAULT_QUALITY, Quality, StreamResampler
 
 _ENCODINGS: Final = ("pcm16", "mulaw", "alaw")
@@ -62,11 +63,13 @@ class FormatConverter:
         self._src = _check_format("src", src)
         self._dst = _check_format("dst", dst)
         self._carry = PcmCarry(2) if src.encoding == "pcm16" else None
-        self._resampler = (
-            StreamResampler(src.sample_rate, dst.sample_rate, quality=quality)
-            if src.sample_rate != dst.sample_rate
-            else None
-        )
+        self._resampler: StreamResampler | HalfbandResampler | None = None
+        if src.sample_rate != dst.sample_rate:
+            ratio = {src.sample_rate, dst.sample_rate}
+            if max(ratio) == 2 * min(ratio):  # the phone path: no block delay (see halfband.py)
+                self._resampler = HalfbandResampler(src.sample_rate, dst.sample_rate)
+            else:
+                self._resampler = StreamResampler(src.sample_rate, dst.sample_rate, quality=quality)
         self._translate: bytes | None = None
         if self._resampler is None and (src.encoding, dst.encoding) == ("mulaw", "alaw"):
             self._translate = MULAW_TO_ALAW

@@ -9,7 +9,7 @@ from typing import Any
 
 from getpatter.call.bus import EventBus
 from getpatter.call.context import CallContext
-from getpatter.call.events import AgentUtterance, UserTranscript
+from getpatter.call.events import AgentUtterance, ToolCalled, ToolResult, UserTranscript
 
 log = logging.getLogger("getpatter.callbacks")
 
@@ -20,9 +20,10 @@ def transcript_observer(callback: Callable[[dict[str, Any]], Any]) -> Callable[[
     def attach(bus: EventBus, ctx: CallContext) -> None:
         history: list[dict[str, Any]] = []
 
-        async def fire(role: str, text: str, at: float) -> None:
-            history.append({"role": role, "text": text, "timestamp": at})
-            payload = {"role": role, "text": text, "call_id": ctx.call_id, "history": list(history)}
+        async def fire(role: str, text: str, at: float, **extra: Any) -> None:
+            if role != "tool":
+                history.append({"role": role, "text": text, "timestamp": at})
+            payload = {"role": role, "text": text, "call_id": ctx.call_id, "history": list(history), **extra}
             try:
                 result = callback(payload)
                 if inspect.isawaitable(result):
@@ -32,5 +33,12 @@ def transcript_observer(callback: Callable[[dict[str, Any]], Any]) -> Callable[[
 
         bus.on(UserTranscript, lambda ev: fire("user", ev.text, ev.at))
         bus.on(AgentUtterance, lambda ev: fire("assistant", ev.text, ev.at) if ev.text else None)
+
+        def tool_event(ev: ToolCalled | ToolResult) -> Any:
+            result = ev.result if isinstance(ev, ToolResult) else None
+            return fire("tool", "", ev.at, tool_name=ev.name, tool_args=ev.arguments, tool_result=result)
+
+        bus.on(ToolCalled, tool_event)
+        bus.on(ToolResult, tool_event)
 
     return attach

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -37,9 +37,11 @@ from getpatter.call.hooks import HookContext, HookRunner, PipelineHooks
 from getpatter.call.playout import Playout
 from getpatter.call.replies import MessageHandler, ReplySource, ToolRunner
 from getpatter.call.speaker import Speaker
+from getpatter.call.stt_link import ResilientSTTStream
 from getpatter.errors import PatterError
+from getpatter.guardrails import Guardrail, first_blocking
 from getpatter.llm.base import LLM, Message, ToolSchema
-from getpatter.stt.base import STT, STTStream, Transcript
+from getpatter.stt.base import STT, Transcript
 from getpatter.stt.base import SpeechStarted as SttSpeechStarted
 from getpatter.text.chunker import SentenceChunker
 from getpatter.text.transforms import apply_transforms
@@ -61,6 +63,12 @@ class PipelineConfig:
     end_of_turn_fallback_ms: int = 700
     hooks: PipelineHooks | None = None
     text_transforms: tuple[Callable[[str], str], ...] = ()
+    #: Spoken when the LLM fails (after FallbackLLM, if configured, has given up too).
+    llm_error_message: str = "Sorry, I'm having trouble right now. Could you say that again?"
+
+
+class _GuardrailHit(Exception):
+    """Raised out of the LLM stream to stop a reply a guardrail blocked."""
 
 
 class PipelineConversation:
@@ -80,6 +88,8 @@ class PipelineConversation:
         vad: Any = None,
         tools: list[ToolSchema] | None = None,
         run_tool: ToolRunner | None = None,
+        guardrails: Sequence[Guardrail] = (),
+        on_tts_failure: Callable[[str], Awaitable[None]] | None = None,
         after_utterance: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.ctx = ctx
@@ -95,6 +105,8 @@ class PipelineConversation:
         self._tools = tools or None
         self._run_tool = run_tool
         self._after_utterance = after_utterance
+        self._guardrails = tuple(guardrails)
+        self._on_tts_failure = on_tts_failure
         self.history: list[HistoryEntry] = []
         self._messages: list[Message] = [{"role": "system", "content": config.system_prompt}]
         self._hooks = HookRunner(config.hooks, HookContext(ctx.call_id, ctx.caller, ctx.callee))
@@ -114,7 +126,7 @@ class PipelineConversation:
         self._to_pcm = FormatConverter(wire_format, PCM16_16K)
         self._stt_passthrough = stt.input_format == wire_format
         self._to_stt = None if stt.input_format == PCM16_16K else FormatConverter(PCM16_16K, stt.input_format)
-        self._stream: STTStream | None = None
+        self._stream: ResilientSTTStream | None = None
         self._reader: asyncio.Task[None] | None = None
         self._response: asyncio.Task[None] | None = None
         self._eot_timer: asyncio.Task[None] | None = None
@@ -133,7 +145,9 @@ class PipelineConversation:
 
     # -- lifecycle -----------------------------------------------------------------------------------
     async def start(self) -> None:
-        self._stream = await self._stt.open()
+        stream = ResilientSTTStream(self._stt, on_error=self._stt_error)
+        await stream.start()
+        self._stream = stream
         self._reader = asyncio.create_task(self._read_stt(), name=f"stt-{self.ctx.call_id}")
         if self.cfg.first_message:
             self._start_response(user_text="", fixed_text=self.cfg.first_message)
@@ -172,14 +186,15 @@ class PipelineConversation:
 
     # -- caller audio --------------------------------------------------------------------------------
     async def on_audio(self, wire: bytes) -> None:
-        pcm = self._to_pcm.process(wire)
+        pcm = self._to_pcm.process(wire)  # may be empty: the resampler releases output in blocks
         self._stream_ms += len(pcm) / 32.0
-        hooked = await self._hooks.before_send_to_stt(pcm) if self.cfg.hooks else pcm
-        if self._stream is not None and hooked:
-            if self._stt_passthrough and hooked is pcm:
-                await self._stream.send(wire)  # carrier-native STT: bytes untouched
-            else:
-                await self._stream.send(hooked if self._to_stt is None else self._to_stt.process(hooked))
+        if self._stream is not None:
+            if self._stt_passthrough and self.cfg.hooks is None:
+                await self._stream.send(wire)  # carrier-native STT: every frame, bytes untouched
+            elif pcm:
+                hooked = await self._hooks.before_send_to_stt(pcm) if self.cfg.hooks else pcm
+                if hooked:
+                    await self._stream.send(hooked if self._to_stt is None else self._to_stt.process(hooked))
         for event in self._vad.feed(pcm):
             if isinstance(event, SpeechStart):
                 self._on_speech_start(event.onset_ms)
@@ -229,6 +244,14 @@ class PipelineConversation:
 
     def on_mark(self, name: str) -> None:
         self._playout.on_mark(name)
+
+    def _stt_error(self, exc: PatterError, recovering: bool) -> None:
+        log.warning("call %s: STT %s: %s", self.ctx.call_id, "reconnecting" if recovering else "lost", exc)
+        self._bus.emit(
+            ErrorOccurred(
+                call_id=self.ctx.call_id, error_code="stt", message=str(exc), recoverable=recovering
+            )
+        )
 
     # -- transcripts and turn ends -------------------------------------------------------------------
     async def _read_stt(self) -> None:
@@ -319,7 +342,7 @@ class PipelineConversation:
         try:
             while (sentence := await queue.get()) is not None:
                 self._clock.setdefault("first_sentence", time.monotonic())
-                await self._speaker.say(sentence)
+                await self._say_with_retry(sentence)
                 if self._speaker.first_byte_at is not None:
                     self._clock.setdefault("tts_first_byte", self._speaker.first_byte_at)
             await producer
@@ -343,6 +366,18 @@ class PipelineConversation:
             self._queued_turns.clear()
             self._begin_turn(text, time.monotonic())
 
+    async def _say_with_retry(self, sentence: str) -> None:
+        if not await self._speaker.say_with_retry(sentence, self._tts_error) and self._on_tts_failure:
+            await self._on_tts_failure("tts")  # TTS is down: the agent is mute, the carrier apologises
+
+    def _tts_error(self, exc: PatterError, recoverable: bool) -> None:
+        log.warning("call %s: TTS failed: %s", self.ctx.call_id, exc)
+        self._bus.emit(
+            ErrorOccurred(
+                call_id=self.ctx.call_id, error_code="tts", message=str(exc), recoverable=recoverable
+            )
+        )
+
     async def _produce(self, queue: asyncio.Queue[str | None], fixed_text: str) -> None:
         chunker = SentenceChunker(
             language=self.cfg.language, aggressive_first_flush=self.cfg.aggressive_first_flush
@@ -350,13 +385,16 @@ class PipelineConversation:
 
         def emit(sentences: list[str]) -> None:
             for sentence in sentences:
-                cleaned = (
-                    apply_transforms(sentence, self.cfg.text_transforms)
-                    if self.cfg.text_transforms
-                    else sentence
-                )
-                if cleaned.strip():
-                    queue.put_nowait(cleaned)
+                if self.cfg.text_transforms:
+                    sentence = apply_transforms(sentence, self.cfg.text_transforms)
+                if not sentence.strip():
+                    continue
+                rail = first_blocking(sentence, self._guardrails) if self._guardrails else None
+                if rail is not None:
+                    # The blocked sentence never reaches TTS; the rest of this reply is dropped too.
+                    queue.put_nowait(rail.replacement)
+                    raise _GuardrailHit(rail.name)
+                queue.put_nowait(sentence)
 
         try:
             if fixed_text:
@@ -370,8 +408,16 @@ class PipelineConversation:
                     clock=self._clock,
                 )
             emit(chunker.flush())
-            self._clock["llm_done"] = time.monotonic()
+        except _GuardrailHit:
+            pass
+        except PatterError as exc:
+            log.warning("call %s: LLM failed: %s", self.ctx.call_id, exc)
+            self._bus.emit(ErrorOccurred(call_id=self.ctx.call_id, error_code="llm", message=str(exc)))
+            with contextlib.suppress(_GuardrailHit):
+                emit(chunker.flush())
+                emit([self.cfg.llm_error_message])
         finally:
+            self._clock["llm_done"] = time.monotonic()
             queue.put_nowait(None)
 
     # -- interruption --------------------------------------------------------------------------------
@@ -394,10 +440,7 @@ class PipelineConversation:
 
     async def _cancel_response(self, *, record: bool) -> None:
         task, self._response = self._response, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
+        await _cancel_and_wait(task)
         report = await self._playout.interrupt()
         self._clock["playback_stopped"] = time.monotonic()
         if report.first_audio_sent is not None:
@@ -449,3 +492,12 @@ class PipelineConversation:
                 audio_seconds=self._stream.audio_seconds,
             )
         )
+
+
+async def _cancel_and_wait(task: asyncio.Task[None] | None) -> None:
+    """Cancel and wait, re-cancelling if a library swallowed the first cancellation."""
+    while task is not None and not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
+    if task is not None and not task.cancelled() and task.exception() is not None:
+        log.debug("cancelled task had failed", exc_info=task.exception())

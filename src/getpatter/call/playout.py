@@ -107,7 +107,8 @@ class Playout:
     async def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until every segment has been heard (mark echoed) or cleared."""
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
         except TimeoutError:
             return False
         return True

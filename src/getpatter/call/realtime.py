@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
 from getpatter.audio.convert import FormatConverter
@@ -45,6 +45,7 @@ from getpatter.engines.base import (
 )
 from getpatter.engines.base import UserTranscript as EngineUserTranscript
 from getpatter.errors import PatterError
+from getpatter.guardrails import Guardrail, first_blocking
 
 log = logging.getLogger("getpatter.realtime")
 
@@ -70,7 +71,9 @@ class RealtimeConversation:
         wire_format: AudioFormat,
         bus: EventBus,
         run_tool: ToolRunner | None = None,
+        guardrails: Sequence[Guardrail] = (),
         on_fatal: Callable[[str], Awaitable[None]] | None = None,
+        on_engine_closed: Callable[[], Awaitable[None]] | None = None,
         after_utterance: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.ctx = ctx
@@ -81,7 +84,12 @@ class RealtimeConversation:
         self._bus = bus
         self._run_tool = run_tool
         self._on_fatal = on_fatal
+        self._on_engine_closed = on_engine_closed
+        self._finished_ids: set[str] = set()  # items already recorded or cut: later text is a correction
+        self._pending_user: list[str] = []  # caller turns heard while agent items were still playing
         self._after_utterance = after_utterance
+        self._guardrails = tuple(guardrails)
+        self._blocked: set[str] = set()  # item ids a guardrail stopped
         self.history: list[HistoryEntry] = []
         self._session: EngineSession | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -94,6 +102,7 @@ class RealtimeConversation:
         self._last_user_text = ""
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._lost = False
 
     # -- lifecycle -----------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -128,9 +137,12 @@ class RealtimeConversation:
 
     # -- caller side ---------------------------------------------------------------------------------
     async def on_audio(self, wire: bytes) -> None:
-        if self._session is None:
+        if self._session is None or self._lost:
             return
-        await self._session.send_audio(wire if self._to_engine is None else self._to_engine.process(wire))
+        try:
+            await self._session.send_audio(wire if self._to_engine is None else self._to_engine.process(wire))
+        except PatterError:
+            self._lost = True  # the reader reports the loss and ends the call; the audio path stays quiet
 
     async def on_dtmf(self, digit: str) -> None:
         self._bus.emit(DtmfReceived(call_id=self.ctx.call_id, digit=digit))
@@ -177,10 +189,15 @@ class RealtimeConversation:
                     if event.fatal:
                         await self._fatal("provider_error")
                         return
+            # The engine ended the conversation itself (e.g. the agent said goodbye): hang up once the
+            # last reply has been heard.
+            if not self._closed and self._on_engine_closed is not None:
+                await self._on_engine_closed()
         except asyncio.CancelledError:
             raise
         except PatterError as exc:
             log.warning("call %s: engine connection lost: %s", self.ctx.call_id, exc)
+            self._lost = True
             self._bus.emit(
                 ErrorOccurred(
                     call_id=self.ctx.call_id, error_code="connection", message=str(exc), recoverable=False
@@ -193,6 +210,8 @@ class RealtimeConversation:
             await self._on_fatal(code)
 
     def _on_audio_out(self, event: AudioOut) -> None:
+        if event.item_id in self._blocked:
+            return
         item = self._item
         if item is None or (event.item_id and event.item_id != item.item_id):
             if item is not None:
@@ -205,12 +224,21 @@ class RealtimeConversation:
             self._playout.push(audio)
 
     def _on_agent_text(self, event: AgentTranscript) -> None:
+        if event.item_id in self._blocked or event.item_id in self._finished_ids:
+            return
         item = self._item if self._item is not None else self._new_item(event.item_id)
         if event.final:
             item.text = event.text
         else:
             item.text += event.text
+        rail = first_blocking(item.text, self._guardrails) if self._guardrails else None
+        if rail is not None:
+            self._blocked.add(item.item_id)
+            self._spawn(self._replace_blocked(item, rail.replacement))
         self._clock.setdefault("llm_first_token", time.monotonic())
+
+    def _retire(self, items: list[_Item]) -> None:
+        self._finished_ids.update(i.item_id for i in items if i.item_id)
 
     def _new_item(self, item_id: str) -> _Item:
         item = _Item(item_id, start_ms=self._playout.queued_ms)
@@ -242,11 +270,26 @@ class RealtimeConversation:
         if self._closed or self._item is not None or not self._playing:
             return
         items, self._playing = self._playing, []
+        self._retire(items)
         self._playout.finish_utterance()
         for item in items:
             self._record_agent(item.text, item.text, interrupted=False)
+        self._flush_pending_user()
         if self._after_utterance is not None:
             await self._after_utterance()
+
+    async def _replace_blocked(self, item: _Item, replacement: str) -> None:
+        """A guardrail hit mid-response: cut it (carrier and engine), then say the replacement instead."""
+        heard_total = self._playout.heard_ms()
+        await self._playout.interrupt()
+        self._playing = [i for i in self._playing if i is not item]
+        if self._item is item:
+            self._item = None
+        if self._session is not None:
+            heard_ms = max(0.0, min(item.audio_ms, heard_total - item.start_ms))
+            with contextlib.suppress(Exception):
+                await self._session.interrupt(item.item_id, int(heard_ms))
+            await self._session.say(replacement)
 
     # -- barge-in ------------------------------------------------------------------------------------
     async def _barge_in(self, *, record_only: bool = False) -> None:
@@ -255,6 +298,7 @@ class RealtimeConversation:
         heard_total = self._playout.heard_ms()
         report = await self._playout.interrupt()
         items, self._playing, self._item = self._playing, [], None
+        self._retire(items)
         self._clock["barge_in_detected"] = detected
         self._clock["playback_stopped"] = report.stopped_at
         for item in items:
@@ -276,6 +320,7 @@ class RealtimeConversation:
                 )
             )
             break
+        self._flush_pending_user()
 
     # -- tools ---------------------------------------------------------------------------------------
     async def _call_tool(self, call: ToolCall) -> None:
@@ -293,6 +338,19 @@ class RealtimeConversation:
 
     # -- bookkeeping ---------------------------------------------------------------------------------
     def _user_said(self, text: str) -> None:
+        if self._playing:
+            # The agent's item is recorded once its playback is confirmed; keep the history in the order
+            # things were said by recording the caller right after it.
+            self._pending_user.append(text)
+            return
+        self._record_user(text)
+
+    def _flush_pending_user(self) -> None:
+        pending, self._pending_user = self._pending_user, []
+        for text in pending:
+            self._record_user(text)
+
+    def _record_user(self, text: str) -> None:
         self._last_user_text = text
         self.history.append(HistoryEntry("user", text, time.time()))
         self._bus.emit(UserTranscript(call_id=self.ctx.call_id, text=text))

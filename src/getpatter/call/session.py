@@ -19,6 +19,7 @@ from getpatter.call.events import CallEnded, CallStarted, Direction, ErrorOccurr
 from getpatter.call.pipeline import PipelineConfig, PipelineConversation
 from getpatter.call.playout import Playout
 from getpatter.call.realtime import RealtimeConversation
+from getpatter.call.tooling import CallTools
 from getpatter.carriers.base import (
     CarrierControl,
     MediaAudio,
@@ -52,8 +53,13 @@ class CallRuntime:
     on_transcript: Callback | None = None
     on_message: Callback | None = None
     observers: list[Observer] = field(default_factory=list)
+    #: Webhook tools may target private/loopback addresses (local development and tests only).
+    allow_private_webhooks: bool = False
     #: Spoken by the carrier if the speech engine drops mid-call, before hanging up.
     apology: str = "Sorry, we are having technical difficulties. Please call again later."
+    #: Per-call agent: ``(call_id, stream params, served agent) -> agent`` (outbound calls placed with
+    #: their own agent or first message); ``None`` runs the served agent for every call.
+    call_agent: Callable[[str, Mapping[str, str], Agent], Agent] | None = None
 
 
 class CallSession:
@@ -78,11 +84,17 @@ class CallSession:
         self._control: CarrierControl | None = None
         self._ended = False
         self._hangup_requested = False
+        self._carrier_ending = False
         self._end_reason = "caller_hangup"
         self._error_code: str | None = None
         self.dropped_messages = 0
+        self.tools: CallTools | None = None
         self.end_reason = ""
+        #: Set when the call should stop reading the carrier socket (hang-up without REST, shutdown).
+        self.stop_requested = asyncio.Event()
+        #: Set once the call has fully ended (``on_call_end`` done).
         self.ended = asyncio.Event()
+        self._end_task: asyncio.Future[None] | None = None
 
     # -- socket loop ---------------------------------------------------------------------------------
     async def run(self, receive: Callable[[], Awaitable[str | bytes | None]]) -> None:
@@ -142,6 +154,8 @@ class CallSession:
             observer(self.bus, ctx)
         self._control = runtime.make_control(call_id)
         agent = runtime.agent
+        if runtime.call_agent is not None:
+            agent = runtime.call_agent(call_id, params, agent)
         variables: dict[str, str] = {k: sanitize_variable(v) for k, v in agent.variables.items()}
         variables.update(
             {k: sanitize_variable(v) for k, v in params.items() if k not in ("caller", "callee")}
@@ -174,6 +188,14 @@ class CallSession:
             )
         )
         self.playout.start()
+        self.tools = CallTools(
+            agent.tools,
+            ctx=ctx,
+            bus=self.bus,
+            transfer=self.transfer,
+            hangup=self.request_hangup,
+            allow_private_webhooks=runtime.allow_private_webhooks,
+        )
         self.conversation = self._build_conversation(agent, ctx)
         await self.conversation.start()
 
@@ -206,6 +228,10 @@ class CallSession:
             wire_format=self.codec.wire_format,
             bus=self.bus,
             vad=agent.vad,
+            tools=self.tools.schemas() if self.tools is not None else None,
+            run_tool=self.tools.run if self.tools is not None else None,
+            guardrails=agent.guardrails,
+            on_tts_failure=self._engine_lost,
             after_utterance=self._after_utterance,
         )
 
@@ -223,6 +249,7 @@ class CallSession:
             model=agent.model,
             language=agent.language,
             first_message=first_message,
+            tools=tuple(self.tools.schemas()) if self.tools is not None else (),
             carrier_format=self.codec.wire_format,
         )
         return RealtimeConversation(
@@ -232,7 +259,10 @@ class CallSession:
             playout=self.playout,
             wire_format=self.codec.wire_format,
             bus=self.bus,
+            run_tool=self.tools.run if self.tools is not None else None,
+            guardrails=agent.guardrails,
             on_fatal=self._engine_lost,
+            on_engine_closed=self.request_hangup,
             after_utterance=self._after_utterance,
         )
 
@@ -244,10 +274,11 @@ class CallSession:
         if self._control is not None:
             try:
                 await self._control.say_and_hangup(self.runtime.apology)
+                self._carrier_ending = True
                 return
             except Exception:
                 log.warning("call %s: could not play the apology; hanging up", self._hint, exc_info=True)
-        self.ended.set()
+        self.stop_requested.set()
 
     # -- control -------------------------------------------------------------------------------------
     async def request_hangup(self) -> None:
@@ -262,15 +293,18 @@ class CallSession:
             await self._hangup_now()
 
     async def _hangup_now(self) -> None:
+        if self._carrier_ending:
+            return  # the carrier was already told to end the call (and will stop the stream)
         if self._control is not None:
             try:
                 await self._control.hangup()
+                self._carrier_ending = True
                 return
             except Exception:
                 log.warning(
                     "call %s: carrier hangup failed; closing the media socket", self._hint, exc_info=True
                 )
-        self.ended.set()
+        self.stop_requested.set()
 
     async def transfer(self, number: str) -> None:
         self._end_reason = "transferred"
@@ -281,16 +315,34 @@ class CallSession:
 
     # -- end -----------------------------------------------------------------------------------------
     async def end(self, reason: str) -> None:
-        if self._ended:
-            return
+        """End the call exactly once. The work runs in its own task, shielded, so a caller that is itself
+        cancelled (the socket route, a shutdown) can never cut ``on_call_end`` short."""
+        if self._end_task is None:
+            self._end_task = asyncio.ensure_future(self._finish(reason))
+        await asyncio.shield(self._end_task)
+
+    async def end_as_requested(self) -> None:
+        """End with the reason that asked the socket to stop (agent hang-up, engine loss, shutdown)."""
+        await self.end(self._end_reason)
+
+    async def _finish(self, reason: str) -> None:
         self._ended = True
         self.end_reason = reason
+        self.stop_requested.set()
+        try:
+            await self._finish_call(reason)
+        finally:
+            self.ended.set()
+
+    async def _finish_call(self, reason: str) -> None:
         if self.conversation is not None:
             with contextlib.suppress(Exception):
                 await self.conversation.close()
         await self.playout.close()
+        if self.tools is not None:
+            with contextlib.suppress(Exception):
+                await self.tools.aclose()
         ctx = self.ctx
-        self.ended.set()
         if ctx is None:
             return
         history = self.conversation.history if self.conversation is not None else []

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from getpatter.audio.convert import FormatConverter
 from getpatter.audio.format import AudioFormat
 from getpatter.call.playout import Playout
+from getpatter.errors import PatterConnectionError, PatterError
 from getpatter.tts.base import TTS
 
 
@@ -20,7 +23,13 @@ class SynthesisHooks(Protocol):
 
 class Speaker:
     def __init__(
-        self, tts: TTS, playout: Playout, wire_format: AudioFormat, hooks: SynthesisHooks | None = None
+        self,
+        tts: TTS,
+        playout: Playout,
+        wire_format: AudioFormat,
+        hooks: SynthesisHooks | None = None,
+        *,
+        stall_timeout_s: float = 8.0,
     ) -> None:
         self._tts = tts
         self._playout = playout
@@ -28,6 +37,8 @@ class Speaker:
         self._hooks = hooks
         self.characters = 0  # billed characters, all utterances of the call
         self.first_byte_at: float | None = None  # monotonic, first TTS byte of the current utterance
+        self.bytes_pushed = 0  # audio handed to the playout, all utterances
+        self.stall_timeout_s = stall_timeout_s
 
     def new_utterance(self) -> None:
         self.first_byte_at = None
@@ -44,13 +55,43 @@ class Speaker:
         playout.begin_segment(text)
         self.characters += len(text)
         async with contextlib.aclosing(self._tts.synthesize(text)) as audio:  # type: ignore[type-var]
-            async for chunk in audio:
+            while True:
+                try:
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+                    # races with a chunk arriving, and a barge-in must always stop the reply.
+                    async with asyncio.timeout(self.stall_timeout_s):
+                        chunk = await anext(audio)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    raise PatterConnectionError(
+                        f"{self._tts.provider_id} TTS stalled for {self.stall_timeout_s:.0f} s"
+                    ) from None
                 if self.first_byte_at is None:
                     self.first_byte_at = time.monotonic()
                 piece: bytes | None = chunk
                 if self._hooks is not None:
                     piece = await self._hooks.after_synthesize(chunk)
                 if piece:
-                    playout.push(converter.process(piece))
+                    out = converter.process(piece)
+                    self.bytes_pushed += len(out)
+                    playout.push(out)
         playout.push(converter.flush())
         playout.end_segment()
+
+    async def say_with_retry(self, sentence: str, on_error: Callable[[PatterError, bool], None]) -> bool:
+        """Speak a sentence, retrying once if the TTS failed before any of its audio was queued.
+
+        Returns False when TTS is still failing (the caller decides what a mute agent does).
+        """
+        for attempt in (1, 2):
+            before = self.bytes_pushed
+            try:
+                await self.say(sentence)
+                return True
+            except PatterError as exc:
+                on_error(exc, attempt == 1)
+                self._playout.end_segment()
+                if self.bytes_pushed != before:
+                    return True  # part of it was heard; repeating it would be worse than moving on
+        return False

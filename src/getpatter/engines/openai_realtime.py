@@ -31,6 +31,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
+from getpatter._wslog import VENDOR_WS_LOGGER
 from getpatter.audio.format import AudioFormat
 from getpatter.engines import _realtime_events as wire
 from getpatter.engines.base import Engine, EngineConfig, EngineError, EngineEvent, EngineSession
@@ -148,6 +149,7 @@ class OpenAIRealtime(Engine):
         try:
             ws = await connect(
                 url,
+                logger=VENDOR_WS_LOGGER,
                 additional_headers={"Authorization": f"Bearer {self._api_key}"},
                 open_timeout=self.open_timeout_s,
                 close_timeout=self.close_timeout_s,

@@ -59,6 +59,8 @@ class ServerRunner:
             self.app,
             log_level="warning",
             lifespan="off",
+            # Never let X-Forwarded-For rewrite the client address: the per-IP socket cap keys on it.
+            proxy_headers=False,
             ws_ping_interval=20.0,
             ws_max_size=1024 * 1024 + 4096,
             timeout_graceful_shutdown=int(self.grace_s),
@@ -101,5 +103,9 @@ class ServerRunner:
         for session in sessions:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(session.end("server_shutdown"), self.grace_s)
+        with contextlib.suppress(Exception):
+            from getpatter.dashboard.routes import close_event_streams
+
+            close_event_streams(self.app)  # an open dashboard must not hold up the shutdown
         if self._server is not None:
             self._server.should_exit = True

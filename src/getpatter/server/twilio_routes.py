@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import Response
-from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from getpatter.call.progress import RecordingSaved
+from getpatter.call.results import classify_twilio_answered_by
 from getpatter.call.session import CallSession
 from getpatter.carriers.twilio.media import TwilioMediaCodec
+from getpatter.carriers.twilio.rest import TwilioCallControl
 from getpatter.carriers.twilio.signature import verify_signature
 from getpatter.carriers.twilio.twiml import connect_stream
+from getpatter.server.media_socket import serve_media_socket
+from getpatter.server.outbound import (
+    TWILIO_AMD_PATH,
+    TWILIO_OUTBOUND_STREAM_ID,
+    TWILIO_RECORDING_PATH,
+    TWILIO_STATUS_PATH,
+)
 from getpatter.server.urls import public_url, public_ws_url
 
 if TYPE_CHECKING:
@@ -60,53 +66,97 @@ def add_twilio_routes(app: FastAPI, state: ServerState) -> None:
         twiml = connect_stream(stream_url, {"caller": caller, "callee": callee})
         return Response(twiml, media_type="text/xml")
 
-    @app.post("/webhooks/twilio/status")
+    @app.post(TWILIO_STATUS_PATH)
     async def status(request: Request) -> Response:
+        """Call progress (twilio.md §1.2): drives outbound call state and ``wait=True`` results."""
         form = await verified_form(request)
         if form is None:
             return Response("Invalid signature", status_code=403)
-        log.info("call %s status %s", form.get("CallSid", "?"), form.get("CallStatus", "?"))
+        call_sid, call_status = form.get("CallSid", ""), form.get("CallStatus", "")
+        if not call_sid.isalnum() or not call_status:
+            return Response("Missing CallSid or CallStatus", status_code=400)
+        state.outbound.status(
+            call_sid,
+            "twilio",
+            call_status,
+            direction="inbound" if form.get("Direction") == "inbound" else "outbound",
+            sequence=_int(form.get("SequenceNumber")),
+            duration_seconds=_number(form.get("CallDuration")),
+        )
+        return Response(status_code=204)
+
+    @app.post(TWILIO_AMD_PATH)
+    async def amd(request: Request) -> Response:
+        """Async AMD verdict (twilio.md §1.3), once per call: a machine gets the voicemail message
+        (``<Say>`` then ``<Hangup/>``, which also ends the agent's stream) or a hang-up; a fax is hung up
+        on; a human (or ``unknown``: maybe a human) keeps the agent, already connected."""
+        form = await verified_form(request)
+        if form is None:
+            return Response("Invalid signature", status_code=403)
+        call_sid, answered_by = form.get("CallSid", ""), form.get("AnsweredBy", "unknown")
+        if not call_sid.isalnum():
+            return Response("Missing CallSid", status_code=400)
+        classification = classify_twilio_answered_by(answered_by)
+        result = state.outbound.machine_detected(call_sid, "twilio", classification, answered_by)
+        if result is not None and classification in ("machine", "fax") and state.twilio is not None:
+            control = TwilioCallControl(state.twilio, call_sid)
+            message = state.outbound.voicemail_for(call_sid) if classification == "machine" else ""
+            if message:
+                record = state.outbound.get(call_sid)
+                if record is not None:
+                    record.voicemail_started = True
+                state.outbound.spawn(control.say_and_hangup(message), f"voicemail on call {call_sid}")
+            else:
+                state.outbound.spawn(control.hangup(), f"hang-up on {classification} of call {call_sid}")
+        return Response(status_code=204)
+
+    @app.post(TWILIO_RECORDING_PATH)
+    async def recording(request: Request) -> Response:
+        """Recording status (twilio.md §1.4): emitted as ``RecordingSaved`` on the server bus."""
+        form = await verified_form(request)
+        if form is None:
+            return Response("Invalid signature", status_code=403)
+        call_sid = form.get("CallSid", "")
+        if not call_sid.isalnum():
+            return Response("Missing CallSid", status_code=400)
+        event = RecordingSaved(
+            call_id=call_sid,
+            carrier="twilio",
+            url=form.get("RecordingUrl", ""),
+            recording_id=form.get("RecordingSid", ""),
+            status=form.get("RecordingStatus", "completed"),
+            duration_seconds=_number(form.get("RecordingDuration")),
+            details={k: v for k, v in form.items() if k.startswith("Recording") or k == "ErrorCode"},
+        )
+        log.info("Twilio call %s recording %s %s: %s", call_sid, event.recording_id, event.status, event.url)
+        state.events.emit(event)
         return Response(status_code=204)
 
     @app.websocket("/ws/stream/{call_id}")
     async def media(websocket: WebSocket, call_id: str) -> None:
-        await websocket.accept()
-        session = CallSession(state.runtime, TwilioMediaCodec(), websocket.send_text, call_id_hint=call_id)
-        state.sessions[call_id] = session
+        # Outbound calls all stream to one path; their CallSid arrives in ``start``.
+        outbound = call_id == TWILIO_OUTBOUND_STREAM_ID
 
-        async def receive() -> str | bytes | None:
-            if session.ended.is_set():
-                return None
-            try:
-                message = await websocket.receive()
-            except (WebSocketDisconnect, RuntimeError):
-                return None
-            if message["type"] == "websocket.disconnect":
-                return None
-            text = message.get("text")
-            if text is not None:
-                return str(text)  # may be "" (malformed, dropped by the codec), never "closed"
-            data = message.get("bytes")
-            return bytes(data) if data is not None else b""
+        def make_session() -> CallSession:
+            return CallSession(
+                state.runtime,
+                TwilioMediaCodec(),
+                websocket.send_text,
+                call_id_hint=call_id,
+                direction="outbound" if outbound else "inbound",
+            )
 
-        try:
-            await run_until_ended(session, receive)
-        finally:
-            state.sessions.pop(call_id, None)
-            if websocket.client_state == WebSocketState.CONNECTED:
-                code = 1001 if session.end_reason == "server_shutdown" else 1000  # 1001: going away
-                with contextlib.suppress(Exception):
-                    await websocket.close(code)
+        await serve_media_socket(
+            state, websocket, make_session, lambda s: f"{call_id}-{id(s):x}" if outbound else call_id
+        )
 
 
-async def run_until_ended(session: CallSession, receive: Callable[[], Awaitable[str | bytes | None]]) -> None:
-    """Run the session; also stop reading when the session ends itself (agent hang-up without REST)."""
-    runner = asyncio.create_task(session.run(receive))
-    ended = asyncio.create_task(session.ended.wait())
-    done, _ = await asyncio.wait({runner, ended}, return_when=asyncio.FIRST_COMPLETED)
-    if runner not in done:
-        runner.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await runner
-        await session.end("agent_hangup")
-    ended.cancel()
+def _int(text: str | None) -> int | None:
+    return int(text) if text is not None and text.isascii() and text.isdigit() else None
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None

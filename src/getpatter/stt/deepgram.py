@@ -24,6 +24,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
+from getpatter._wslog import VENDOR_WS_LOGGER
 from getpatter.audio.format import MULAW_8K, AudioFormat, Encoding
 from getpatter.errors import AuthenticationError, PatterConfigError, PatterConnectionError, RateLimitError
 from getpatter.stt.base import STT as BaseSTT
@@ -200,6 +201,7 @@ class DeepgramSTT(BaseSTT):
         try:
             ws = await connect(
                 url,
+                logger=VENDOR_WS_LOGGER,
                 additional_headers={"Authorization": f"Token {self._api_key}"},
                 open_timeout=self.open_timeout_s,
                 close_timeout=self.close_timeout_s,

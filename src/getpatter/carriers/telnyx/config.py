@@ -45,6 +45,8 @@ class Telnyx:
     public_key: str = ""
     stream_codec: str = "L16"
     strict_signatures: bool = False
+    #: Telnyx's REST API root ("" = the real one, or env ``TELNYX_BASE_URL``); for tests and proxies.
+    base_url: str = ""
 
     kind: ClassVar[Literal["telnyx"]] = "telnyx"
 

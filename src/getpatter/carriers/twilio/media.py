@@ -105,6 +105,9 @@ class TwilioMediaCodec(MediaCodec):
                 raise MediaProtocolError(f"Twilio dtmf digit {digit[:8]!r} is not a DTMF key")
             return MediaDtmf(digit)
         if event == "stop":
+            sid = msg.get("streamSid")
+            if self.stream_sid is not None and isinstance(sid, str) and sid != self.stream_sid:
+                raise MediaProtocolError("Twilio stop for another stream; ignored")
             return _STOPPED
         if event == "connected":
             return _CONNECTED

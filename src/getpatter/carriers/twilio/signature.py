@@ -113,8 +113,9 @@ def _body_hash_ok(url: str, body: bytes | None) -> bool | None:
     expected = [v for k, v in parse_qsl(query, keep_blank_values=True) if k == "bodySHA256"]
     if len(expected) != 1 or body is None:
         return False
-    actual = hashlib.sha256(body).hexdigest()
-    return hmac.compare_digest(actual, expected[0].lower())
+    actual = hashlib.sha256(body).hexdigest().encode()
+    # bytes on both sides: compare_digest refuses non-ASCII str, and the header is attacker-controlled
+    return hmac.compare_digest(actual, expected[0].lower().encode("utf-8", "surrogateescape"))
 
 
 def verify_signature(

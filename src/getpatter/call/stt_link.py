@@ -1,0 +1,148 @@
+"""A self-healing STT stream: reconnects after a drop and replays what the vendor had not finalized.
+
+Audio sent since the last final transcript is kept (bounded); when the vendor's socket drops, a new
+stream is opened with backoff and that audio is sent again first, so words said just before or during
+the outage are still transcribed. Each reconnect is reported through ``on_error``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from getpatter.errors import AuthenticationError, PatterConfigError, PatterError
+from getpatter.stt.base import STT, STTEvent, STTStream, Transcript
+
+log = logging.getLogger("getpatter.stt")
+
+#: Seconds to wait before each reconnect attempt.
+BACKOFF_S = (0.2, 0.5, 1.0, 2.0)
+#: Unfinalized audio kept for replay, in seconds.
+REPLAY_SECONDS = 30.0
+
+
+class ResilientSTTStream(STTStream):
+    def __init__(
+        self,
+        stt: STT,
+        *,
+        on_error: Callable[[PatterError, bool], None] | None = None,
+        backoff_s: tuple[float, ...] = BACKOFF_S,
+    ) -> None:
+        self._stt = stt
+        self._on_error = on_error
+        self._backoff = backoff_s
+        self._stream: STTStream | None = None
+        self._replay = bytearray()
+        self._max_replay = int(stt.input_format.bytes_for_ms(REPLAY_SECONDS * 1000))
+        self._events: asyncio.Queue[STTEvent | None] = asyncio.Queue()
+        self._pump: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self._closed = False
+        self._seconds_before = 0.0  # audio billed by streams that are gone
+        self.reconnects = 0
+
+    @property
+    def audio_seconds(self) -> float:  # type: ignore[override]
+        current = self._stream.audio_seconds if self._stream is not None else 0.0
+        return self._seconds_before + current
+
+    async def start(self) -> None:
+        self._stream = await self._stt.open()
+        self._ready.set()
+        self._pump = asyncio.create_task(self._run(), name="stt-link")
+
+    async def send(self, audio: bytes) -> None:
+        if self._closed:
+            return
+        self._replay += audio
+        if len(self._replay) > self._max_replay:
+            cut = len(self._replay) - self._max_replay
+            del self._replay[: cut + (cut & 1)]
+        if self._ready.is_set() and self._stream is not None:
+            try:
+                await self._stream.send(audio)
+            except PatterError:
+                self._ready.clear()  # the pump notices the drop and reconnects; audio stays in replay
+
+    async def finalize(self) -> None:
+        if self._ready.is_set() and self._stream is not None:
+            with contextlib.suppress(PatterError):
+                await self._stream.finalize()
+
+    def __aiter__(self) -> AsyncIterator[STTEvent]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[STTEvent]:
+        while (event := await self._events.get()) is not None:
+            yield event
+
+    async def _run(self) -> None:
+        try:
+            while not self._closed:
+                assert self._stream is not None
+                try:
+                    async for event in self._stream:
+                        if isinstance(event, Transcript) and event.is_final:
+                            self._replay.clear()  # the vendor has committed everything so far
+                        self._events.put_nowait(event)
+                    if self._closed:
+                        return
+                    raise PatterError("the STT stream ended unexpectedly")
+                except PatterError as exc:
+                    if self._closed:
+                        return
+                    if not await self._reconnect(exc):
+                        return
+        finally:
+            self._events.put_nowait(None)
+
+    async def _reconnect(self, cause: PatterError) -> bool:
+        self._ready.clear()
+        fatal = isinstance(cause, AuthenticationError | PatterConfigError)
+        if self._on_error is not None:
+            self._on_error(cause, not fatal)
+        if fatal:
+            return False
+        old, self._stream = self._stream, None
+        if old is not None:
+            self._seconds_before += old.audio_seconds
+            with contextlib.suppress(Exception):
+                await old.close()
+        for delay in self._backoff:
+            await asyncio.sleep(delay)
+            if self._closed:
+                return False
+            try:
+                stream = await self._stt.open()
+            except PatterError as exc:
+                log.warning("STT reconnect failed: %s", exc)
+                continue
+            self._stream = stream
+            self.reconnects += 1
+            if self._replay:
+                try:
+                    await stream.send(bytes(self._replay))
+                except PatterError:
+                    continue
+            self._ready.set()
+            log.info("STT reconnected (attempt %d), replayed %d bytes", self.reconnects, len(self._replay))
+            return True
+        if self._on_error is not None:
+            self._on_error(PatterError("STT could not be reconnected"), False)
+        return False
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._stream is not None:
+            with contextlib.suppress(Exception):
+                await self._stream.close()
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(BaseException):
+                await self._pump
+        self._events.put_nowait(None)

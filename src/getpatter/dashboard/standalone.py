@@ -1,0 +1,192 @@
+"""The standalone dashboard process (``getpatter dashboard --port 8000``, API.md A.15).
+
+The same UI and API as the embedded dashboard, over its own in-memory ``MetricsStore``, plus
+``GET /health`` and ``POST /api/dashboard/ingest``, where SDK processes on this machine push call
+lifecycle events (see ``dashboard/notify.py``). It can also start from a call-log directory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from getpatter._version import __version__
+from getpatter.dashboard.auth import require_token
+from getpatter.dashboard.persistence import parse_iso
+from getpatter.dashboard.routes import KEEPALIVE_SECONDS, add_dashboard_routes, close_event_streams
+from getpatter.dashboard.store import MetricsStore
+
+log = logging.getLogger("getpatter.dashboard")
+
+MAX_INGEST_BYTES = 2 * 1024 * 1024
+_TEXT_FIELDS = ("caller", "callee", "status", "telephony_provider", "provider_mode")
+_TIME_FIELDS = ("started_at", "ended_at")
+
+
+class IngestError(ValueError):
+    """A body that does not follow the ingest contract; the message is safe to return."""
+
+
+def _call_id(body: dict[str, Any]) -> str:
+    value = body.get("call_id")
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise IngestError("missing call_id")
+    if len(value) > 256:
+        raise IngestError("call_id is longer than 256 characters")
+    return value
+
+
+def _timestamp(name: str, value: Any) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    parsed = parse_iso(value)
+    if parsed is None:
+        raise IngestError(f"{name} must be unix seconds or an ISO-8601 time")
+    return parsed
+
+
+def _transcript(value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        raise IngestError("transcript must be a list")
+    lines: list[dict[str, Any]] = []
+    for entry in value:
+        if not isinstance(entry, dict) or not isinstance(entry.get("role"), str):
+            raise IngestError("transcript entries must be objects with a string role and text")
+        if not isinstance(entry.get("text"), str):
+            raise IngestError("transcript entries must be objects with a string role and text")
+        line: dict[str, Any] = {"role": entry["role"], "text": entry["text"]}
+        if entry.get("timestamp") is not None:
+            line["timestamp"] = _timestamp("transcript timestamp", entry["timestamp"])
+        lines.append(line)
+    return lines
+
+
+def parse_ingest(body: Any) -> dict[str, Any]:
+    """The ingest body as clean store data (only known fields, checked types); raises ``IngestError``."""
+    if not isinstance(body, dict):
+        raise IngestError("body must be a JSON object")
+    data: dict[str, Any] = {"call_id": _call_id(body)}
+    for name in _TEXT_FIELDS:
+        if body.get(name) is not None:
+            if not isinstance(body[name], str):
+                raise IngestError(f"{name} must be a string")
+            data[name] = body[name]
+    if body.get("direction") is not None:
+        if body["direction"] not in ("inbound", "outbound"):
+            raise IngestError("direction must be 'inbound' or 'outbound'")
+        data["direction"] = body["direction"]
+    for name in _TIME_FIELDS:
+        if body.get(name) is not None:
+            data[name] = _timestamp(name, body[name])
+    if body.get("transcript") is not None:
+        data["transcript"] = _transcript(body["transcript"])
+    if body.get("metrics") is not None:
+        if not isinstance(body["metrics"], dict):
+            raise IngestError("metrics must be an object")
+        data["metrics"] = body["metrics"]
+    return data
+
+
+def ingest(store: MetricsStore, body: Any) -> tuple[str, str]:
+    """Apply one ingest body to ``store`` (A.15); returns ``(call_id, event recorded)``."""
+    data = parse_ingest(body)
+    call_id = str(data["call_id"])
+    if data.get("status") == "initiated":
+        store.record_call_initiated(data)
+        return call_id, "call_initiated"
+    if "ended_at" in data:
+        metrics = data.pop("metrics", None)
+        if metrics is not None:
+            metrics = {**metrics, "call_id": data["call_id"]}
+        store.record_call_end(data, metrics)
+        return call_id, "call_end"
+    data.pop("metrics", None)
+    store.record_call_start(data)
+    return call_id, "call_start"
+
+
+def _fail(message: str, status: int = 400) -> JSONResponse:
+    return JSONResponse({"ok": False, "error": message}, status_code=status)
+
+
+def create_dashboard_app(
+    store: MetricsStore | None = None,
+    token: str = "",
+    *,
+    log_dir: str | Path | None = None,
+    keepalive_seconds: float = KEEPALIVE_SECONDS,
+    version: str = __version__,
+) -> FastAPI:
+    """The standalone dashboard app. ``store`` defaults to a fresh in-memory one; ``log_dir`` (a
+    persistence root) is loaded into it first. ``token`` protects everything except ``/health``."""
+    store = store if store is not None else MetricsStore()
+    if log_dir is not None:
+        added = store.hydrate(Path(log_dir).expanduser())
+        log.info("loaded %d past calls from %s", added, log_dir)
+    app = FastAPI(
+        title="getpatter dashboard", version=version, docs_url=None, redoc_url=None, openapi_url=None
+    )
+    app.state.metrics_store = store
+
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        return JSONResponse({"status": "ok", "mode": "dashboard"})
+
+    router = APIRouter(dependencies=[Depends(require_token(token))])
+
+    @router.post("/api/dashboard/ingest")
+    async def ingest_route(request: Request) -> JSONResponse:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_INGEST_BYTES:
+            return _fail("body too large", 413)
+        raw = await request.body()
+        if len(raw) > MAX_INGEST_BYTES:
+            return _fail("body too large", 413)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return _fail("body must be JSON")
+        try:
+            call_id, event = ingest(store, body)
+        except IngestError as exc:
+            return _fail(str(exc))
+        return JSONResponse({"ok": True, "call_id": call_id, "event": event})
+
+    app.include_router(router)
+    add_dashboard_routes(app, store, token=token, version=version, keepalive_seconds=keepalive_seconds)
+    return app
+
+
+class _DashboardServer(uvicorn.Server):
+    """Ends open SSE streams first, so Ctrl-C does not wait for browsers to disconnect."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self.dashboard_app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        close_event_streams(self.dashboard_app)
+        await super().shutdown(sockets)
+
+
+def run_dashboard(
+    port: int = 8000, *, token: str = "", log_dir: str | Path | None = None, host: str = "127.0.0.1"
+) -> None:
+    """Serve the standalone dashboard until interrupted (what ``getpatter dashboard`` runs)."""
+    app = create_dashboard_app(token=token, log_dir=log_dir)
+    shown = f"http://127.0.0.1:{port}/" + (f"?token={token}" if token else "")
+    print(f"getpatter dashboard: {shown}", flush=True)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    _DashboardServer(config, app).run()
+
+
+__all__ = ["IngestError", "create_dashboard_app", "ingest", "parse_ingest", "run_dashboard"]

@@ -1,0 +1,77 @@
+"""The carrier media WebSocket, whatever the carrier: cap, accept, run the call, close properly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from getpatter.call.session import CallSession
+
+if TYPE_CHECKING:
+    from getpatter.server.app import ServerState
+
+log = logging.getLogger("getpatter.server")
+
+
+async def serve_media_socket(
+    state: ServerState,
+    websocket: WebSocket,
+    make_session: Callable[[], CallSession],
+    key: Callable[[CallSession], str],
+) -> None:
+    """Run one call on ``websocket``; refuse it (403 before accept) past the per-IP socket cap."""
+    ip = websocket.client.host if websocket.client is not None else ""
+    if not state.socket_limiter.acquire(ip):
+        log.warning("media socket from %s refused: %d already open", ip, state.socket_limiter.per_ip)
+        await websocket.close(code=1008)
+        return
+    try:
+        await websocket.accept()
+        session = make_session()
+        name = key(session)
+        state.sessions[name] = session
+
+        async def receive() -> str | bytes | None:
+            if session.stop_requested.is_set():
+                return None
+            try:
+                message = await websocket.receive()
+            except (WebSocketDisconnect, RuntimeError):
+                return None
+            if message["type"] == "websocket.disconnect":
+                return None
+            text = message.get("text")
+            if text is not None:
+                return str(text)  # may be "" (malformed, dropped by the codec), never "closed"
+            data = message.get("bytes")
+            return bytes(data) if data is not None else b""
+
+        try:
+            await run_until_ended(session, receive)
+        finally:
+            state.sessions.pop(name, None)
+            if websocket.client_state == WebSocketState.CONNECTED:
+                code = 1001 if session.end_reason == "server_shutdown" else 1000  # 1001: going away
+                with contextlib.suppress(Exception):
+                    await websocket.close(code)
+    finally:
+        state.socket_limiter.release(ip)
+
+
+async def run_until_ended(session: CallSession, receive: Callable[[], Awaitable[str | bytes | None]]) -> None:
+    """Run the session until the carrier ends it, or the session ends itself (agent hang-up without REST,
+    server shutdown): then the call is ended completely before the reader is stopped."""
+    runner = asyncio.create_task(session.run(receive))
+    stop = asyncio.create_task(session.stop_requested.wait())
+    done, _ = await asyncio.wait({runner, stop}, return_when=asyncio.FIRST_COMPLETED)
+    if runner not in done:
+        await session.end_as_requested()
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+    stop.cancel()

@@ -1,0 +1,72 @@
+"""The call benchmark must keep running: ``bench_calls.py --short`` in both modes writes its JSON.
+
+Only that it ran and the report has its keys is checked; wall-clock figures are never asserted here
+(the machine may be busy). The benchmark itself bounds its time (``--short`` caps it at 60 s of calls).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "benchmarks" / "bench_calls.py"
+
+TOP_KEYS = {
+    "name",
+    "mode",
+    "command",
+    "config",
+    "calls",
+    "calls_completed",
+    "calls_fully_answered",
+    "answered_pct",
+    "wall_s",
+    "greeting_latency_ms",
+    "greeting_sdk_added_ms",
+    "turn_latency_ms",
+    "sdk_added_latency_ms",
+    "sdk_added_formula",
+    "underruns",
+    "server",
+    "import_getpatter",
+    "load_generator",
+    "errors",
+}
+PERCENTILE_KEYS = {"n", "p50", "p95", "p99", "max", "mean"}
+SERVER_KEYS = {
+    "cpu_s",
+    "call_minutes",
+    "cpu_s_per_call_minute",
+    "idle_rss_mb",
+    "warm_rss_mb",
+    "peak_rss_mb",
+    "rss_per_call_mb",
+}
+
+
+@pytest.mark.parametrize("mode", ["realtime", "pipeline"])
+def test_bench_calls_short_runs_and_writes_its_report(mode: str, tmp_path: Path) -> None:
+    name = f"smoke_{mode}"
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--mode", mode, "--short", "--name", name, "--out-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / f"{name}.json").read_text())
+    assert report.keys() >= TOP_KEYS
+    assert report["mode"] == mode
+    for key in ("greeting_latency_ms", "turn_latency_ms", "sdk_added_latency_ms"):
+        assert report[key].keys() >= PERCENTILE_KEYS
+    assert report["server"].keys() >= SERVER_KEYS
+    assert {"time_ms", "rss_mb"} <= report["import_getpatter"].keys()
+    assert {"events", "gap_ms_total", "calls_with_underruns"} <= report["underruns"].keys()
+    assert report["calls"] >= 1 and report["calls_completed"] >= 1
+    assert "SDK-added latency" in proc.stdout

@@ -1,0 +1,457 @@
+"""Fake Telnyx for tests: strict Call Control v2 REST + the carrier side of calls (telnyx.md §1-§5).
+
+REST (``fake.app``; serve with ``tests.fakes.server.running`` and point the product at
+``srv.http_url + "/v2"``): ``Authorization: Bearer <api_key>`` (401 otherwise), JSON bodies only (422 for
+anything else), Telnyx's error body ``{"errors": [{"code", "title", "detail"}]}``.
+
+* ``POST /v2/calls`` (dial): ``connection_id`` must be ours, ``to``/``from`` E.164, stream fields checked.
+* ``POST /v2/calls/{call_control_id}/actions/{action}``: each action's fields checked against the doc
+  (unknown fields -> 422 ``10015``); an unknown call is 404; a call that is over is 422 ``90018``.
+  ``answer`` needs a parked inbound call. ``hangup`` ends the media stream (``stop`` + close) before the
+  response, then posts signed ``call.hangup`` and ``streaming.stopped``.
+
+Every request lands in ``fake.requests``; ``fake.inject_error(status, code)`` fails the next ones.
+
+Carrier side: ``start_inbound_call(server_http_url, public_host)`` posts a signed ``call.initiated``,
+waits for the ``answer`` command, checks its stream fields, posts ``call.answered`` and
+``streaming.started``, then dials the stream URL (``wss://{public_host}/...`` rewritten to the local
+server, as a tunnel would) and returns the live ``FakeTelnyxCall``. Webhooks are signed with a fresh test
+Ed25519 key through ``cryptography`` (``fake.public_key`` is its base64 raw public key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import re
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus, WebSocketException
+
+from tests.fakes.telnyx_media import CODECS, FakeTelnyxCall, SentFrame
+
+__all__ = ["FakeTelnyx", "FakeTelnyxCall", "FakeTelnyxError", "RecordedCommand", "SentFrame", "sign"]
+
+VOICE_PATH = "/webhooks/telnyx/voice"
+_E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
+_STREAM_FIELDS = {
+    "stream_url",
+    "stream_track",
+    "stream_codec",
+    "stream_bidirectional_mode",
+    "stream_bidirectional_codec",
+    "stream_bidirectional_sampling_rate",
+    "stream_bidirectional_target_legs",
+    "stream_auth_token",
+}
+_COMMON = {"client_state", "command_id"}
+#: action -> (required fields, allowed fields)
+_ACTIONS: dict[str, tuple[set[str], set[str]]] = {
+    "answer": (set(), _COMMON | _STREAM_FIELDS | {"webhook_url", "send_silence_when_idle"}),
+    "streaming_start": ({"stream_url"}, _COMMON | _STREAM_FIELDS | {"custom_parameters"}),
+    "streaming_stop": (set(), _COMMON | {"stream_id"}),
+    "hangup": (set(), _COMMON | {"custom_headers"}),
+    "transfer": ({"to"}, _COMMON | {"from", "from_display_name", "timeout_secs", "webhook_url"}),
+    "record_start": (
+        {"format", "channels"},
+        _COMMON | {"recording_track", "play_beep", "max_length", "trim"},
+    ),
+    "record_stop": (set(), _COMMON | {"recording_id"}),
+    "send_dtmf": ({"digits"}, _COMMON | {"duration_millis"}),
+}
+_ENUMS = {
+    "stream_track": {"inbound_track", "outbound_track", "both_tracks"},
+    "stream_codec": {"PCMU", "PCMA", "G722", "OPUS", "AMR-WB", "L16", "default"},
+    "stream_bidirectional_mode": {"mp3", "rtp"},
+    "stream_bidirectional_codec": {"PCMU", "PCMA", "G722", "OPUS", "AMR-WB", "L16"},
+    "stream_bidirectional_sampling_rate": {8000, 16000, 22050, 24000, 48000},
+    "format": {"wav", "mp3"},
+    "channels": {"single", "dual"},
+}
+
+
+class FakeTelnyxError(AssertionError):
+    """The product did something real Telnyx would not accept."""
+
+
+@dataclass(frozen=True)
+class RecordedCommand:
+    """One REST request: ``action`` is ``dial`` for ``POST /calls``; ``body`` the parsed JSON (or None)."""
+
+    method: str
+    path: str
+    action: str
+    call_control_id: str | None
+    body: dict[str, Any] | None
+    authorization: str | None
+    content_type: str
+    status: int
+
+
+def sign(private_key: Ed25519PrivateKey, timestamp: str, body: bytes) -> str:
+    """Telnyx's webhook signature: Ed25519 over ``timestamp|body``, base64 (telnyx.md §4.2)."""
+    return base64.b64encode(private_key.sign(timestamp.encode() + b"|" + body)).decode()
+
+
+def _err(status: int, code: str, title: str, detail: str = "") -> JSONResponse:
+    return JSONResponse(
+        {"errors": [{"code": code, "title": title, "detail": detail or title}]}, status_code=status
+    )
+
+
+def _event_type(raw: bytes) -> str:
+    try:
+        data = json.loads(raw).get("data")
+        return str(data.get("event_type", "?"))
+    except (ValueError, AttributeError):
+        return "?"
+
+
+def _now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+
+
+class FakeTelnyx:
+    """A strict fake Telnyx account. ``calls``: call_control_id -> ``FakeTelnyxCall``."""
+
+    def __init__(
+        self, api_key: str = "KEYfake0123456789abcdef", connection_id: str = "1684641123236054244"
+    ) -> None:
+        self.api_key = api_key
+        self.connection_id = connection_id
+        self.signing_key = Ed25519PrivateKey.generate()
+        self.public_key = base64.b64encode(
+            self.signing_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        ).decode()
+        self.calls: dict[str, FakeTelnyxCall] = {}
+        self.requests: list[RecordedCommand] = []
+        self.webhooks: list[tuple[str, httpx.Response]] = []
+        self._faults: list[tuple[int, str]] = []
+        self._http: httpx.AsyncClient | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self._server: tuple[str, str] | None = None  # (server http url, public host) of the live product
+        self.app = Starlette(
+            routes=[
+                Route("/v2/calls", self._dial, methods=["POST"]),
+                Route("/v2/calls/{ccid}/actions/{action}", self._action, methods=["POST"]),
+            ]
+        )
+
+    def inject_error(self, status: int, code: str = "10007", count: int = 1) -> None:
+        self._faults.extend([(status, code)] * count)
+
+    def commands(self, action: str) -> list[RecordedCommand]:
+        return [r for r in self.requests if r.action == action]
+
+    # ---- REST -----------------------------------------------------------------------------------------
+
+    async def _parse(self, request: Request, action: str, ccid: str | None) -> dict[str, Any] | JSONResponse:
+        auth = request.headers.get("authorization")
+        ctype = request.headers.get("content-type", "")
+        raw = await request.body()
+        body: dict[str, Any] | None = None
+        with contextlib.suppress(ValueError):
+            parsed = json.loads(raw) if raw else None
+            body = parsed if isinstance(parsed, dict) else None
+
+        def record(status: int) -> None:
+            self.requests.append(
+                RecordedCommand("POST", request.url.path, action, ccid, body, auth, ctype, status)
+            )
+
+        if auth != f"Bearer {self.api_key}":
+            record(401)
+            return _err(401, "10009", "Authentication failed", "The API key is missing or wrong.")
+        if not ctype.startswith("application/json") or body is None:
+            record(422)
+            return _err(422, "10015", "Invalid request", "Body must be a JSON object.")
+        if self._faults:
+            status, code = self._faults.pop(0)
+            record(status)
+            return _err(status, code, "Injected failure")
+        record(200)
+        return body
+
+    def _check_fields(self, body: dict[str, Any], required: set[str], allowed: set[str]) -> str | None:
+        missing = required - set(body)
+        if missing:
+            return f"missing required field(s) {sorted(missing)}"
+        unknown = set(body) - allowed - required
+        if unknown:
+            return f"unknown field(s) {sorted(unknown)}"
+        for key, values in _ENUMS.items():
+            if key in body and body[key] not in values:
+                return f"{key}={body[key]!r} is not one of {sorted(map(str, values))}"
+        url = body.get("stream_url")
+        if url is not None and (not isinstance(url, str) or not url.startswith("wss://")):
+            return "stream_url must be a wss:// URL"
+        state = body.get("client_state")
+        if state is not None:
+            try:
+                base64.b64decode(state, validate=True)
+            except ValueError:
+                return "client_state must be base64"
+        return None
+
+    def _fix_status(self, status: int) -> None:
+        last = self.requests[-1]
+        self.requests[-1] = RecordedCommand(
+            last.method,
+            last.path,
+            last.action,
+            last.call_control_id,
+            last.body,
+            last.authorization,
+            last.content_type,
+            status,
+        )
+
+    async def _dial(self, request: Request) -> JSONResponse:
+        parsed = await self._parse(request, "dial", None)
+        if isinstance(parsed, JSONResponse):
+            return parsed
+        allowed = (
+            _COMMON
+            | _STREAM_FIELDS
+            | {
+                "connection_id",
+                "to",
+                "from",
+                "timeout_secs",
+                "answering_machine_detection",
+                "webhook_url",
+            }
+        )
+        problem = self._check_fields(parsed, {"connection_id", "to", "from"}, allowed)
+        if problem is None and parsed["connection_id"] != self.connection_id:
+            problem = "connection_id is not a Call Control application of this account"
+        if problem is None and not (_E164.match(str(parsed["to"])) and _E164.match(str(parsed["from"]))):
+            problem = "to and from must be E.164"
+        if problem:
+            self._fix_status(422)
+            return _err(422, "10015", "Invalid parameter", problem)
+        call = FakeTelnyxCall(
+            call_control_id="v3:" + secrets.token_urlsafe(30),
+            call_leg_id=str(uuid.uuid4()),
+            call_session_id=str(uuid.uuid4()),
+            from_=parsed["from"],
+            to=parsed["to"],
+            direction="outgoing",
+            state="bridging",
+        )
+        call.commands.append(("dial", parsed))
+        self.calls[call.call_control_id] = call
+        data = {
+            "call_control_id": call.call_control_id,
+            "call_leg_id": call.call_leg_id,
+            "call_session_id": call.call_session_id,
+            "is_alive": False,
+            "record_type": "call",
+        }
+        return JSONResponse({"data": data})
+
+    async def _action(self, request: Request) -> JSONResponse:
+        ccid = request.path_params["ccid"]
+        action = request.path_params["action"]
+        parsed = await self._parse(request, action, ccid)
+        if isinstance(parsed, JSONResponse):
+            return parsed
+        spec = _ACTIONS.get(action)
+        call = self.calls.get(ccid)
+        if spec is None or call is None:
+            self._fix_status(404)
+            return _err(404, "10005", "Resource not found", f"no call {ccid!r} or action {action!r}")
+        if call.state == "hangup":
+            self._fix_status(422)
+            return _err(422, "90018", "Call has already ended")
+        problem = self._check_fields(parsed, *spec)
+        if (
+            problem is None
+            and action == "answer"
+            and (call.direction != "incoming" or call.state != "parked")
+        ):
+            problem = "only a parked inbound call can be answered"
+        if problem:
+            self._fix_status(422)
+            return _err(422, "10015", "Invalid parameter", problem)
+        call.commands.append((action, parsed))
+        if "client_state" in parsed:
+            call.client_state = parsed["client_state"]
+        if action == "answer":
+            call.state = "answered"
+            call.answered.set()
+        elif action in ("hangup", "transfer"):
+            await call.end_by_carrier("rest-" + action)
+            self._spawn(self._post_after_hangup(call, "normal_clearing"))
+        return JSONResponse({"data": {"result": "ok"}})
+
+    # ---- webhooks -------------------------------------------------------------------------------------
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=10.0)
+        return self._http
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def envelope(self, event_type: str, call: FakeTelnyxCall, **extra: Any) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "call_control_id": call.call_control_id,
+            "call_leg_id": call.call_leg_id,
+            "call_session_id": call.call_session_id,
+            "connection_id": self.connection_id,
+            "client_state": call.client_state,
+            "from": call.from_,
+            "to": call.to,
+            "state": call.state,
+        }
+        payload.update(extra)
+        data = {
+            "record_type": "event",
+            "event_type": event_type,
+            "id": str(uuid.uuid4()),
+            "occurred_at": _now_iso(),
+            "payload": payload,
+        }
+        return {"data": data, "meta": {"attempt": 1, "delivered_to": "https://example.invalid" + VOICE_PATH}}
+
+    async def post_webhook(
+        self,
+        server_http_url: str,
+        body: bytes | dict[str, Any],
+        *,
+        sign_it: bool = True,
+        timestamp: int | None = None,
+        signature: str | None = None,
+        key: Ed25519PrivateKey | None = None,
+    ) -> httpx.Response:
+        """POST ``body`` (a dict is serialised once; its exact bytes are signed) as Telnyx does."""
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        ts = str(int(time.time()) if timestamp is None else timestamp)
+        headers = {"Content-Type": "application/json", "User-Agent": "telnyx-webhooks"}
+        if sign_it:
+            headers["telnyx-timestamp"] = ts
+            headers["telnyx-signature-ed25519"] = signature or sign(key or self.signing_key, ts, raw)
+        response = await self._client().post(
+            server_http_url.rstrip("/") + VOICE_PATH, content=raw, headers=headers
+        )
+        self.webhooks.append((_event_type(raw), response))
+        return response
+
+    async def _post_after_hangup(self, call: FakeTelnyxCall, cause: str) -> None:
+        if self._server is None:
+            return
+        url = self._server[0]
+        with contextlib.suppress(httpx.HTTPError):
+            await self.post_webhook(
+                url, self.envelope("call.hangup", call, hangup_cause=cause, hangup_source="callee")
+            )
+            await self.post_webhook(url, self.envelope("streaming.stopped", call, stream_url=call.stream_url))
+
+    # ---- the carrier side of an inbound call ---------------------------------------------------------
+
+    def new_inbound(self, from_: str = "+15550001111", to: str = "+15550002222") -> FakeTelnyxCall:
+        call = FakeTelnyxCall(
+            call_control_id="v3:" + secrets.token_urlsafe(30),
+            call_leg_id=str(uuid.uuid4()),
+            call_session_id=str(uuid.uuid4()),
+            from_=from_,
+            to=to,
+            direction="incoming",
+        )
+        self.calls[call.call_control_id] = call
+        return call
+
+    async def start_inbound_call(
+        self,
+        server_http_url: str,
+        public_host: str,
+        *,
+        from_: str = "+15550001111",
+        to: str = "+15550002222",
+        answer_timeout: float = 5.0,
+    ) -> FakeTelnyxCall:
+        """Ring the product and return the live call (``connected`` and ``start`` sent, pacer running)."""
+        self._server = (server_http_url, public_host)
+        call = self.new_inbound(from_, to)
+        initiated = self.envelope(
+            "call.initiated",
+            call,
+            direction="incoming",
+            caller_id_name="Test Caller",
+            offered_codecs="PCMU,PCMA",
+        )
+        response = await self.post_webhook(server_http_url, initiated)
+        if response.status_code != 200:
+            raise FakeTelnyxError(
+                f"call.initiated answered HTTP {response.status_code}: {response.text[:200]!r}"
+            )
+        try:
+            await asyncio.wait_for(call.answered.wait(), answer_timeout)
+        except TimeoutError:
+            raise FakeTelnyxError(
+                f"no answer command for {call.call_control_id} within {answer_timeout} s"
+            ) from None
+        answer = next(body for action, body in call.commands if action == "answer")
+        codec = answer.get("stream_codec")
+        if (
+            answer.get("stream_bidirectional_mode") != "rtp"
+            or answer.get("stream_bidirectional_codec") != codec
+        ):
+            raise FakeTelnyxError(
+                f"answer must ask for rtp bidirectional audio in the stream codec: {answer}"
+            )
+        if codec not in CODECS:
+            raise FakeTelnyxError(f"this fake streams L16 or PCMU, not {codec!r}")
+        url = str(answer.get("stream_url", ""))
+        parts = urlsplit(url)
+        if parts.netloc != public_host:
+            raise FakeTelnyxError(f"stream_url {url!r} is not on the public host {public_host!r}")
+        call.stream_url = url
+        await self.post_webhook(server_http_url, self.envelope("call.answered", call))
+        await self.post_webhook(server_http_url, self.envelope("streaming.started", call, stream_url=url))
+        local = (
+            "ws://"
+            + urlsplit(server_http_url).netloc
+            + parts.path
+            + (f"?{parts.query}" if parts.query else "")
+        )
+        try:
+            ws = await connect(local, open_timeout=5, close_timeout=2, max_size=16 * 1024 * 1024)
+        except InvalidStatus as exc:
+            raise FakeTelnyxError(
+                f"media WebSocket {local} refused: HTTP {exc.response.status_code}"
+            ) from None
+        except (OSError, WebSocketException) as exc:
+            raise FakeTelnyxError(f"media WebSocket {local} failed: {exc!r}") from None
+        await call._attach(ws, str(uuid.uuid4()).upper(), codec)
+        return call
+
+    async def aclose(self) -> None:
+        for call in list(self.calls.values()):
+            with contextlib.suppress(Exception):
+                await call.aclose()
+        for task in list(self._background):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 5)
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
