@@ -154,6 +154,8 @@ async def test_pipes_keep_draining_after_the_url(fake_cloudflared: FakeCloudflar
         await tunnel.start()
         # Without a reader the fake would block on a full pipe long before this line.
         await fake_cloudflared.wait_for("chatty done", timeout=10)
+        assert "chatty done" in fake_cloudflared.lines()
+        assert tunnel.running  # still alive after writing far more than a pipe buffer holds
     finally:
         await tunnel.stop()
 

@@ -38,6 +38,7 @@ from getpatter.call.playout import Playout
 from getpatter.call.replies import MessageHandler, ReplySource, ToolRunner
 from getpatter.call.speaker import Speaker
 from getpatter.call.stt_link import ResilientSTTStream
+from getpatter.call.tasks import cancel_and_wait
 from getpatter.errors import PatterError
 from getpatter.guardrails import Guardrail, first_blocking
 from getpatter.llm.base import LLM, Message, ToolSchema
@@ -440,7 +441,7 @@ class PipelineConversation:
 
     async def _cancel_response(self, *, record: bool) -> None:
         task, self._response = self._response, None
-        await _cancel_and_wait(task)
+        await cancel_and_wait(task)
         report = await self._playout.interrupt()
         self._clock["playback_stopped"] = time.monotonic()
         if report.first_audio_sent is not None:
@@ -492,12 +493,3 @@ class PipelineConversation:
                 audio_seconds=self._stream.audio_seconds,
             )
         )
-
-
-async def _cancel_and_wait(task: asyncio.Task[None] | None) -> None:
-    """Cancel and wait, re-cancelling if a library swallowed the first cancellation."""
-    while task is not None and not task.done():
-        task.cancel()
-        await asyncio.wait({task}, timeout=1.0)
-    if task is not None and not task.cancelled() and task.exception() is not None:
-        log.debug("cancelled task had failed", exc_info=task.exception())

@@ -31,6 +31,7 @@ from getpatter.call.events import (
     UserTranscript,
 )
 from getpatter.call.playout import Playout
+from getpatter.call.tasks import cancel_and_wait
 from getpatter.engines.base import (
     AgentTranscript,
     AudioOut,
@@ -123,10 +124,7 @@ class RealtimeConversation:
         if self._playing and self._playout.speaking:
             await self._barge_in(record_only=True)
         for task in (self._reader, *self._tasks):
-            if task is not None and not task.done():
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
+            await cancel_and_wait(task)
         if self._session is not None:
             with contextlib.suppress(Exception):
                 await self._session.close()
