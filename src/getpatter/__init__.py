@@ -57,6 +57,7 @@ _LAZY: dict[str, str] = {
     "LocalSTT": "getpatter.local",
     "LocalTTS": "getpatter.local",
     "SileroVAD": "getpatter.local",
+    "PiperTTS": "getpatter.local.piper",
     "ScriptedLLM": "getpatter.local",
     "PhoneSimulator": "getpatter.simulator",
     # metrics and call history
@@ -151,6 +152,7 @@ if TYPE_CHECKING:
     from getpatter.llm.groq import GroqLLM
     from getpatter.llm.openai import OpenAICompatibleLLM, OpenAILLM
     from getpatter.local import LocalSTT, LocalTTS, ScriptedLLM, SileroVAD
+    from getpatter.local.piper import PiperTTS
     from getpatter.metrics.model import CallMetrics, CostBreakdown, LatencyBreakdown, TurnMetrics
     from getpatter.metrics.pricing import (
         DEFAULT_PRICING,

@@ -18,4 +18,12 @@ from getpatter.local.stt import LocalSTT
 from getpatter.local.tts import LocalTTS
 from getpatter.local.vad import SileroVAD
 
-__all__ = ["LocalSTT", "LocalTTS", "Rule", "ScriptedLLM", "SileroVAD"]
+__all__ = ["LocalSTT", "LocalTTS", "PiperTTS", "Rule", "ScriptedLLM", "SileroVAD"]
+
+
+def __getattr__(name: str) -> object:
+    if name == "PiperTTS":  # extra "piper": imported only when asked for
+        from getpatter.local.piper import PiperTTS
+
+        return PiperTTS
+    raise AttributeError(f"module 'getpatter.local' has no attribute {name!r}")
