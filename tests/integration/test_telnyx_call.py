@@ -229,3 +229,57 @@ async def test_duplicate_delivery_answers_once() -> None:
         await asyncio.wait_for(call.answered.wait(), 5)
         await asyncio.sleep(0.1)  # a second answer, if one were coming, would have been sent by now
         assert len(h.telnyx.commands("answer")) == 1
+
+
+LONG_REPLY = (
+    "First we open the account settings page. Then you scroll down to the billing section. "
+    "There you find the list of your past invoices. Finally the file is saved to your computer."
+)
+
+
+@pytest.mark.parametrize("codec", ["L16", "PCMU"])
+async def test_barge_in_over_telnyx_clears_and_keeps_only_the_heard_part(codec: str) -> None:
+    async with telnyx_harness(
+        codec=codec,
+        utterances=["How do I get my invoice?", "Wait, stop."],
+        replies=[LONG_REPLY, "Sure, I stopped."],
+    ) as h:
+        call = await h.dial()
+        await call.wait_for_agent_audio(timeout=5)
+        await call.wait_agent_quiet(quiet_ms=300, timeout=10)
+        await call.say_tone(500)
+        started = await call.wait_for_agent_audio(after=call.speech_onsets[-1], timeout=5)
+        await asyncio.sleep(1.3)
+        await call.say_tone(800)
+        onset = call.speech_onsets[-1]
+        await call.wait_for_agent_audio(after=onset + 0.8, timeout=5)
+        await call.wait_agent_quiet(quiet_ms=300, timeout=10)
+        await call.hangup()
+        await h.wait_ended()
+
+    clears = [t for t in call.clear_times if t > started]
+    assert len(clears) == 1 and onset < clears[0] <= onset + 0.4
+    transcript = h.ended[0]["transcript"]
+    heard = transcript[2]["text"]
+    assert heard.startswith("First we open the account settings page.") and LONG_REPLY.startswith(heard)
+    assert heard != LONG_REPLY
+    assert transcript[-1] == {"role": "assistant", "text": "Sure, I stopped."}
+
+
+async def test_dtmf_over_telnyx_reaches_the_agent() -> None:
+    async with telnyx_harness(utterances=[], replies=["You pressed five."]) as h:
+        call = await h.dial()
+        await call.wait_for_agent_audio(timeout=5)
+        await call.wait_agent_quiet(quiet_ms=300, timeout=10)
+        pressed = time.monotonic()
+        await call.dtmf("5")
+        await call.wait_for_agent_audio(after=pressed, timeout=5)
+        await call.wait_agent_quiet(quiet_ms=300, timeout=10)
+        await call.hangup()
+        await h.wait_ended()
+
+    assert h.llm.requests[-1]["messages"][-1] == {"role": "user", "content": "[DTMF: 5]"}
+    assert h.ended[0]["transcript"][-2:] == [
+        {"role": "user", "text": "[DTMF: 5]"},
+        {"role": "assistant", "text": "You pressed five."},
+    ]
