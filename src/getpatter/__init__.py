@@ -68,6 +68,11 @@ _LAZY: dict[str, str] = {
     "CostBreakdown": "getpatter.metrics.model",
     "LatencyBreakdown": "getpatter.metrics.model",
     "TurnMetrics": "getpatter.metrics.model",
+    # tracing (extra "tracing")
+    "init_tracing": "getpatter.tracing",
+    "is_tracing_enabled": "getpatter.tracing",
+    "shutdown_tracing": "getpatter.tracing",
+    "start_span": "getpatter.tracing",
     # tools and guardrails
     "Tool": "getpatter.tools",
     "tool": "getpatter.tools",
@@ -178,6 +183,7 @@ if TYPE_CHECKING:
     from getpatter.text.chunker import SentenceChunker
     from getpatter.text.transforms import filter_emoji, filter_for_tts, filter_markdown
     from getpatter.tools import Tool, tool
+    from getpatter.tracing import init_tracing, is_tracing_enabled, shutdown_tracing, start_span
     from getpatter.tts.cartesia import CartesiaTTS
     from getpatter.tts.elevenlabs import ElevenLabsTTS
     from getpatter.tts.elevenlabs_ws import ElevenLabsTTSError, ElevenLabsWebSocketTTS

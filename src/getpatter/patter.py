@@ -285,6 +285,10 @@ class Patter(_ServingMixin):
             telephony_provider=self._carrier.kind if self._carrier is not None else "",
         )
         observers: list[Observer] = [collector.observer, store.store_observer]
+        from getpatter.tracing import is_tracing_enabled, tracing_observer
+
+        if is_tracing_enabled():
+            observers.append(tracing_observer)
         if self._log_root is not None:
             writer = CallLogWriter(self._log_root, self._settings, agent=agent_snapshot(agent))
             if writer.enabled:

@@ -82,3 +82,21 @@ async def test_tts_down_retries_then_the_carrier_apologises_and_the_call_ends_on
     updates = [r for r in h.twilio.requests if r.path.endswith(f"/Calls/{call.sid}.json")]
     assert len(updates) == 1 and "<Say>" in str(updates[0].form["Twiml"])  # one apology, no extra hang-up
     assert len(h.ended) == 1 and h.ended[0]["reason"] == "error"
+
+
+async def test_llm_429_waits_for_retry_after_then_answers() -> None:
+    async with call_harness(
+        utterances=["Are you there?"],
+        replies=[Reply(status=429, retry_after=0.2), "Yes, I'm here."],
+    ) as h:
+        call = await h.dial()
+        await call.wait_for_agent_audio(timeout=5)
+        await call.wait_agent_quiet(quiet_ms=300, timeout=10)
+        await call.say_tone(500)
+        await call.wait_for_agent_audio(after=call.speech_onsets[-1], timeout=10)
+        await call.wait_agent_quiet(quiet_ms=300, timeout=10)
+        await call.hangup()
+        await h.wait_ended()
+
+    assert h.ended[0]["transcript"][-1] == {"role": "assistant", "text": "Yes, I'm here."}
+    assert len(h.llm.requests) == 2  # refused once with 429, retried once after Retry-After

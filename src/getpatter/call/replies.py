@@ -6,6 +6,7 @@ while the rest is still being generated.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import json
@@ -17,12 +18,16 @@ from getpatter.call.bus import EventBus
 from getpatter.call.context import CallContext, HistoryEntry
 from getpatter.call.events import UsageRecorded
 from getpatter.call.hooks import HookRunner
+from getpatter.errors import RateLimitError
 from getpatter.llm.base import LLM, Message, TextDelta, ToolCallRequest, ToolSchema, Usage
 
 MessageHandler = Callable[..., Any]
 ToolRunner = Callable[[str, str], Awaitable[str]]
 #: LLM rounds per turn (each round may call tools); stops a model that loops on tool calls.
 MAX_TOOL_ROUNDS = 5
+#: A 429 is retried once: after the vendor's Retry-After, capped (a caller is waiting), or this default.
+RATE_LIMIT_WAIT_S = 0.5
+MAX_RATE_LIMIT_WAIT_S = 5.0
 
 
 class ReplySource:
@@ -89,18 +94,7 @@ class ReplySource:
     ) -> None:
         for _round in range(MAX_TOOL_ROUNDS):
             context = await self._hooks.before_llm(messages) if self._use_before_llm else messages
-            calls: list[ToolCallRequest] = []
-            text_parts: list[str] = []
-            async with contextlib.aclosing(llm.stream(context, self._tools)) as events:  # type: ignore[type-var]
-                async for ev in events:
-                    if isinstance(ev, TextDelta):
-                        clock.setdefault("llm_first_token", time.monotonic())
-                        text_parts.append(ev.text)
-                        on_text(ev.text)
-                    elif isinstance(ev, ToolCallRequest):
-                        calls.append(ev)
-                    elif isinstance(ev, Usage):
-                        self._record_usage(llm, ev)
+            calls, text_parts = await self._one_round(llm, context, on_text, clock)
             if not calls:
                 return
             messages.append(
@@ -120,6 +114,31 @@ class ReplySource:
             for call in calls:
                 result = await self._execute_tool(call)
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
+
+    async def _one_round(
+        self, llm: LLM, context: list[Message], on_text: Callable[[str], None], clock: dict[str, float]
+    ) -> tuple[list[ToolCallRequest], list[str]]:
+        """One LLM request; a 429 before the first event is retried once, after its Retry-After."""
+        for attempt in (1, 2):
+            calls: list[ToolCallRequest] = []
+            text_parts: list[str] = []
+            try:
+                async with contextlib.aclosing(llm.stream(context, self._tools)) as events:  # type: ignore[type-var]
+                    async for ev in events:
+                        if isinstance(ev, TextDelta):
+                            clock.setdefault("llm_first_token", time.monotonic())
+                            text_parts.append(ev.text)
+                            on_text(ev.text)
+                        elif isinstance(ev, ToolCallRequest):
+                            calls.append(ev)
+                        elif isinstance(ev, Usage):
+                            self._record_usage(llm, ev)
+                return calls, text_parts
+            except RateLimitError as exc:
+                if attempt == 2 or text_parts or calls:
+                    raise
+                await asyncio.sleep(min(exc.retry_after or RATE_LIMIT_WAIT_S, MAX_RATE_LIMIT_WAIT_S))
+        raise AssertionError("unreachable")
 
     async def _execute_tool(self, call: ToolCallRequest) -> str:
         if self._run_tool is None:

@@ -11,7 +11,7 @@ from typing import Protocol
 from getpatter.audio.convert import FormatConverter
 from getpatter.audio.format import AudioFormat
 from getpatter.call.playout import Playout
-from getpatter.errors import PatterConnectionError, PatterError
+from getpatter.errors import PatterConnectionError, PatterError, RateLimitError
 from getpatter.tts.base import TTS
 
 
@@ -94,4 +94,6 @@ class Speaker:
                 self._playout.end_segment()
                 if self.bytes_pushed != before:
                     return True  # part of it was heard; repeating it would be worse than moving on
+                if isinstance(exc, RateLimitError) and attempt == 1:
+                    await asyncio.sleep(min(exc.retry_after or 0.5, 3.0))  # honour Retry-After once
         return False
