@@ -250,6 +250,7 @@ class Patter(_ServingMixin):
         )
         self._state.runtime.allow_private_webhooks = self._settings.allow_private_webhooks
         self._state.socket_limiter = SocketLimiter(self._settings.max_sockets_per_ip)
+        self._state.runtime.media_timeout_s = self._settings.media_timeout_s
         app = create_app(self._state)
         if dashboard:
             from getpatter.dashboard.auth import resolve_dashboard_token

@@ -68,6 +68,8 @@ class Settings:
     #: ``PATTER_MAX_SOCKETS_PER_IP``: concurrent media sockets one client IP may hold (API.md B.1); 0 = no
     #: cap (behind a local proxy or tunnel every socket comes from 127.0.0.1).
     max_sockets_per_ip: int = 10
+    #: ``PATTER_MEDIA_TIMEOUT_S``: end a call whose media socket is silent this long (watchdog).
+    media_timeout_s: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -82,6 +84,7 @@ class Settings:
             allow_private_webhooks=(environ.get("PATTER_ALLOW_PRIVATE_WEBHOOKS") or "").strip().lower()
             in ("1", "true", "yes", "on"),
             max_sockets_per_ip=_non_negative_int(environ.get("PATTER_MAX_SOCKETS_PER_IP"), 10),
+            media_timeout_s=float(_non_negative_int(environ.get("PATTER_MEDIA_TIMEOUT_S"), 30) or 30),
         )
 
 

@@ -55,6 +55,10 @@ class CallRuntime:
     observers: list[Observer] = field(default_factory=list)
     #: Webhook tools may target private/loopback addresses (local development and tests only).
     allow_private_webhooks: bool = False
+    #: A call whose socket brings nothing for this long is ended (watchdog; carriers send 50 msgs/s).
+    media_timeout_s: float = 30.0
+    #: Calls are ended after this long, whatever happens (API.md B.1: 1 h).
+    max_call_s: float = 3600.0
     #: Spoken by the carrier if the speech engine drops mid-call, before hanging up.
     apology: str = "Sorry, we are having technical difficulties. Please call again later."
     #: Per-call agent: ``(call_id, stream params, served agent) -> agent`` (outbound calls placed with
@@ -99,9 +103,21 @@ class CallSession:
     # -- socket loop ---------------------------------------------------------------------------------
     async def run(self, receive: Callable[[], Awaitable[str | bytes | None]]) -> None:
         """Consume the carrier's media socket until it stops or closes; always ends the call once."""
+        deadline = time.monotonic() + self.runtime.max_call_s
         try:
             while True:
-                message = await receive()
+                try:
+                    # Watchdog: a live carrier sends audio every 20 ms; silence on the socket means the
+                    # call is gone (or stuck) and must not hold resources forever.
+                    async with asyncio.timeout(
+                        min(self.runtime.media_timeout_s, deadline - time.monotonic())
+                    ):
+                        message = await receive()
+                except TimeoutError:
+                    over = time.monotonic() >= deadline
+                    log.warning("call %s: %s; ending it", self._hint, "too long" if over else "no media")
+                    self._end_reason = "max_duration" if over else "no_media"
+                    break
                 if message is None:
                     self._end_reason = self._end_reason if self._hangup_requested else "socket_closed"
                     break
