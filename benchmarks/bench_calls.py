@@ -255,6 +255,8 @@ class Child:
                 stderr=log,
                 text=True,
                 cwd=ROOT,
+                # Every simulated caller connects from 127.0.0.1: lift the per-IP media socket cap (10).
+                env={**os.environ, "PATTER_MAX_SOCKETS_PER_IP": "0"},
             )
         self.pid = self.proc.pid
         self.role = role
