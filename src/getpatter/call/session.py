@@ -99,25 +99,16 @@ class CallSession:
         #: Set once the call has fully ended (``on_call_end`` done).
         self.ended = asyncio.Event()
         self._end_task: asyncio.Future[None] | None = None
+        self._last_rx = time.monotonic()  # when the carrier last sent anything (watchdog)
 
     # -- socket loop ---------------------------------------------------------------------------------
     async def run(self, receive: Callable[[], Awaitable[str | bytes | None]]) -> None:
         """Consume the carrier's media socket until it stops or closes; always ends the call once."""
-        deadline = time.monotonic() + self.runtime.max_call_s
+        watchdog = asyncio.create_task(self._watchdog(), name=f"watchdog-{self._hint}")
         try:
             while True:
-                try:
-                    # Watchdog: a live carrier sends audio every 20 ms; silence on the socket means the
-                    # call is gone (or stuck) and must not hold resources forever.
-                    async with asyncio.timeout(
-                        min(self.runtime.media_timeout_s, deadline - time.monotonic())
-                    ):
-                        message = await receive()
-                except TimeoutError:
-                    over = time.monotonic() >= deadline
-                    log.warning("call %s: %s; ending it", self._hint, "too long" if over else "no media")
-                    self._end_reason = "max_duration" if over else "no_media"
-                    break
+                message = await receive()
+                self._last_rx = time.monotonic()
                 if message is None:
                     self._end_reason = self._end_reason if self._hangup_requested else "socket_closed"
                     break
@@ -150,7 +141,27 @@ class CallSession:
             self.bus.emit(ErrorOccurred(call_id=self._hint, error_code="internal", message=str(exc)))
             self._end_reason = "error"
         finally:
+            watchdog.cancel()
             await self.end(self._end_reason)
+
+    async def _watchdog(self) -> None:
+        """A live carrier sends audio every 20 ms: a silent socket means the call is gone or stuck, and a
+        call may not run forever. One timer per call, nothing on the per-message path but a timestamp."""
+        started = time.monotonic()
+        timeout = self.runtime.media_timeout_s
+        while not self._ended:
+            await asyncio.sleep(min(timeout / 2, 5.0))
+            now = time.monotonic()
+            if now - started >= self.runtime.max_call_s:
+                reason = "max_duration"
+            elif now - self._last_rx >= timeout:
+                reason = "no_media"
+            else:
+                continue
+            log.warning("call %s: %s; ending it", self._hint, reason.replace("_", " "))
+            self._end_reason = reason
+            self.stop_requested.set()  # the socket route ends the call and stops reading
+            return
 
     async def _on_started(self, event: MediaStarted) -> None:
         runtime = self.runtime

@@ -58,7 +58,8 @@ class ResilientSTTStream(STTStream):
         if self._closed:
             return
         self._replay += audio
-        if len(self._replay) > self._max_replay:
+        if len(self._replay) > self._max_replay + self._max_replay // 4:
+            # Trim in steps, not per frame: a full buffer would otherwise move ~1 MB every 20 ms.
             cut = len(self._replay) - self._max_replay
             del self._replay[: cut + (cut & 1)]
         if self._ready.is_set() and self._stream is not None:
