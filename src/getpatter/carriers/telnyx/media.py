@@ -26,24 +26,28 @@ import numpy as np
 import orjson
 
 from getpatter.audio.format import ALAW_8K, MULAW_8K, PCM16_16K, AudioFormat
+from getpatter.carriers._frames import (
+    CONNECTED,
+    MAX_MESSAGE_BYTES,
+    STOPPED,
+    dtmf_event,
+    field_obj,
+    field_str,
+    load_frame,
+)
 from getpatter.carriers.base import (
     CarrierEvent,
     MediaAudio,
     MediaCodec,
-    MediaConnected,
-    MediaDtmf,
     MediaMark,
     MediaProtocolError,
     MediaStarted,
-    MediaStopped,
 )
 
 __all__ = ["MAX_MESSAGE_BYTES", "WIRE_FORMATS", "TelnyxMediaCodec"]
 
 log = logging.getLogger("getpatter.carriers.telnyx")
 
-#: Larger text frames are refused (API.md B.1: text frames > 1 MiB dropped).
-MAX_MESSAGE_BYTES = 1024 * 1024
 #: Stream codec -> the format the call layer sees (L16 after the byte swap).
 WIRE_FORMATS: dict[str, AudioFormat] = {"L16": PCM16_16K, "PCMU": MULAW_8K, "PCMA": ALAW_8K}
 #: ``media_format.encoding`` spellings (old docs use MIME names) -> codec.
@@ -57,9 +61,6 @@ _ENCODING_ALIASES = {
     "AUDIO/X-ALAW": "PCMA",
     "AUDIO/PCMA": "PCMA",
 }
-_DTMF_DIGITS = frozenset("0123456789*#ABCD")
-_CONNECTED = MediaConnected()
-_STOPPED = MediaStopped()
 _CLEAR = '{"event":"clear"}'
 _MEDIA_PREFIX = '{"event":"media","media":{"payload":"'
 _MEDIA_SUFFIX = '"}}'
@@ -68,20 +69,6 @@ _MEDIA_SUFFIX = '"}}'
 def _swap16(data: bytes) -> bytes:
     """Swap each 16-bit sample's bytes: big-endian L16 <-> little-endian PCM16 (an involution)."""
     return np.frombuffer(data, dtype=np.uint16).byteswap().tobytes()
-
-
-def _obj(msg: dict[str, Any], key: str) -> dict[str, Any]:
-    value = msg.get(key)
-    if not isinstance(value, dict):
-        raise MediaProtocolError(f"Telnyx {msg.get('event')!s} message lacks the {key!r} object")
-    return value
-
-
-def _str(obj: dict[str, Any], key: str, where: str) -> str:
-    value = obj.get(key)
-    if not isinstance(value, str):
-        raise MediaProtocolError(f"Telnyx {where} message lacks string field {key!r}")
-    return value
 
 
 def _custom_parameters(raw: object) -> dict[str, str]:
@@ -136,15 +123,7 @@ class TelnyxMediaCodec(MediaCodec):
 
     def parse(self, message: str | bytes) -> CarrierEvent | None:
         """Decode one Telnyx message; ``None`` for ignored ones (outbound track, errors, unknown events)."""
-        if len(message) > MAX_MESSAGE_BYTES:
-            raise MediaProtocolError(f"Telnyx message of {len(message)} bytes exceeds {MAX_MESSAGE_BYTES}")
-        try:
-            msg = orjson.loads(message)
-        except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
-            raise MediaProtocolError(f"Telnyx message is not valid JSON: {exc}") from None
-        if not isinstance(msg, dict):
-            raise MediaProtocolError("Telnyx message is not a JSON object")
-        event = msg.get("event")
+        msg, event = load_frame(message, "Telnyx")
         if event == "media":
             return self._parse_media(msg)
         if not isinstance(event, str):
@@ -152,16 +131,13 @@ class TelnyxMediaCodec(MediaCodec):
         if event == "start":
             return self._parse_start(msg)
         if event == "mark":
-            return MediaMark(_str(_obj(msg, "mark"), "name", "mark"))
+            return MediaMark(field_str(field_obj(msg, "mark", "Telnyx"), "name", "mark", "Telnyx"))
         if event == "dtmf":
-            digit = _str(_obj(msg, "dtmf"), "digit", "dtmf")
-            if digit not in _DTMF_DIGITS:
-                raise MediaProtocolError(f"Telnyx dtmf digit {digit[:8]!r} is not a DTMF key")
-            return MediaDtmf(digit)
+            return dtmf_event(msg, "Telnyx")
         if event == "stop":
-            return _STOPPED
+            return STOPPED
         if event == "connected":
-            return _CONNECTED
+            return CONNECTED
         if event == "error":
             self._on_error(msg)
         return None
@@ -189,11 +165,11 @@ class TelnyxMediaCodec(MediaCodec):
         if self.call_control_id is not None:
             # One stream, one start: a second one must not re-address or re-describe the stream.
             raise MediaProtocolError("duplicate Telnyx start message on a started stream; ignored")
-        start = _obj(msg, "start")
+        start = field_obj(msg, "start", "Telnyx")
         stream_id = msg.get("stream_id", start.get("stream_id"))
         if not isinstance(stream_id, str) or not stream_id:
             raise MediaProtocolError("Telnyx start message lacks 'stream_id'")
-        call_control_id = _str(start, "call_control_id", "start")
+        call_control_id = field_str(start, "call_control_id", "start", "Telnyx")
         if not call_control_id:
             raise MediaProtocolError("Telnyx start message has an empty 'call_control_id'")
         params = dict(self._params)

@@ -15,40 +15,25 @@ from typing import Any
 import orjson
 
 from getpatter.audio.format import MULAW_8K, AudioFormat
+from getpatter.carriers._frames import (
+    CONNECTED,
+    MAX_MESSAGE_BYTES,
+    STOPPED,
+    dtmf_event,
+    field_obj,
+    field_str,
+    load_frame,
+)
 from getpatter.carriers.base import (
     CarrierEvent,
     MediaAudio,
     MediaCodec,
-    MediaConnected,
-    MediaDtmf,
     MediaMark,
     MediaProtocolError,
     MediaStarted,
-    MediaStopped,
 )
 
 __all__ = ["MAX_MESSAGE_BYTES", "TwilioMediaCodec"]
-
-#: Larger text frames are refused (API.md B.1: text frames > 1 MiB dropped).
-MAX_MESSAGE_BYTES = 1024 * 1024
-
-_DTMF_DIGITS = frozenset("0123456789*#ABCD")
-_CONNECTED = MediaConnected()
-_STOPPED = MediaStopped()
-
-
-def _obj(msg: dict[str, Any], key: str) -> dict[str, Any]:
-    value = msg.get(key)
-    if not isinstance(value, dict):
-        raise MediaProtocolError(f"Twilio {msg.get('event')!s} message lacks the {key!r} object")
-    return value
-
-
-def _str(obj: dict[str, Any], key: str, where: str) -> str:
-    value = obj.get(key)
-    if not isinstance(value, str):
-        raise MediaProtocolError(f"Twilio {where} message lacks string field {key!r}")
-    return value
 
 
 class TwilioMediaCodec(MediaCodec):
@@ -82,15 +67,7 @@ class TwilioMediaCodec(MediaCodec):
 
     def parse(self, message: str | bytes) -> CarrierEvent | None:
         """Decode one Twilio message; ``None`` for unknown events and for the (unexpected) outbound track."""
-        if len(message) > MAX_MESSAGE_BYTES:
-            raise MediaProtocolError(f"Twilio message of {len(message)} bytes exceeds {MAX_MESSAGE_BYTES}")
-        try:
-            msg = orjson.loads(message)
-        except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
-            raise MediaProtocolError(f"Twilio message is not valid JSON: {exc}") from None
-        if not isinstance(msg, dict):
-            raise MediaProtocolError("Twilio message is not a JSON object")
-        event = msg.get("event")
+        msg, event = load_frame(message, "Twilio")
         if event == "media":
             return self._parse_media(msg)
         if not isinstance(event, str):
@@ -98,19 +75,16 @@ class TwilioMediaCodec(MediaCodec):
         if event == "start":
             return self._parse_start(msg)
         if event == "mark":
-            return MediaMark(_str(_obj(msg, "mark"), "name", "mark"))
+            return MediaMark(field_str(field_obj(msg, "mark", "Twilio"), "name", "mark", "Twilio"))
         if event == "dtmf":
-            digit = _str(_obj(msg, "dtmf"), "digit", "dtmf")
-            if digit not in _DTMF_DIGITS:
-                raise MediaProtocolError(f"Twilio dtmf digit {digit[:8]!r} is not a DTMF key")
-            return MediaDtmf(digit)
+            return dtmf_event(msg, "Twilio")
         if event == "stop":
             sid = msg.get("streamSid")
             if self.stream_sid is not None and isinstance(sid, str) and sid != self.stream_sid:
                 raise MediaProtocolError("Twilio stop for another stream; ignored")
-            return _STOPPED
+            return STOPPED
         if event == "connected":
-            return _CONNECTED
+            return CONNECTED
         return None
 
     @staticmethod
@@ -132,11 +106,11 @@ class TwilioMediaCodec(MediaCodec):
         if self.call_sid is not None:
             # One stream, one start: a second one must not re-address our outbound audio.
             raise MediaProtocolError("duplicate Twilio start message on a started stream; ignored")
-        start = _obj(msg, "start")
+        start = field_obj(msg, "start", "Twilio")
         stream_sid = start.get("streamSid", msg.get("streamSid"))
         if not isinstance(stream_sid, str) or not stream_sid:
             raise MediaProtocolError("Twilio start message lacks 'streamSid'")
-        call_sid = _str(start, "callSid", "start")
+        call_sid = field_str(start, "callSid", "start", "Twilio")
         raw_params = start.get("customParameters", {})
         if not isinstance(raw_params, dict):
             raise MediaProtocolError("Twilio start.customParameters is not an object")
