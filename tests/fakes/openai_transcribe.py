@@ -6,11 +6,12 @@ a known ``model``, ISO-639-1 ``language``, ``response_format`` valid for the mod
 ``json``/``text``), <= 25 MB, no unknown fields. Every voiced segment of the WAV (stdlib ``audioop``
 energy segmentation) becomes the next scripted utterance; audio with no segment answers ``silence_text``
 (default "Thank you.", the classic Whisper hallucination). Fault knobs: ``status`` (+``retry_after``),
-``drop`` (abort the connection mid-body).
+``drop`` (abort the connection mid-body), ``delay_s`` (think this long before answering).
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 from collections.abc import AsyncIterator, Iterable
@@ -108,6 +109,7 @@ class FakeOpenAITranscribe:
         retry_after: str | None = None,
         drop: bool = False,
         rms_threshold: float = 500.0,
+        delay_s: float = 0.0,
     ) -> None:
         self.api_key = api_key
         self.utterances = list(utterances)
@@ -116,6 +118,7 @@ class FakeOpenAITranscribe:
         self.retry_after = retry_after
         self.drop = drop
         self.rms_threshold = rms_threshold
+        self.delay_s = delay_s
         self.uploads: list[Upload] = []
         self.refusals: list[tuple[int, str]] = []
         self._script = itertools.count()
@@ -138,6 +141,8 @@ class FakeOpenAITranscribe:
             return self._error(400, str(exc), "invalid_request_error")
         self.uploads.append(upload)
         text = self._recognise(upload)
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         fields = upload.fields
         fmt = fields.get("response_format", "json")
         if self.drop:

@@ -34,6 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+import soxr
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
@@ -95,11 +97,13 @@ class _Utterance:
 
 
 def pcm16_16k_to_mulaw_8k(pcm: bytes) -> bytes:
-    """Caller audio as Twilio carries it; stdlib ``audioop``, deliberately not getpatter's codecs."""
+    """Caller audio as Twilio carries it: band-limited to 4 kHz (soxr), then G.711 mu-law (stdlib
+    ``audioop``) -- deliberately not getpatter's codecs. ``audioop.ratecv`` alone would alias the
+    top octave back into the voice band, which a real phone network does not do."""
     if len(pcm) % 2:
         raise ValueError("PCM16 audio must have an even number of bytes")
-    down, _ = audioop.ratecv(pcm, 2, 1, 16000, 8000, None)
-    return audioop.lin2ulaw(down, 2)
+    down = soxr.resample(np.frombuffer(pcm, dtype="<i2"), 16000, 8000, quality="HQ")
+    return audioop.lin2ulaw(np.asarray(down, dtype="<i2").tobytes(), 2)
 
 
 def tone_pcm16_16k(ms: float, freq: float = 300.0, dbfs: float = -12.0) -> bytes:

@@ -43,7 +43,7 @@ async def test_offline_call_transcribes_the_caller_and_answers_by_script() -> No
 
     transcript = h.ended[0]["transcript"]
     assert [t["role"] for t in transcript] == ["assistant", "user", "assistant", "user", "assistant"]
-    assert "hours" in transcript[1]["text"].lower()  # Whisper heard the caller over 8 kHz mu-law
+    assert "opening hours" in transcript[1]["text"].lower()  # Whisper heard the caller over 8 kHz mu-law
     assert transcript[2]["text"] == "We're open Monday to Friday, nine to five."
     assert "bye" in transcript[3]["text"].lower()
     assert transcript[4]["text"] == "Thanks for calling Acme Dental. Goodbye!"

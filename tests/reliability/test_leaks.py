@@ -6,6 +6,7 @@ import asyncio
 import gc
 
 import httpx
+import pytest
 
 from tests.fakes.twilio import FakeCall
 from tests.integration.harness import Harness, call_harness
@@ -48,7 +49,10 @@ async def _quiesce(h: Harness, expected_ended: int) -> None:
     gc.collect()
 
 
-async def test_1000_short_calls_leak_no_tasks_sockets_or_records() -> None:
+async def test_1000_short_calls_leak_no_tasks_sockets_or_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every simulated caller is 127.0.0.1; on a loaded machine one batch's sockets can still be closing
+    # server-side when the next batch dials, so the per-IP cap (tested in test_security) is lifted here.
+    monkeypatch.setenv("PATTER_MAX_SOCKETS_PER_IP", "0")
     async with call_harness(first_message="Hi.", ms_per_char=2.0) as h:
         await _batch(h, WARM_UP)
         await _quiesce(h, WARM_UP)

@@ -1,9 +1,8 @@
 """Pipeline mode: caller audio -> VAD + STT -> turn end -> LLM (or ``on_message``) -> sentences -> TTS.
 
-Turn-taking: a turn ends on the STT's end-of-turn signal; when the STT stays silent after our VAD heard
-the caller stop, we ask it to finalize and commit what we have. Barge-in: caller voice sustained for
-``barge_in_threshold_ms`` while the agent is answering cancels the answer, clears the carrier's buffer,
-and only what the caller heard (mark-based) goes into the history.
+When a caller turn is complete is decided in :mod:`getpatter.call.turns`. Barge-in: caller voice
+sustained for ``barge_in_threshold_ms`` while the agent is answering cancels the answer, clears the
+carrier's buffer, and only what the caller heard (mark-based) goes into the history.
 """
 
 from __future__ import annotations
@@ -39,10 +38,11 @@ from getpatter.call.replies import MessageHandler, ReplySource, ToolRunner
 from getpatter.call.speaker import Speaker
 from getpatter.call.stt_link import ResilientSTTStream
 from getpatter.call.tasks import cancel_and_wait
+from getpatter.call.turns import TurnAssembler
 from getpatter.errors import PatterError
 from getpatter.guardrails import Guardrail, first_blocking
 from getpatter.llm.base import LLM, Message, ToolSchema
-from getpatter.stt.base import STT, Transcript
+from getpatter.stt.base import STT
 from getpatter.stt.base import SpeechStarted as SttSpeechStarted
 from getpatter.text.chunker import SentenceChunker
 from getpatter.text.transforms import apply_transforms
@@ -130,10 +130,8 @@ class PipelineConversation:
         self._stream: ResilientSTTStream | None = None
         self._reader: asyncio.Task[None] | None = None
         self._response: asyncio.Task[None] | None = None
-        self._eot_timer: asyncio.Task[None] | None = None
-        self._finals: list[str] = []
+        self._turns: TurnAssembler | None = None
         self._queued_turns: list[str] = []  # user turns heard while the agent was still speaking
-        self._interim = ""
         self._stream_ms = 0.0
         self._barged_onset: float | None = None
         self._busy_since_ms = 0.0
@@ -149,6 +147,13 @@ class PipelineConversation:
         stream = ResilientSTTStream(self._stt, on_error=self._stt_error)
         await stream.start()
         self._stream = stream
+        self._turns = TurnAssembler(
+            stream=stream,
+            vad=self._vad,
+            vad_driven=self._stt.needs_vad_end_of_turn,
+            fallback_ms=self.cfg.end_of_turn_fallback_ms,
+            commit=self._commit,
+        )
         self._reader = asyncio.create_task(self._read_stt(), name=f"stt-{self.ctx.call_id}")
         if self.cfg.first_message:
             self._start_response(user_text="", fixed_text=self.cfg.first_message)
@@ -157,8 +162,8 @@ class PipelineConversation:
         if self._closed:
             return
         self._closed = True
-        if self._eot_timer is not None:
-            self._eot_timer.cancel()
+        if self._turns is not None:
+            await self._turns.close()
         if self.agent_busy:
             # Hang-up mid-answer: the turn closes as interrupted, with what the caller heard.
             await self._cancel_response(record=True)
@@ -204,9 +209,8 @@ class PipelineConversation:
         await self._check_barge_in()
 
     def _on_speech_start(self, onset_ms: float) -> None:
-        if self._eot_timer is not None:
-            self._eot_timer.cancel()
-            self._eot_timer = None
+        if self._turns is not None:
+            self._turns.speech_started()
         lag_s = (self._stream_ms - onset_ms) / 1000.0
         self._pending_speech_started = time.monotonic() - lag_s
         self._bus.emit(UserSpeechStarted(call_id=self.ctx.call_id))
@@ -215,11 +219,8 @@ class PipelineConversation:
         lag_s = (self._stream_ms - end_ms) / 1000.0
         self._pending_speech_ended = time.monotonic() - lag_s
         self._bus.emit(UserSpeechEnded(call_id=self.ctx.call_id, duration_ms=duration_ms))
-        if self._stt.needs_vad_end_of_turn and self._stream is not None:
-            self._eot_timer = asyncio.create_task(self._stream.finalize())
-            return
-        if self._eot_timer is None or self._eot_timer.done():
-            self._eot_timer = asyncio.create_task(self._end_of_turn_fallback())
+        if self._turns is not None:
+            self._turns.speech_ended()
 
     async def _check_barge_in(self) -> None:
         """Interrupt when the caller has been talking, live and unbroken, for the threshold since the
@@ -248,6 +249,8 @@ class PipelineConversation:
 
     def _stt_error(self, exc: PatterError, recovering: bool) -> None:
         log.warning("call %s: STT %s: %s", self.ctx.call_id, "reconnecting" if recovering else "lost", exc)
+        if self._turns is not None:
+            self._turns.stt_restarted()
         self._bus.emit(
             ErrorOccurred(
                 call_id=self.ctx.call_id, error_code="stt", message=str(exc), recoverable=recovering
@@ -256,12 +259,12 @@ class PipelineConversation:
 
     # -- transcripts and turn ends -------------------------------------------------------------------
     async def _read_stt(self) -> None:
-        assert self._stream is not None
+        assert self._stream is not None and self._turns is not None
         try:
             async for event in self._stream:
                 if isinstance(event, SttSpeechStarted):
                     continue
-                await self._on_transcript(event)
+                await self._turns.on_transcript(event)
         except asyncio.CancelledError:
             raise
         except PatterError as exc:
@@ -270,30 +273,6 @@ class PipelineConversation:
         except Exception as exc:
             log.exception("call %s: transcript handling failed", self.ctx.call_id)
             self._bus.emit(ErrorOccurred(call_id=self.ctx.call_id, error_code="internal", message=str(exc)))
-
-    async def _on_transcript(self, t: Transcript) -> None:
-        if t.is_final and t.text.strip():
-            self._finals.append(t.text.strip())
-            self._interim = ""
-        elif t.text.strip():
-            self._interim = t.text.strip()
-        if t.end_of_turn:
-            await self._commit_pending()
-
-    async def _end_of_turn_fallback(self) -> None:
-        await asyncio.sleep(self.cfg.end_of_turn_fallback_ms / 1000.0)
-        if not (self._finals or self._interim) or self._stream is None:
-            return
-        await self._stream.finalize()
-        await asyncio.sleep(0.3)
-        await self._commit_pending()
-
-    async def _commit_pending(self) -> None:
-        text = " ".join(self._finals) or self._interim
-        self._finals.clear()
-        self._interim = ""
-        if text.strip():
-            await self._commit(text.strip())
 
     async def _commit(self, text: str) -> None:
         hooked = await self._hooks.after_transcribe(text) if self.cfg.hooks else text

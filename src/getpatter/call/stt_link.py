@@ -69,9 +69,17 @@ class ResilientSTTStream(STTStream):
                 self._ready.clear()  # the pump notices the drop and reconnects; audio stays in replay
 
     async def finalize(self) -> None:
-        if self._ready.is_set() and self._stream is not None:
-            with contextlib.suppress(PatterError):
-                await self._stream.finalize()
+        await self.finalize_turn()
+
+    async def finalize_turn(self) -> bool:
+        """``finalize()`` that says whether the live stream got it (False while reconnecting or on error)."""
+        if self._closed or not self._ready.is_set() or self._stream is None:
+            return False
+        try:
+            await self._stream.finalize()
+        except PatterError:
+            return False
+        return True
 
     def __aiter__(self) -> AsyncIterator[STTEvent]:
         return self._iterate()

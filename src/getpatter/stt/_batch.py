@@ -1,6 +1,7 @@
 """Batch recognition over an OpenAI-compatible ``POST {base}/audio/transcriptions`` (openai-rest.md s. 4).
 
-Shared by :mod:`getpatter.stt.whisper` and :mod:`getpatter.stt.openai_transcribe`. The contract:
+Shared by :mod:`getpatter.stt.whisper` and :mod:`getpatter.stt.openai_transcribe`; the utterance stream
+(:class:`BatchSTTStream`) also serves the offline Whisper in :mod:`getpatter.local`. The contract:
 
 * ``needs_vad_end_of_turn`` is True: the stream only buffers PCM16 16 kHz until the pipeline's VAD says the
   caller stopped and calls :meth:`BatchSTTStream.finalize`. ``finalize`` returns at once (the pipeline
@@ -25,6 +26,7 @@ import logging
 import os
 import re
 import wave
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import httpx
@@ -196,7 +198,19 @@ class BatchTranscriptionSTT(BaseSTT):
     async def open(self) -> BatchSTTStream:
         """No connection is made up front: the first upload opens (and then keeps alive) one HTTP client."""
         client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout_s))
-        return BatchSTTStream(self, client)
+
+        async def upload(pcm: bytes) -> str:
+            return await self.transcribe(client, wav_bytes(pcm, self.input_format.sample_rate))
+
+        return BatchSTTStream(
+            upload,
+            label=self.vendor,
+            sample_rate=self.input_format.sample_rate,
+            max_utterance_s=self.max_utterance_s,
+            drop_hallucinations=self.drop_hallucinations,
+            dedupe_window_s=self.dedupe_window_s,
+            on_close=client.aclose,
+        )
 
     async def transcribe(self, client: httpx.AsyncClient, wav: bytes) -> str:
         """POST one WAV file; return the recognised text (stripped)."""
@@ -227,14 +241,32 @@ class BatchTranscriptionSTT(BaseSTT):
 
 
 class BatchSTTStream(STTStream):
-    """One call's buffer of caller audio; each :meth:`finalize` uploads it and queues one final."""
+    """One call's caller audio; each :meth:`finalize` hands it to ``recognise`` and queues one final.
 
-    def __init__(self, owner: BatchTranscriptionSTT, client: httpx.AsyncClient) -> None:
+    ``recognise`` turns trimmed PCM16 mono audio into text (an HTTP upload, a local decode); calls run one
+    at a time, in finalize order, in a task of their own so cancelling the caller of ``finalize`` never
+    loses an utterance. ``on_close`` releases what ``recognise`` holds (an HTTP client).
+    """
+
+    def __init__(
+        self,
+        recognise: Callable[[bytes], Awaitable[str]],
+        *,
+        label: str,
+        sample_rate: int = 16000,
+        max_utterance_s: float = 30.0,
+        drop_hallucinations: bool = True,
+        dedupe_window_s: float = 0.0,
+        on_close: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.audio_seconds = 0.0
-        self._owner = owner
-        self._client = client
-        self._rate = owner.input_format.sample_rate
-        self._max_bytes = int(owner.max_utterance_s * self._rate) * 2
+        self._recognise = recognise
+        self._label = label
+        self._rate = sample_rate
+        self._max_bytes = int(max_utterance_s * sample_rate) * 2
+        self._drop_hallucinations = drop_hallucinations
+        self._dedupe_window_s = dedupe_window_s
+        self._on_close = on_close
         self._buffer = bytearray()
         self._events: asyncio.Queue[STTEvent | _End] = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
@@ -246,7 +278,7 @@ class BatchSTTStream(STTStream):
         self._last_final: tuple[str, float] | None = None
 
     def __repr__(self) -> str:
-        return f"BatchSTTStream({self._owner!r}, buffered_bytes={len(self._buffer)})"
+        return f"BatchSTTStream({self._label}, buffered_bytes={len(self._buffer)})"
 
     async def send(self, audio: bytes) -> None:
         """Buffer PCM16 16 kHz; keeps only the newest ``max_utterance_s``. A no-op after :meth:`close`."""
@@ -283,7 +315,7 @@ class BatchSTTStream(STTStream):
         if audio:
             self.audio_seconds += len(audio) / (2 * self._rate)
             try:
-                text = await self._owner.transcribe(self._client, wav_bytes(audio, self._rate))
+                text = await self._recognise(audio)
             except PatterError as exc:
                 self._failure = exc
                 self._events.put_nowait(_End(exc))
@@ -293,14 +325,14 @@ class BatchSTTStream(STTStream):
     def _filter(self, text: str, voiced_s: float) -> str:
         if not text:
             return ""
-        if self._owner.drop_hallucinations and is_hallucination(text, voiced_s):
-            log.debug("%s: dropped a likely hallucination (%.2f s voiced)", self._owner.vendor, voiced_s)
+        if self._drop_hallucinations and is_hallucination(text, voiced_s):
+            log.debug("%s: dropped a likely hallucination (%.2f s voiced)", self._label, voiced_s)
             return ""
         now = self._loop.time()
         norm = _normalise(text)
         last = self._last_final
-        if last is not None and last[0] == norm and now - last[1] < self._owner.dedupe_window_s:
-            log.debug("%s: dropped a duplicate final", self._owner.vendor)
+        if last is not None and last[0] == norm and now - last[1] < self._dedupe_window_s:
+            log.debug("%s: dropped a duplicate final", self._label)
             return ""
         self._last_final = (norm, now)
         return text
@@ -336,6 +368,7 @@ class BatchSTTStream(STTStream):
                     await self._tail
             if self._failure is None:
                 self._events.put_nowait(_End(None))
-            await self._client.aclose()
+            if self._on_close is not None:
+                await self._on_close()
         finally:
             self._close_done.set_result(None)

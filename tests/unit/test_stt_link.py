@@ -1,0 +1,51 @@
+"""``ResilientSTTStream.finalize_turn`` tells the turn logic whether a final is on its way."""
+
+from __future__ import annotations
+
+import asyncio
+
+from getpatter.call.stt_link import ResilientSTTStream
+from getpatter.stt.deepgram import DeepgramSTT
+from tests.fakes.deepgram import FakeDeepgram
+from tests.fakes.server import running
+
+SILENCE_100MS = bytes(3200)  # PCM16 16 kHz
+
+
+async def _wait_for(predicate: object, timeout: float = 5.0) -> None:
+    async def until() -> None:
+        while not predicate():  # type: ignore[operator]
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(until(), timeout)
+
+
+async def test_finalize_turn_is_true_only_when_the_live_stream_got_it() -> None:
+    fake = FakeDeepgram()
+    async with running(fake.app) as srv:
+        errors: list[tuple[str, bool]] = []
+        link = ResilientSTTStream(
+            DeepgramSTT(api_key=fake.api_key, base_url=srv.ws_url),
+            on_error=lambda exc, recovering: errors.append((str(exc), recovering)),
+            backoff_s=(0.5,),
+        )
+        await link.start()
+        await link.send(SILENCE_100MS)
+        assert await link.finalize_turn() is True
+        await _wait_for(lambda: any(c.get("type") == "Finalize" for c in fake.control_messages))
+
+        # The vendor drops the socket: while the link waits to reconnect, a finalize goes nowhere.
+        fake.drop_after_seconds = 0.0
+        while not errors:
+            await link.send(SILENCE_100MS)
+            await asyncio.sleep(0.02)
+        fake.drop_after_seconds = None
+        assert errors[0][1] is True  # reported as recovering
+        assert await link.finalize_turn() is False
+
+        await _wait_for(lambda: link.reconnects == 1)
+        assert await link.finalize_turn() is True
+        await _wait_for(lambda: any(c.get("type") == "Finalize" for c in fake.connections[1].controls))
+
+        await link.close()
+        assert await link.finalize_turn() is False
