@@ -7,6 +7,7 @@ load on first use, so ``import getpatter`` stays fast.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import TYPE_CHECKING, Any
 
 from getpatter._version import __version__
@@ -24,6 +25,11 @@ from getpatter.errors import (
 )
 from getpatter.patter import Patter
 from getpatter.tunnels.config import CloudflareTunnel, Ngrok, Static, StaticTunnel
+
+# httpx's package __init__ imports its command-line client (click, rich, pygments: ~4 MB and ~25 ms) whenever
+# those are installed, and rich is one of our dependencies. No server needs that CLI; marking the module
+# absent makes httpx fall back to its stub ``httpx.main``. The ``httpx`` command itself is unaffected.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 _LAZY: dict[str, str] = {
     # providers

@@ -26,3 +26,22 @@ def test_import_does_not_load_the_server_or_network_stacks() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == ""
+
+
+def test_a_twilio_server_app_loads_neither_ed25519_nor_the_httpx_cli() -> None:
+    """Idle RSS (issue 11): cryptography is for Telnyx signatures only; httpx's CLI drags in rich/pygments."""
+    code = """
+import sys
+from getpatter import Patter, Twilio
+twilio = Twilio("AC" + "0" * 32, "x" * 32)
+phone = Patter(carrier=twilio, phone_number="+15550002222", webhook_url="a.example")
+from getpatter.engines.openai_realtime import OpenAIRealtime
+phone.asgi_app(phone.agent("p", engine=OpenAIRealtime(api_key="sk-test"), first_message="hi"))
+import httpx
+assert "fastapi" in sys.modules and "getpatter.server.twilio_routes" in sys.modules
+print(",".join(m for m in ("cryptography", "pygments", "getpatter.server.telnyx_routes") if m in sys.modules))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PATH": ""}
+    ).stdout.strip()
+    assert out == ""

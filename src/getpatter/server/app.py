@@ -15,8 +15,6 @@ from getpatter.carriers.telnyx.rest import TelnyxRestClient
 from getpatter.carriers.twilio.rest import TwilioRestClient
 from getpatter.server.limits import SocketLimiter
 from getpatter.server.outbound import OutboundRegistry, recording_observer
-from getpatter.server.telnyx_routes import add_telnyx_routes
-from getpatter.server.twilio_routes import add_twilio_routes
 
 log = logging.getLogger("getpatter.server")
 
@@ -58,8 +56,13 @@ def create_app(state: ServerState) -> FastAPI:
     async def health() -> JSONResponse:
         return JSONResponse({"status": "ok", "mode": "local", "active_calls": len(state.sessions)})
 
+    # Only the configured carrier's routes are imported: Telnyx's pull in Ed25519 (cryptography, ~7 MB).
     if state.runtime.carrier == "twilio":
+        from getpatter.server.twilio_routes import add_twilio_routes
+
         add_twilio_routes(app, state)
     elif state.runtime.carrier == "telnyx":
+        from getpatter.server.telnyx_routes import add_telnyx_routes
+
         add_telnyx_routes(app, state)
     return app
