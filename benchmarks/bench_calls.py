@@ -40,7 +40,8 @@ agent, then the caller hangs up. Figures printed and saved to ``benchmarks/out/<
 
 Everything is bounded: calls time out, the run has a ``--max-s`` budget, child processes exit when this
 one does. Flags: ``--mode realtime|pipeline``, ``--calls N``, ``--turns``, ``--llm-delay-ms``,
-``--tts-delay-ms``, ``--endpoint-ms``, ``--ramp-s``, ``--short``, ``--name``, ``--out-dir``.
+``--tts-delay-ms``, ``--endpoint-ms``, ``--ramp-s``, ``--short``, ``--name``, ``--out-dir``,
+``--uvloop none|loadgen|all`` (the callers and fakes, or every process, on uvloop: the ``fast`` extra).
 """
 
 from __future__ import annotations
@@ -539,6 +540,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "ms_per_char": args.ms_per_char,
         "reply": reply,
         "max_s": args.max_s + 30,
+        "uvloop": args.uvloop,
     }
     result: dict[str, Any] = {
         "name": args.name,
@@ -740,6 +742,15 @@ def print_summary(r: dict[str, Any]) -> None:
         print(f"  error: {e}")
 
 
+def run_loop(main: Any, on_uvloop: bool) -> Any:
+    """``asyncio.run``, or ``uvloop.run`` when asked for (``pip install uvloop``)."""
+    if on_uvloop:
+        import uvloop
+
+        return uvloop.run(main)
+    return asyncio.run(main)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description="Concurrent simulated calls through the real getpatter server.")
     p.add_argument("--mode", choices=("realtime", "pipeline"), default="realtime")
@@ -767,12 +778,19 @@ def main() -> None:
     p.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "out"))
     p.add_argument("--profile", default=None, help="write a cProfile of the server process to this path")
     p.add_argument("--trace", action="store_true", help="server prints each turn's stage timings (stderr)")
+    p.add_argument(
+        "--uvloop",
+        choices=("none", "loadgen", "all"),
+        default="none",
+        help="run the callers and fakes (loadgen) or every process (all) on uvloop, if installed",
+    )
     p.add_argument("--role", choices=("server", "vendors"), help=argparse.SUPPRESS)
     p.add_argument("--spec", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.role:
         spec = json.loads(args.spec)
-        asyncio.run(server_role(spec) if args.role == "server" else vendors_role(spec))
+        on_uvloop = spec["uvloop"] == "all" or (spec["uvloop"] == "loadgen" and args.role == "vendors")
+        run_loop(server_role(spec) if args.role == "server" else vendors_role(spec), on_uvloop)
         return
     if args.short:
         args.calls = args.calls or 3
@@ -787,7 +805,7 @@ def main() -> None:
     args.name = args.name or f"calls_{args.mode}_{args.calls}"
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    result = asyncio.run(run(args))
+    result = run_loop(run(args), args.uvloop != "none")
     path = out / f"{args.name}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     print_summary(result)

@@ -49,11 +49,15 @@ SERVER_KEYS = {
 }
 
 
-@pytest.mark.parametrize("mode", ["realtime", "pipeline"])
-def test_bench_calls_short_runs_and_writes_its_report(mode: str, tmp_path: Path) -> None:
+# One mode on the stock asyncio loop, the other on uvloop everywhere (the ``fast`` extra).
+@pytest.mark.parametrize(("mode", "loop"), [("realtime", "all"), ("pipeline", "none")])
+def test_bench_calls_short_runs_and_writes_its_report(mode: str, loop: str, tmp_path: Path) -> None:
+    if loop != "none":
+        pytest.importorskip("uvloop", reason="needs the 'fast' extra")
     name = f"smoke_{mode}"
+    args = ["--mode", mode, "--short", "--uvloop", loop, "--name", name, "--out-dir", str(tmp_path)]
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--mode", mode, "--short", "--name", name, "--out-dir", str(tmp_path)],
+        [sys.executable, str(SCRIPT), *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -62,7 +66,7 @@ def test_bench_calls_short_runs_and_writes_its_report(mode: str, tmp_path: Path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((tmp_path / f"{name}.json").read_text())
     assert report.keys() >= TOP_KEYS
-    assert report["mode"] == mode
+    assert report["mode"] == mode and report["config"]["uvloop"] == loop
     for key in ("greeting_latency_ms", "turn_latency_ms", "sdk_added_latency_ms"):
         assert report[key].keys() >= PERCENTILE_KEYS
     assert report["server"].keys() >= SERVER_KEYS
