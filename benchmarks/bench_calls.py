@@ -176,6 +176,7 @@ def _traced_app(phone: Any, agent: Any) -> Any:
     from getpatter.call.events import TurnCompleted
     from getpatter.server.app import create_app
     from getpatter.server.build import build_state
+    from getpatter.server.limits import SocketLimiter
 
     def trace(bus: Any, ctx: Any) -> None:
         def on_turn(turn: TurnCompleted) -> None:
@@ -192,6 +193,7 @@ def _traced_app(phone: Any, agent: Any) -> Any:
         agent=agent,
         observers=[*phone._observers(agent, None), trace],
     )
+    state.socket_limiter = SocketLimiter(phone._settings.max_sockets_per_ip)  # as asgi_app() does
     return create_app(state)
 
 

@@ -25,6 +25,7 @@ class RealtimeHarness:
     engine: FakeOpenAIRealtime
     server_url: str
     ended: list[dict[str, Any]] = field(default_factory=list)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
 
     async def dial(self) -> FakeCall:
         return await self.twilio.start_inbound_call(self.server_url, HOST)
@@ -55,8 +56,10 @@ async def realtime_harness(
             first_message="Hello, thanks for calling.",
         )
         ended: list[dict[str, Any]] = []
-        async with running(phone.asgi_app(agent, on_call_end=ended.append)) as srv:
-            h = RealtimeHarness(twilio, fake, srv.http_url, ended)
+        metrics: list[dict[str, Any]] = []
+        app = phone.asgi_app(agent, on_call_end=ended.append, on_metrics=metrics.append)
+        async with running(app) as srv:
+            h = RealtimeHarness(twilio, fake, srv.http_url, ended, metrics)
             try:
                 yield h
             finally:
@@ -103,6 +106,11 @@ async def test_realtime_two_turns_with_mulaw_passed_through_untouched() -> None:
         {"role": "user", "text": "Thanks, bye."},
         {"role": "assistant", "text": "Goodbye now."},
     ]
+    # Every answer has a measured response time: caller stopped -> first agent audio sent to the carrier.
+    answers = [m["turn"].latency for m in h.metrics if m["turn"].user_text]
+    assert len(answers) == 2
+    for latency in answers:
+        assert 0 < latency.total_ms < 2000, latency
 
 
 async def test_engine_drop_plays_an_apology_through_twilio_and_ends_the_call() -> None:

@@ -47,7 +47,7 @@ class HeardReport:
 
 
 class Playout:
-    def __init__(self, codec: MediaCodec, send: Sender, *, lead_ms: float = 80.0, chunk_ms: int = 20) -> None:
+    def __init__(self, codec: MediaCodec, send: Sender, *, lead_ms: float = 80.0, chunk_ms: int = 60) -> None:
         self._codec = codec
         self._send = send
         self._lead_s = lead_ms / 1000.0

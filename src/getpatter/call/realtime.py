@@ -269,6 +269,7 @@ class RealtimeConversation:
             return
         items, self._playing = self._playing, []
         self._retire(items)
+        self._note_playback_times()
         self._playout.finish_utterance()
         for item in items:
             self._record_agent(item.text, item.text, interrupted=False)
@@ -294,6 +295,7 @@ class RealtimeConversation:
         """Stop playback; items fully heard are kept, the one being heard is truncated, later ones dropped."""
         detected = time.monotonic()
         heard_total = self._playout.heard_ms()
+        self._note_playback_times()
         report = await self._playout.interrupt()
         items, self._playing, self._item = self._playing, [], None
         self._retire(items)
@@ -352,6 +354,13 @@ class RealtimeConversation:
         self._last_user_text = text
         self.history.append(HistoryEntry("user", text, time.time()))
         self._bus.emit(UserTranscript(call_id=self.ctx.call_id, text=text))
+
+    def _note_playback_times(self) -> None:
+        """Keep when this turn's audio went out, before the playout forgets it for the next utterance."""
+        for key in ("first_audio_sent", "last_audio_sent"):
+            value = getattr(self._playout, key)
+            if value is not None:
+                self._clock.setdefault(key, value)
 
     def _record_agent(self, heard: str, full: str, *, interrupted: bool) -> None:
         if heard:
