@@ -8,7 +8,8 @@ other formats, so a client that forgets ``response_format: "pcm"`` fails loudly.
 Audio is a deterministic 440 Hz tone at about -12 dBFS lasting ``len(input) * ms_per_char`` ms, streamed in
 odd-sized chunks. Fault knobs: ``status`` (401/403/429/500…, with ``retry_after``), ``first_byte_delay_s``,
 ``stall_after_bytes`` (send that much, then hang until the client goes away), ``drop_after_bytes`` (send
-that much, then kill the connection mid-body).
+that much, then kill the connection mid-body), ``hold_until_in_flight`` (answer nobody until that many
+requests are open at once: proves a client does not queue requests behind a small connection pool).
 
     fake = FakeOpenAIAudio(api_key="sk-test")
     async with running(fake.app) as srv:
@@ -98,6 +99,10 @@ class ToneStreamFake:
     aborted: int = 0
     completed: int = 0
     aborted_event: asyncio.Event = field(default_factory=asyncio.Event)
+    hold_until_in_flight: int | None = None
+    in_flight: int = 0
+    max_in_flight: int = 0
+    _all_in: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def record(self, request: Request) -> RecordedRequest:
         raw = await request.body()
@@ -126,8 +131,18 @@ class ToneStreamFake:
         return {"retry-after": self.retry_after} if self.retry_after is not None else {}
 
     async def stream(self, data: bytes, media_type: str) -> Response:
-        if self.first_byte_delay_s:
-            await asyncio.sleep(self.first_byte_delay_s)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.hold_until_in_flight is not None:
+                if self.in_flight >= self.hold_until_in_flight:
+                    self._all_in.set()
+                await self._all_in.wait()
+            if self.first_byte_delay_s:
+                await asyncio.sleep(self.first_byte_delay_s)
+        except BaseException:
+            self.in_flight -= 1
+            raise
         return StreamingResponse(self._body(data), media_type=media_type)
 
     async def _body(self, data: bytes) -> AsyncIterator[bytes]:
@@ -145,6 +160,7 @@ class ToneStreamFake:
             finished = True
             self.completed += 1
         finally:
+            self.in_flight -= 1
             if not finished and self.drop_after_bytes is None:
                 self.aborted += 1
                 self.aborted_event.set()

@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from getpatter._pool import shared_pool_limits
 from getpatter.errors import (
     AuthenticationError,
     ErrorCode,
@@ -142,7 +143,7 @@ class AnthropicLLM(BaseLLM):
         if self._client is None or self._client.is_closed or self._client_loop is not loop:
             self._client = httpx.AsyncClient(
                 timeout=httpx.Timeout(self.timeout),
-                limits=httpx.Limits(keepalive_expiry=_KEEPALIVE_EXPIRY_S),
+                limits=shared_pool_limits(_KEEPALIVE_EXPIRY_S),
             )
             self._client_loop = loop
         return self._client

@@ -29,6 +29,7 @@ from typing import Any, TypedDict, Unpack
 
 import httpx
 
+from getpatter._pool import shared_pool_limits
 from getpatter.errors import PatterConfigError, PatterConnectionError
 from getpatter.llm._http import status_error, transport_error, vendor_message
 from getpatter.llm._sse import aiter_sse
@@ -265,7 +266,7 @@ class OpenAILLM(BaseLLM):
             # A client is bound to the loop that opened its sockets; a new loop gets a new pool.
             self._client = httpx.AsyncClient(
                 timeout=httpx.Timeout(self.timeout),
-                limits=httpx.Limits(keepalive_expiry=_KEEPALIVE_EXPIRY_S),
+                limits=shared_pool_limits(_KEEPALIVE_EXPIRY_S),
             )
             self._client_loop = loop
         return self._client

@@ -23,6 +23,7 @@ from typing import Any, Final
 
 import httpx
 
+from getpatter._pool import shared_pool_limits
 from getpatter.errors import (
     AuthenticationError,
     ErrorCode,
@@ -152,7 +153,7 @@ class HttpAudioStreamer:
         if self._client is None or self._client.is_closed:
             self._client = httpx.AsyncClient(
                 timeout=self._timeout,
-                limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=60.0),
+                limits=shared_pool_limits(60.0),
                 follow_redirects=False,
             )
         return self._client

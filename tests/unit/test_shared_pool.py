@@ -1,0 +1,35 @@
+"""One provider object serves every call: its HTTP pool must neither cap nor forget busy-hour connections."""
+
+from __future__ import annotations
+
+import asyncio
+
+from getpatter.tts.elevenlabs import ElevenLabsTTS
+from tests.fakes.elevenlabs import FakeElevenLabs
+from tests.fakes.server import running
+
+CONCURRENT = 120  # past httpx's default cap of 100 connections and 20 kept alive
+
+
+async def test_a_busy_server_streams_speech_for_every_call_at_once_and_reuses_the_connections() -> None:
+    fake = FakeElevenLabs(api_key="el-test", ms_per_char=1.0, hold_until_in_flight=CONCURRENT)
+    async with running(fake.app) as srv:
+        tts = ElevenLabsTTS(api_key="el-test", base_url=srv.http_url)
+
+        async def speak(i: int) -> int:
+            return len(b"".join([chunk async for chunk in tts.synthesize(f"Caller number {i}, hello.")]))
+
+        async def wave() -> list[int]:
+            # The fake answers nobody until all of them are open at once: a capped pool never gets there.
+            return await asyncio.wait_for(asyncio.gather(*(speak(i) for i in range(CONCURRENT))), 20)
+
+        first = await wave()
+        fake._all_in.clear()
+        second = await wave()
+        await tts.close()
+    assert fake.max_in_flight == CONCURRENT
+    assert fake.completed == 2 * CONCURRENT and all(n > 0 for n in first + second)
+    # The second busy moment rode on the first one's connections: no new TCP (or, for real, TLS) setups.
+    ports = fake.client_ports
+    assert len(set(ports[:CONCURRENT])) == CONCURRENT
+    assert set(ports[CONCURRENT:]) <= set(ports[:CONCURRENT])
