@@ -48,3 +48,32 @@ async def test_offline_call_transcribes_the_caller_and_answers_by_script() -> No
     assert "bye" in transcript[3]["text"].lower()
     assert transcript[4]["text"] == "Thanks for calling Acme Dental. Goodbye!"
     assert call.protocol_errors == []
+
+
+def test_one_local_stt_serves_streams_on_successive_event_loops() -> None:
+    """Apps that build providers once and run several loops (tests, worker restarts) must not trip over a
+    lock bound to the first loop; two streams decoding at once share the decoder in turn."""
+    import asyncio
+
+    from getpatter.local import LocalSTT
+
+    stt = LocalSTT()
+
+    async def two_callers() -> list[str]:
+        speech = await _speech("What are your opening hours?")
+
+        async def one() -> str:
+            stream = await stt.open()
+            await stream.send(speech)
+            await stream.finalize()
+            text = ""
+            async for event in stream:
+                text = event.text
+                break
+            await stream.close()
+            return text
+
+        return list(await asyncio.gather(one(), one()))
+
+    for _ in range(2):
+        assert all("opening hours" in text.lower() for text in asyncio.run(two_callers()))

@@ -262,3 +262,22 @@ async def test_env_key_is_sent(monkeypatch: pytest.MonkeyPatch) -> None:
         await feed(stream, tone(300))
         await stream.finalize()
         assert await drain(stream) == [Transcript("hello", True, True)]
+
+
+async def test_a_recogniser_that_raises_ends_the_stream_with_an_error_instead_of_hanging() -> None:
+    """Local models can fail with any exception; the pipeline reading the stream must hear about it."""
+    from getpatter.errors import PatterError
+    from getpatter.stt._batch import BatchSTTStream
+
+    async def broken(pcm: bytes) -> str:
+        raise RuntimeError("model file is corrupt")
+
+    stream = BatchSTTStream(broken, label="local whisper")
+    loud = tone(1000, 16000)
+    await stream.send(loud)
+    await stream.finalize()
+    with pytest.raises(PatterError, match="local whisper failed: RuntimeError"):
+        await asyncio.wait_for(stream.__anext__(), 5)
+    with pytest.raises(PatterError):
+        await stream.send(loud)  # later calls report the failure too
+    await stream.close()

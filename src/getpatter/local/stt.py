@@ -59,8 +59,9 @@ class LocalSTT(STT):
         self.beam_size = beam_size
         self.cpu_threads = cpu_threads
         self.compute_type = compute_type
-        # One decode at a time per process: two would only fight over the same two cores.
-        self._decode_lock = asyncio.Lock()
+        # One decode at a time: two would only fight over the same cores. A thread lock, taken in the worker
+        # thread, so the object is not tied to the first event loop that used it.
+        self._decode_lock = threading.Lock()
 
     def _model(self) -> Any:
         return _load(self._path or _default_model_path(), self.compute_type, self.cpu_threads)
@@ -74,17 +75,18 @@ class LocalSTT(STT):
         return BatchSTTStream(self._decode, label="local whisper", max_utterance_s=_MAX_SECONDS)
 
     async def _decode(self, pcm16: bytes) -> str:
-        async with self._decode_lock:
-            return await asyncio.to_thread(self.transcribe, pcm16)
+        return await asyncio.to_thread(self.transcribe, pcm16)
 
     def transcribe(self, pcm16: bytes) -> str:
         """Blocking decode of PCM16 16 kHz audio (runs in a worker thread)."""
         audio = np.frombuffer(pcm16, dtype="<i2").astype(np.float32) / 32768.0
-        segments, _info = self._model().transcribe(
-            audio,
-            language=self.language,
-            beam_size=self.beam_size,
-            vad_filter=False,
-            condition_on_previous_text=False,
-        )
-        return " ".join(s.text.strip() for s in segments).strip()
+        with self._decode_lock:
+            segments, _info = self._model().transcribe(
+                audio,
+                language=self.language,
+                beam_size=self.beam_size,
+                vad_filter=False,
+                condition_on_previous_text=False,
+            )
+            # faster-whisper decodes lazily: the work happens while the segments are read.
+            return " ".join(s.text.strip() for s in segments).strip()

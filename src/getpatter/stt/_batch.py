@@ -316,9 +316,14 @@ class BatchSTTStream(STTStream):
             self.audio_seconds += len(audio) / (2 * self._rate)
             try:
                 text = await self._recognise(audio)
-            except PatterError as exc:
-                self._failure = exc
-                self._events.put_nowait(_End(exc))
+            except Exception as exc:  # a local model may raise anything; the reader must not wait forever
+                if isinstance(exc, PatterError):
+                    failure = exc
+                else:
+                    log.error("%s: recognition failed", self._label, exc_info=exc)
+                    failure = PatterError(f"{self._label} failed: {exc!r}")
+                self._failure = failure
+                self._events.put_nowait(_End(failure))
                 return
         self._events.put_nowait(Transcript(self._filter(text, voiced_s), is_final=True, end_of_turn=True))
 
