@@ -74,13 +74,6 @@ def _refusal(status: int, body: str, header: Any) -> Exception:
     return PatterConnectionError(message)
 
 
-class _End:
-    __slots__ = ("error",)
-
-    def __init__(self, error: PatterConnectionError | None) -> None:
-        self.error = error
-
-
 class _Turns:
     """Groups audio into agent turns and applies the stale-audio rules.
 

@@ -31,6 +31,8 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
+from getpatter._channel import EventChannel
+from getpatter._channel import StreamEnd as _End
 from getpatter._wslog import VENDOR_WS_LOGGER
 from getpatter.audio.format import MULAW_8K, PCM16_16K, AudioFormat
 from getpatter.engines._convai_protocol import (
@@ -39,7 +41,6 @@ from getpatter.engines._convai_protocol import (
     PAYLOAD_KEYS,
     VOICE_ID,
     _describe,
-    _End,
     _payload,
     _refusal,
     _swap_scheme,
@@ -242,12 +243,11 @@ class ElevenLabsConvAISession(EngineSession):
         self._min_chunk_ms = min_chunk_ms
         self._close_timeout_s = close_timeout_s
         self._buffer = bytearray()
-        self._events: asyncio.Queue[EngineEvent | _End] = asyncio.Queue()
+        self._events: EventChannel[EngineEvent] = EventChannel()
         self._turns = _Turns(self._events.put_nowait)
         self._reader: asyncio.Task[None] | None = None
         self._failure: PatterConnectionError | None = None
         self._closing = False
-        self._finished = False
 
     # -- start ---------------------------------------------------------------------------------------
 
@@ -426,16 +426,10 @@ class ElevenLabsConvAISession(EngineSession):
 
     async def __anext__(self) -> EngineEvent:
         """Next event; raises the session's PatterConnectionError once if it died, then stops."""
-        while not self._finished:
-            item = await self._events.get()
-            if isinstance(item, _End):
-                self._finished = True
-                if item.error is not None:
-                    raise item.error
-                break
+        while True:
+            item = await self._events.next()  # StopAsyncIteration (or the error) at the end
             if self._turns.deliverable(item):
                 return item
-        raise StopAsyncIteration
 
     # -- shutdown ------------------------------------------------------------------------------------
 

@@ -31,6 +31,8 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
+from getpatter._channel import EventChannel
+from getpatter._channel import StreamEnd as _End
 from getpatter._wslog import VENDOR_WS_LOGGER
 from getpatter.audio.format import AudioFormat
 from getpatter.engines import _realtime_events as wire
@@ -244,15 +246,6 @@ def _refusal(exc: InvalidStatus, api_key: str) -> PatterError:
     return PatterConnectionError(message)
 
 
-class _End:
-    """Queue sentinel: the session is over, cleanly (``error is None``) or not."""
-
-    __slots__ = ("error",)
-
-    def __init__(self, error: PatterConnectionError | None) -> None:
-        self.error = error
-
-
 class OpenAIRealtimeSession(EngineSession):
     """One live Realtime session; a reader task maps server events onto a queue of engine events."""
 
@@ -262,10 +255,9 @@ class OpenAIRealtimeSession(EngineSession):
         self._ws = ws
         self._close_timeout_s = close_timeout_s
         self._mapper = wire.EventMapper(fmt)
-        self._events: asyncio.Queue[EngineEvent | _End] = asyncio.Queue()
+        self._events: EventChannel[EngineEvent] = EventChannel()
         self._ids = itertools.count(1)
-        self._finished = False
-        self._failure: PatterConnectionError | None = None
+        self._failure: PatterError | None = None
         self._closing = False
         self._close_done: asyncio.Future[None] | None = None
         self._reader = asyncio.create_task(self._read_loop(), name="openai-realtime-reader")
@@ -361,15 +353,7 @@ class OpenAIRealtimeSession(EngineSession):
 
     async def __anext__(self) -> EngineEvent:
         """Next event; raises the session's PatterConnectionError once if it dropped, then stops."""
-        if self._finished:
-            raise StopAsyncIteration
-        item = await self._events.get()
-        if isinstance(item, _End):
-            self._finished = True
-            if item.error is not None:
-                raise item.error
-            raise StopAsyncIteration
-        return item
+        return await self._events.next()
 
     # -- shutdown ------------------------------------------------------------------------------------
 

@@ -33,6 +33,8 @@ import httpx
 import numpy as np
 import orjson
 
+from getpatter._channel import EventChannel
+from getpatter._channel import StreamEnd as _End
 from getpatter.audio.format import PCM16_16K
 from getpatter.errors import PatterConfigError, PatterError
 from getpatter.llm._http import status_error, transport_error
@@ -105,13 +107,6 @@ def _trim_and_measure(pcm: bytes, rate: int) -> tuple[bytes, float]:
     first = int(np.argmax(voiced))
     start = max(0, first - PRE_ROLL_MS // _FRAME_MS) * frame * 2
     return pcm[start : len(pcm) - len(pcm) % 2], float(voiced.sum()) * _FRAME_MS / 1000.0
-
-
-class _End:
-    __slots__ = ("error",)
-
-    def __init__(self, error: PatterError | None) -> None:
-        self.error = error
 
 
 class BatchTranscriptionSTT(BaseSTT):
@@ -268,12 +263,11 @@ class BatchSTTStream(STTStream):
         self._dedupe_window_s = dedupe_window_s
         self._on_close = on_close
         self._buffer = bytearray()
-        self._events: asyncio.Queue[STTEvent | _End] = asyncio.Queue()
+        self._events: EventChannel[STTEvent] = EventChannel()
         self._loop = asyncio.get_running_loop()
         self._tail: asyncio.Task[None] | None = None
         self._failure: PatterError | None = None
         self._closing = False
-        self._finished = False
         self._close_done: asyncio.Future[None] | None = None
         self._last_final: tuple[str, float] | None = None
 
@@ -347,15 +341,7 @@ class BatchSTTStream(STTStream):
 
     async def __anext__(self) -> STTEvent:
         """Next final; raises the stream's error once if an upload failed, then stops."""
-        if self._finished:
-            raise StopAsyncIteration
-        item = await self._events.get()
-        if isinstance(item, _End):
-            self._finished = True
-            if item.error is not None:
-                raise item.error
-            raise StopAsyncIteration
-        return item
+        return await self._events.next()
 
     async def close(self) -> None:
         """Upload what is still buffered (if voiced), wait for pending uploads, end iteration. Idempotent."""

@@ -27,6 +27,8 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
+from getpatter._channel import EventChannel
+from getpatter._channel import StreamEnd as _End
 from getpatter._wslog import VENDOR_WS_LOGGER
 from getpatter.audio.format import AudioFormat
 from getpatter.errors import (
@@ -111,15 +113,6 @@ def parse_json(raw: str, vendor: str) -> dict[str, Any] | None:
     return message if isinstance(message, dict) else None
 
 
-class _End:
-    """Queue sentinel: the stream is over, cleanly (``error is None``) or not."""
-
-    __slots__ = ("error",)
-
-    def __init__(self, error: PatterError | None) -> None:
-        self.error = error
-
-
 class WsSTTStream(STTStream, abc.ABC):
     """One live session; subclasses supply the message mapping and the control messages."""
 
@@ -148,8 +141,7 @@ class WsSTTStream(STTStream, abc.ABC):
         self._keepalive_s = keepalive_s
         self._loop = asyncio.get_running_loop()
         self._last_sent = self._loop.time()
-        self._events: asyncio.Queue[STTEvent | _End] = asyncio.Queue()
-        self._finished = False
+        self._events: EventChannel[STTEvent] = EventChannel()
         self._failure: PatterError | None = None
         self._closing = False
         self._close_done: asyncio.Future[None] | None = None
@@ -275,15 +267,7 @@ class WsSTTStream(STTStream, abc.ABC):
 
     async def __anext__(self) -> STTEvent:
         """Next event; raises the stream's error once if it died, then stops."""
-        if self._finished:
-            raise StopAsyncIteration
-        item = await self._events.get()
-        if isinstance(item, _End):
-            self._finished = True
-            if item.error is not None:
-                raise item.error
-            raise StopAsyncIteration
-        return item
+        return await self._events.next()
 
     # -- shutdown ------------------------------------------------------------------------------------
 

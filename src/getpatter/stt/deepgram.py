@@ -24,9 +24,17 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
+from getpatter._channel import EventChannel
+from getpatter._channel import StreamEnd as _End
 from getpatter._wslog import VENDOR_WS_LOGGER
 from getpatter.audio.format import MULAW_8K, AudioFormat, Encoding
-from getpatter.errors import AuthenticationError, PatterConfigError, PatterConnectionError, RateLimitError
+from getpatter.errors import (
+    AuthenticationError,
+    PatterConfigError,
+    PatterConnectionError,
+    PatterError,
+    RateLimitError,
+)
 from getpatter.stt.base import STT as BaseSTT
 from getpatter.stt.base import SpeechStarted, STTEvent, STTStream, Transcript
 
@@ -58,15 +66,6 @@ class _Options(TypedDict, total=False):
     keepalive_interval_s: float
     open_timeout_s: float
     close_timeout_s: float
-
-
-class _End:
-    """Queue sentinel: the stream is over, cleanly (``error is None``) or not."""
-
-    __slots__ = ("error",)
-
-    def __init__(self, error: PatterConnectionError | None) -> None:
-        self.error = error
 
 
 def _ws_url(base_url: str) -> str:
@@ -247,9 +246,8 @@ class DeepgramSTTStream(STTStream):
         self._close_timeout_s = close_timeout_s
         self._loop = asyncio.get_running_loop()
         self._last_sent = self._loop.time()
-        self._events: asyncio.Queue[STTEvent | _End] = asyncio.Queue()
-        self._finished = False
-        self._failure: PatterConnectionError | None = None
+        self._events: EventChannel[STTEvent] = EventChannel()
+        self._failure: PatterError | None = None
         self._closing = False
         self._close_done: asyncio.Future[None] | None = None
         # True while recognised speech has not yet been closed by speech_final/UtteranceEnd.
@@ -385,15 +383,7 @@ class DeepgramSTTStream(STTStream):
 
     async def __anext__(self) -> STTEvent:
         """Next event; raises the stream's PatterConnectionError once if it died, then stops."""
-        if self._finished:
-            raise StopAsyncIteration
-        item = await self._events.get()
-        if isinstance(item, _End):
-            self._finished = True
-            if item.error is not None:
-                raise item.error
-            raise StopAsyncIteration
-        return item
+        return await self._events.next()
 
     # -- shutdown ------------------------------------------------------------------------------------
 
