@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from getpatter._http_status import retry_after_seconds
 from getpatter.errors import (
     AuthenticationError,
     ErrorCode,
@@ -29,7 +30,7 @@ from getpatter.errors import (
     RateLimitError,
 )
 from getpatter.llm import openai as openai_mod
-from getpatter.llm._http import redact, retry_after_seconds, status_error, vendor_message
+from getpatter.llm._http import redact, status_error, vendor_message
 from getpatter.llm._sse import SSEEvent, SSEParser
 from getpatter.llm.base import LLMEvent, TextDelta, ToolCallRequest, Usage
 from getpatter.llm.openai import OpenAICompatibleLLM, OpenAILLM

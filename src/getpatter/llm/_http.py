@@ -1,6 +1,7 @@
 """HTTP status and transport failures of LLM vendors, mapped onto getpatter's error hierarchy.
 
-Contract (shared by every HTTP LLM client): 401/403 -> :class:`AuthenticationError`; 429 ->
+The status mapping itself is :mod:`getpatter._http_status` (shared with TTS, STT and carriers). Contract
+(shared by every HTTP LLM client): 401/403 -> :class:`AuthenticationError`; 429 ->
 :class:`RateLimitError` with ``retry_after`` seconds from ``retry-after-ms``/``retry-after``; 408, 5xx and
 network failures -> :class:`PatterConnectionError` (the retryable family); any other 4xx -> plain
 :class:`PatterError` with ``PROVIDER_ERROR`` (a request the vendor will never accept, do not retry).
@@ -10,21 +11,17 @@ is masked, because some vendors echo (parts of) the credential back.
 
 from __future__ import annotations
 
-import email.utils
 import json
-import math
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import httpx
 
+from getpatter._http_status import error_for_status
 from getpatter.errors import (
-    AuthenticationError,
     ErrorCode,
     PatterConnectionError,
     PatterError,
-    RateLimitError,
 )
 
 _MAX_DETAIL = 300
@@ -64,31 +61,6 @@ def vendor_message(body: bytes) -> str:
     return _shorten(text)
 
 
-def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` (OpenAI) or ``retry-after`` (seconds or HTTP date)."""
-    raw_ms = headers.get("retry-after-ms")
-    if raw_ms is not None:
-        try:
-            ms = float(raw_ms)
-        except ValueError:
-            pass
-        else:
-            if math.isfinite(ms) and ms >= 0:
-                return ms / 1000.0
-    raw = headers.get("retry-after")
-    if raw is None:
-        return None
-    try:
-        seconds = float(raw)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(raw)
-        except (TypeError, ValueError):
-            return None
-        return max(0.0, when.timestamp() - time.time())
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
 def status_error(
     provider: str,
     status: int,
@@ -100,15 +72,7 @@ def status_error(
     """The exception for a non-2xx answer (see the module docstring for the mapping)."""
     detail = redact(vendor_message(body), secrets)
     message = f"{provider} returned HTTP {status}" + (f": {detail}" if detail else "")
-    if status in (401, 403):
-        return AuthenticationError(message)
-    if status == 429:
-        return RateLimitError(message, retry_after=retry_after_seconds(headers))
-    if status == 408:
-        return PatterConnectionError(message, code=ErrorCode.TIMEOUT)
-    if status >= 500:
-        return PatterConnectionError(message)
-    return PatterError(message, code=ErrorCode.PROVIDER_ERROR)
+    return error_for_status(status, message, headers)
 
 
 def transport_error(

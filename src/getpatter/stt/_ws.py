@@ -29,6 +29,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from getpatter._channel import EventChannel
 from getpatter._channel import StreamEnd as _End
+from getpatter._http_status import retry_after_seconds
 from getpatter._wslog import VENDOR_WS_LOGGER
 from getpatter.audio.format import AudioFormat
 from getpatter.errors import (
@@ -38,7 +39,7 @@ from getpatter.errors import (
     PatterError,
     RateLimitError,
 )
-from getpatter.llm._http import redact, retry_after_seconds, vendor_message
+from getpatter.llm._http import redact, vendor_message
 from getpatter.stt.base import STTEvent, STTStream
 
 __all__ = ["WsSTTStream", "classify_failure", "connect_ws", "parse_json", "ws_url"]

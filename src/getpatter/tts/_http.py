@@ -14,23 +14,20 @@ Contract every HTTP TTS client gets from here:
 
 from __future__ import annotations
 
-import email.utils
 import json
 import os
-import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final
 
 import httpx
 
+from getpatter._http_status import error_for_status as _status_error
 from getpatter._pool import shared_pool_limits
 from getpatter.errors import (
-    AuthenticationError,
     ErrorCode,
     PatterConfigError,
     PatterConnectionError,
     PatterError,
-    RateLimitError,
 )
 
 #: Longest vendor error text kept in an exception message.
@@ -53,28 +50,6 @@ def normalize_base_url(base_url: str, *, owner: str) -> str:
     if not base_url.startswith(("http://", "https://")):
         raise PatterConfigError(f"{owner}: base_url must start with http:// or https:// (got {base_url!r}).")
     return base_url.rstrip("/")
-
-
-def parse_retry_after(headers: httpx.Headers) -> float | None:
-    """Seconds to wait from ``retry-after-ms``, or ``retry-after`` as seconds or an HTTP date."""
-    raw_ms = headers.get("retry-after-ms")
-    if raw_ms is not None:
-        try:
-            return max(0.0, float(raw_ms) / 1000.0)
-        except ValueError:
-            pass
-    raw = headers.get("retry-after")
-    if raw is None:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _message_from_json(data: Any) -> str | None:
@@ -120,13 +95,7 @@ def error_for_status(
     if secret:
         message = message.replace(secret, _REDACTED)
     text = f"{vendor}: HTTP {status}: {message}"
-    if status in (401, 403):
-        return AuthenticationError(text)
-    if status == 429:
-        return RateLimitError(text, retry_after=parse_retry_after(headers))
-    if status >= 500 or status in (408, 409):
-        return PatterConnectionError(text)
-    return PatterError(text, code=ErrorCode.PROVIDER_ERROR)
+    return _status_error(status, text, headers, transient=(409,))
 
 
 def _looks_like_error_body(content_type: str) -> bool:

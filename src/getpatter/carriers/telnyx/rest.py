@@ -21,13 +21,12 @@ from urllib.parse import quote
 
 import httpx
 
+from getpatter._http_status import error_for_status
 from getpatter.carriers.base import CarrierControl
 from getpatter.errors import (
-    AuthenticationError,
     ErrorCode,
     PatterConnectionError,
     PatterError,
-    RateLimitError,
 )
 
 __all__ = [
@@ -119,16 +118,6 @@ def stream_params(
     }
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    raw = response.headers.get("Retry-After")
-    if raw is None:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        return None
-
-
 def _error_detail(response: httpx.Response) -> tuple[tuple[str, ...], str]:
     """Every ``errors[].code`` and the first error's title/detail."""
     try:
@@ -198,13 +187,12 @@ class TelnyxRestClient:
         code_text = ",".join(codes) or "none"
         text = f"Telnyx {method} {path} refused: HTTP {response.status_code}, code {code_text}: {message}"
         status = response.status_code
-        if status in (401, 403):
-            raise AuthenticationError(text)
-        if status == 429:
-            raise RateLimitError(text, retry_after=_retry_after(response))
-        if status >= 500:
-            raise PatterConnectionError(text)
-        raise TelnyxApiError(text, status=status, telnyx_codes=codes)
+        raise error_for_status(
+            status,
+            text,
+            response.headers,
+            refused=lambda message: TelnyxApiError(message, status=status, telnyx_codes=codes),
+        )
 
     async def _action(
         self,

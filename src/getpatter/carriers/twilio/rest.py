@@ -12,15 +12,14 @@ from typing import Any
 
 import httpx
 
+from getpatter._http_status import error_for_status
 from getpatter.carriers.base import CarrierControl
 from getpatter.carriers.twilio.twiml import dial as _dial_twiml
 from getpatter.carriers.twilio.twiml import say_and_hangup as say_and_hangup_twiml
 from getpatter.errors import (
-    AuthenticationError,
     ErrorCode,
     PatterConnectionError,
     PatterError,
-    RateLimitError,
 )
 
 __all__ = ["DEFAULT_BASE_URL", "TwilioApiError", "TwilioCallControl", "TwilioRestClient"]
@@ -56,16 +55,6 @@ def _safe_sid(value: str, what: str) -> str:
 
 def _bool(value: bool) -> str:
     return "true" if value else "false"
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    raw = response.headers.get("Retry-After")
-    if raw is None:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        return None
 
 
 def _error_detail(response: httpx.Response) -> tuple[int | None, str]:
@@ -144,13 +133,12 @@ class TwilioRestClient:
         code, message = _error_detail(response)
         text = f"Twilio {method} {path} refused: HTTP {response.status_code}, code {code}: {message}"
         status = response.status_code
-        if status in (401, 403):
-            raise AuthenticationError(text)
-        if status == 429:
-            raise RateLimitError(text, retry_after=_retry_after(response))
-        if status >= 500:
-            raise PatterConnectionError(text)
-        raise TwilioApiError(text, status=status, twilio_code=code)
+        raise error_for_status(
+            status,
+            text,
+            response.headers,
+            refused=lambda message: TwilioApiError(message, status=status, twilio_code=code),
+        )
 
     # ---- calls ---------------------------------------------------------------------------------------
 
