@@ -367,7 +367,10 @@ async def _open_media_socket(url: str, headers: dict[str, str]) -> Any:
     return ws
 
 
-async def test_at_most_ten_media_sockets_per_client_ip_even_with_forged_forwarded_for() -> None:
+async def test_at_most_ten_media_sockets_per_client_ip_even_with_forged_forwarded_for(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="getpatter.server")
     async with call_harness() as h:
         opened: list[Any] = []
         try:
@@ -384,6 +387,8 @@ async def test_at_most_ten_media_sockets_per_client_ip_even_with_forged_forwarde
             if not isinstance(extra, tuple):
                 opened.append(extra)
             assert isinstance(extra, tuple) and extra in (("refused", 403), ("closed", 1008)), extra
+            # From a loopback peer the refusal says how to lift the cap behind a proxy or tunnel.
+            assert any("PATTER_MAX_SOCKETS_PER_IP" in r.getMessage() for r in caplog.records)
             # Health is unaffected and, once one socket closes, a new one is accepted again.
             await opened.pop().close()
             await asyncio.sleep(0.2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -17,6 +18,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("getpatter.server")
 
+#: Behind a reverse proxy, load balancer or tunnel every carrier socket arrives from the same address.
+_SHARED_ADDRESS_HINT = (
+    " (a proxy, load balancer or tunnel in front of this server? every socket then shares its address:"
+    " raise PATTER_MAX_SOCKETS_PER_IP, 0 = no cap)"
+)
+
+
+def _is_local_or_private(ip: str) -> bool:
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private
+
 
 async def serve_media_socket(
     state: ServerState,
@@ -27,7 +42,8 @@ async def serve_media_socket(
     """Run one call on ``websocket``; refuse it (403 before accept) past the per-IP socket cap."""
     ip = websocket.client.host if websocket.client is not None else ""
     if not state.socket_limiter.acquire(ip):
-        log.warning("media socket from %s refused: %d already open", ip, state.socket_limiter.per_ip)
+        hint = _SHARED_ADDRESS_HINT if _is_local_or_private(ip) else ""
+        log.warning("media socket from %s refused: %d already open%s", ip, state.socket_limiter.per_ip, hint)
         await websocket.close(code=1008)
         return
     try:
