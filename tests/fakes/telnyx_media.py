@@ -33,6 +33,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from tests.fakes._playback import PlaybackBuffer
 from tests.fakes.twilio_media import EchoedMark, Received, pcm16_16k_to_mulaw_8k, tone_pcm16_16k
 
 with warnings.catch_warnings():
@@ -72,22 +73,6 @@ class SentFrame:
     audio: bytes
     wire: bytes
     is_speech: bool
-
-
-@dataclass
-class _Segment:
-    start: float
-    data: bytes
-    rate: int
-    cut_at: float | None = None
-
-    @property
-    def end(self) -> float:
-        return self.start + len(self.data) / self.rate
-
-    def played_bytes(self, now: float) -> int:
-        until = now if self.cut_at is None else min(now, self.cut_at)
-        return max(0, min(len(self.data), int((until - self.start) * self.rate)))
 
 
 @dataclass
@@ -136,11 +121,7 @@ class FakeTelnyxCall:
         self._tasks: list[asyncio.Task[None]] = []
         self._pacer: asyncio.Task[None] | None = None
         self._utterances: collections.deque[_Utterance] = collections.deque()
-        self._segments: list[_Segment] = []
-        self._buffer_end = 0.0
-        self._pending_marks: collections.deque[tuple[str, float]] = collections.deque()
-        self._marks_changed = asyncio.Event()
-        self._last_media_at: float | None = None
+        self._playback = PlaybackBuffer(self._echo_mark)
 
     # ---- lifecycle (driven by FakeTelnyx) -------------------------------------------------------------
 
@@ -166,7 +147,8 @@ class FakeTelnyxCall:
         }
         await self._send(start)
         self._tasks.append(asyncio.create_task(self._read(), name=f"fake-telnyx-read-{stream_id}"))
-        self._tasks.append(asyncio.create_task(self._pump_marks(), name=f"fake-telnyx-marks-{stream_id}"))
+        marks = asyncio.create_task(self._playback.pump_marks(), name=f"fake-telnyx-marks-{stream_id}")
+        self._tasks.append(marks)
         self._pacer = asyncio.create_task(self._pace(), name=f"fake-telnyx-pacer-{stream_id}")
         self._tasks.append(self._pacer)
 
@@ -379,14 +361,14 @@ class FakeTelnyxCall:
                 await self._error(message, now, "mark: name is not a string")
             else:
                 self.received.append(Received("mark", now, mark["name"], message))
-                await self._on_mark(mark["name"], now)
+                await self._playback.mark(mark["name"], now)
         elif event == "clear":
             if not self._shape_ok(msg, {"event"}):
                 await self._error(message, now, "clear: fields must be event (+ stream_id)")
             else:
                 self.received.append(Received("clear", now, None, message))
                 self.clear_times.append(now)
-                await self._on_clear(now)
+                await self._playback.clear(now)
         else:
             await self._error(message, now, f"unknown event {event!r}")
         async with self._changed:
@@ -415,46 +397,11 @@ class FakeTelnyxCall:
                 return
             data = audioop.byteswap(data, 2)  # network order on the wire -> LE for observation
         self.received.append(Received("media", now, data, raw))
-        self._last_media_at = now
-        segment = _Segment(max(now, self._buffer_end), data, self._spec.bytes_per_second)
-        self._segments.append(segment)
-        self._buffer_end = segment.end
+        self._playback.append(data, now, self._spec.bytes_per_second)
 
-    async def _on_mark(self, name: str, now: float) -> None:
-        if self._buffer_end <= now and not self._pending_marks:
-            await self._echo_mark(name, cleared=False)
-        else:
-            self._pending_marks.append((name, max(now, self._buffer_end)))
-            self._marks_changed.set()
-
-    async def _on_clear(self, now: float) -> None:
-        for seg in self._segments:
-            if seg.cut_at is None and seg.end > now:
-                seg.cut_at = now
-        self._buffer_end = min(self._buffer_end, now)
-        flushed = list(self._pending_marks)
-        self._pending_marks.clear()
-        self._marks_changed.set()
-        for name, _ in flushed:
-            await self._echo_mark(name, cleared=True)
-
-    async def _echo_mark(self, name: str, *, cleared: bool) -> None:
+    async def _echo_mark(self, name: str, cleared: bool) -> None:
         self.marks_echoed.append(EchoedMark(name, time.monotonic(), cleared))
         await self._send({"event": "mark", "stream_id": self.stream_id, "mark": {"name": name}})
-
-    async def _pump_marks(self) -> None:
-        while True:
-            self._marks_changed.clear()
-            if not self._pending_marks:
-                await self._marks_changed.wait()
-                continue
-            delay = self._pending_marks[0][1] - time.monotonic()
-            if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._marks_changed.wait(), delay)
-                continue
-            name, _ = self._pending_marks.popleft()
-            await self._echo_mark(name, cleared=False)
 
     # ---- observations ---------------------------------------------------------------------------------
 
@@ -469,8 +416,7 @@ class FakeTelnyxCall:
         )
 
     def played_audio(self) -> bytes:
-        now = time.monotonic()
-        return b"".join(seg.data[: seg.played_bytes(now)] for seg in self._segments)
+        return self._playback.played(time.monotonic())
 
     async def wait_for_agent_audio(self, timeout: float = 5.0, *, after: float | None = None) -> float:
         floor = float("-inf") if after is None else after
@@ -502,8 +448,7 @@ class FakeTelnyxCall:
         deadline = time.monotonic() + timeout
         began = time.monotonic()
         while True:
-            last = self._last_media_at if self._last_media_at is not None else began
-            ready_at = max(self._buffer_end, last + quiet_ms / 1000)
+            ready_at = self._playback.quiet_at(quiet_ms, began)
             now = time.monotonic()
             if now >= ready_at:
                 return

@@ -39,6 +39,8 @@ import soxr
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from tests.fakes._playback import PlaybackBuffer
+
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import audioop
@@ -69,23 +71,6 @@ class EchoedMark:
     name: str
     time: float
     cleared: bool
-
-
-@dataclass
-class _Segment:
-    """One outbound media payload in the playback buffer, playing from ``start``."""
-
-    start: float
-    data: bytes
-    cut_at: float | None = None
-
-    @property
-    def end(self) -> float:
-        return self.start + len(self.data) / PLAYBACK_BYTES_PER_SECOND
-
-    def played_bytes(self, now: float) -> int:
-        until = now if self.cut_at is None else min(now, self.cut_at)
-        return max(0, min(len(self.data), int((until - self.start) * PLAYBACK_BYTES_PER_SECOND)))
 
 
 @dataclass
@@ -167,11 +152,7 @@ class FakeCall:
         self._tasks: list[asyncio.Task[None]] = []
         self._pacer: asyncio.Task[None] | None = None
         self._utterances: collections.deque[_Utterance] = collections.deque()
-        self._segments: list[_Segment] = []
-        self._buffer_end = 0.0
-        self._pending_marks: collections.deque[tuple[str, float]] = collections.deque()
-        self._marks_changed = asyncio.Event()
-        self._last_media_at: float | None = None
+        self._playback = PlaybackBuffer(self._echo_mark)
         self.on_end: Callable[[FakeCall], None] | None = None
 
     # ---- lifecycle (driven by FakeTwilio) -------------------------------------------------------------
@@ -198,7 +179,8 @@ class FakeCall:
         await self._send(start)
         self.started_at = time.monotonic()
         self._tasks.append(asyncio.create_task(self._read(), name=f"fake-twilio-read-{self.sid}"))
-        self._tasks.append(asyncio.create_task(self._pump_marks(), name=f"fake-twilio-marks-{self.sid}"))
+        marks = asyncio.create_task(self._playback.pump_marks(), name=f"fake-twilio-marks-{self.sid}")
+        self._tasks.append(marks)
         self._pacer = asyncio.create_task(self._pace(), name=f"fake-twilio-pacer-{self.sid}")
         self._tasks.append(self._pacer)
 
@@ -427,14 +409,14 @@ class FakeCall:
                 self._error(message, now, "mark: name is not a string")
             else:
                 self.received.append(Received("mark", now, mark["name"], message))
-                await self._on_mark(mark["name"], now)
+                await self._playback.mark(mark["name"], now)
         elif event == "clear":
             if set(msg) != {"event", "streamSid"}:
                 self._error(message, now, "clear: fields must be exactly event, streamSid")
             else:
                 self.received.append(Received("clear", now, None, message))
                 self.clear_times.append(now)
-                await self._on_clear(now)
+                await self._playback.clear(now)
         else:
             self._error(message, now, f"unknown event {event!r}")
         async with self._changed:
@@ -458,48 +440,11 @@ class FakeCall:
             self._error(raw, now, "media: payload is not base64")
             return
         self.received.append(Received("media", now, data, raw))
-        self._last_media_at = now
-        start = max(now, self._buffer_end)
-        segment = _Segment(start, data)
-        self._segments.append(segment)
-        self._buffer_end = segment.end
+        self._playback.append(data, now, PLAYBACK_BYTES_PER_SECOND)
 
-    async def _on_mark(self, name: str, now: float) -> None:
-        if self._buffer_end <= now and not self._pending_marks:
-            await self._echo_mark(name, cleared=False)
-        else:
-            self._pending_marks.append((name, max(now, self._buffer_end)))
-            self._marks_changed.set()
-
-    async def _on_clear(self, now: float) -> None:
-        for seg in self._segments:
-            if seg.cut_at is None and seg.end > now:
-                seg.cut_at = now
-        self._buffer_end = min(self._buffer_end, now)
-        flushed = list(self._pending_marks)
-        self._pending_marks.clear()
-        self._marks_changed.set()
-        for name, _ in flushed:
-            await self._echo_mark(name, cleared=True)
-
-    async def _echo_mark(self, name: str, *, cleared: bool) -> None:
+    async def _echo_mark(self, name: str, cleared: bool) -> None:
         self.marks_echoed.append(EchoedMark(name, time.monotonic(), cleared))
         await self._send({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}})
-
-    async def _pump_marks(self) -> None:
-        """Echo each pending mark when playback reaches it (its due time on the wall clock)."""
-        while True:
-            self._marks_changed.clear()
-            if not self._pending_marks:
-                await self._marks_changed.wait()
-                continue
-            delay = self._pending_marks[0][1] - time.monotonic()
-            if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._marks_changed.wait(), delay)
-                continue
-            name, _ = self._pending_marks.popleft()
-            await self._echo_mark(name, cleared=False)
 
     # ---- observations ---------------------------------------------------------------------------------
 
@@ -511,17 +456,16 @@ class FakeCall:
 
     def played_audio_mulaw(self) -> bytes:
         """What the caller has heard so far: played audio only, cleared audio excluded."""
-        now = time.monotonic()
-        return b"".join(seg.data[: seg.played_bytes(now)] for seg in self._segments)
+        return self._playback.played(time.monotonic())
 
     def playback_queued_ms(self) -> float:
         """Milliseconds of agent audio buffered and not yet played."""
-        return max(0.0, self._buffer_end - time.monotonic()) * 1000
+        return self._playback.queued_ms(time.monotonic())
 
     @property
     def pending_marks(self) -> list[str]:
         """Marks waiting for their audio to play."""
-        return [name for name, _ in self._pending_marks]
+        return self._playback.pending_marks
 
     # ---- waits ----------------------------------------------------------------------------------------
 
@@ -563,8 +507,7 @@ class FakeCall:
         deadline = time.monotonic() + timeout
         began = time.monotonic()
         while True:
-            last = self._last_media_at if self._last_media_at is not None else began
-            ready_at = max(self._buffer_end, last + quiet_ms / 1000)
+            ready_at = self._playback.quiet_at(quiet_ms, began)
             now = time.monotonic()
             if now >= ready_at:
                 return
