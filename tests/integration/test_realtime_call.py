@@ -40,7 +40,12 @@ class RealtimeHarness:
 
 @contextlib.asynccontextmanager
 async def realtime_harness(
-    script: list[Reply | str], utterances: list[str], **fake_kwargs: Any
+    script: list[Reply | str],
+    utterances: list[str],
+    *,
+    system_prompt: str = "You are a helpful receptionist.",
+    agent_kwargs: dict[str, Any] | None = None,
+    **fake_kwargs: Any,
 ) -> AsyncIterator[RealtimeHarness]:
     twilio = FakeTwilio(owned_numbers=(NUMBER,))
     fake = FakeOpenAIRealtime(script=script, utterances=utterances, **fake_kwargs)
@@ -51,9 +56,10 @@ async def realtime_harness(
             webhook_url=HOST,
         )
         agent = phone.agent(
-            "You are a helpful receptionist.",
+            system_prompt,
             engine=OpenAIRealtime(api_key=fake.api_key, base_url=rt.http_url + "/v1"),
             first_message="Hello, thanks for calling.",
+            **(agent_kwargs or {}),
         )
         ended: list[dict[str, Any]] = []
         metrics: list[dict[str, Any]] = []
@@ -140,41 +146,24 @@ async def test_realtime_tool_call_round_trip() -> None:
         """
         return {"order_id": order_id, "status": "shipped"}
 
-    twilio = FakeTwilio(owned_numbers=(NUMBER,))
-    fake = FakeOpenAIRealtime(
-        script=[
+    async with realtime_harness(
+        [
             "Hello, thanks for calling.",
             Reply(tool="lookup_order", arguments={"order_id": "42"}),
             "Your order has shipped.",
         ],
-        utterances=["Where is order 42?"],
-    )
-    ended: list[dict[str, Any]] = []
-    async with running(twilio.app) as tw, running(fake.app) as rt:
-        phone = Patter(
-            carrier=Twilio(twilio.account_sid, twilio.auth_token, base_url=tw.http_url),
-            phone_number=NUMBER,
-            webhook_url=HOST,
-        )
-        agent = phone.agent(
-            "You are a helpful receptionist.",
-            engine=OpenAIRealtime(api_key=fake.api_key, base_url=rt.http_url + "/v1"),
-            first_message="Hello, thanks for calling.",
-            tools=[lookup_order],
-        )
-        async with running(phone.asgi_app(agent, on_call_end=ended.append)) as srv:
-            call = await twilio.start_inbound_call(srv.http_url, HOST)
-            await call.wait_for_agent_audio(timeout=5)
-            await call.wait_agent_quiet(quiet_ms=300, timeout=10)
-            await call.say_tone(600)
-            await call.wait_for_agent_audio(after=call.speech_onsets[-1], timeout=5)
-            await call.wait_agent_quiet(quiet_ms=400, timeout=10)
-            await call.hangup()
-            for _ in range(200):
-                if ended:
-                    break
-                await asyncio.sleep(0.02)
-        await twilio.aclose()
+        ["Where is order 42?"],
+        agent_kwargs={"tools": [lookup_order]},
+    ) as h:
+        call = await h.dial()
+        await call.wait_for_agent_audio(timeout=5)
+        await call.wait_agent_quiet(quiet_ms=300, timeout=10)
+        await call.say_tone(600)
+        await call.wait_for_agent_audio(after=call.speech_onsets[-1], timeout=5)
+        await call.wait_agent_quiet(quiet_ms=400, timeout=10)
+        await call.hangup()
+        await h.wait_ended()
+    fake, ended = h.engine, h.ended
 
     events = fake.connections[0].events
     update = next(e for e in events if e["type"] == "session.update")
@@ -224,71 +213,9 @@ async def test_realtime_barge_in_truncates_the_item_to_what_the_caller_heard() -
     assert transcript[-1] == {"role": "assistant", "text": "Sure, stopping."}
 
 
-async def test_elevenlabs_convai_call_with_a_client_tool() -> None:
-    from getpatter.engines.elevenlabs_convai import ElevenLabsConvAI
-    from getpatter.tools import tool
-    from tests.fakes.elevenlabs_convai import FakeElevenLabsConvAI, Turn
-
-    @tool
-    def check_slot(day: str) -> str:
-        """Check a free slot.
-
-        Args:
-            day: Day of the week.
-        """
-        return f"{day} at 10 is free"
-
-    twilio = FakeTwilio(owned_numbers=(NUMBER,))
-    fake = FakeElevenLabsConvAI(
-        first_message="Hello, this is Acme.",
-        script=[
-            Turn(
-                user="Is Monday free?",
-                tool="check_slot",
-                tool_args={"day": "Monday"},
-                reply="Monday at ten works.",
-            )
-        ],
-    )
-    ended: list[dict[str, Any]] = []
-    async with running(twilio.app) as tw, running(fake.app) as el:
-        phone = Patter(
-            carrier=Twilio(twilio.account_sid, twilio.auth_token, base_url=tw.http_url),
-            phone_number=NUMBER,
-            webhook_url=HOST,
-        )
-        agent = phone.agent(
-            "You are Acme's assistant.",
-            engine=ElevenLabsConvAI(api_key=fake.api_key, agent_id=fake.agent_id, base_url=el.ws_url),
-            first_message="Hello, this is Acme.",
-            tools=[check_slot],
-        )
-        async with running(phone.asgi_app(agent, on_call_end=ended.append)) as srv:
-            call = await twilio.start_inbound_call(srv.http_url, HOST)
-            await call.wait_for_agent_audio(timeout=5)
-            await call.wait_agent_quiet(quiet_ms=300, timeout=10)
-            await call.say_tone(600)
-            await call.wait_for_agent_audio(after=call.speech_onsets[-1], timeout=5)
-            await call.wait_agent_quiet(quiet_ms=400, timeout=10)
-            await call.hangup()
-            for _ in range(200):
-                if ended:
-                    break
-                await asyncio.sleep(0.02)
-        await twilio.aclose()
-
-    assert call.protocol_errors == []
-    conv = fake.conversations[0] if hasattr(fake, "conversations") else None
-    assert ended[0]["transcript"] == [
-        {"role": "assistant", "text": "Hello, this is Acme."},
-        {"role": "user", "text": "Is Monday free?"},
-        {"role": "assistant", "text": "Monday at ten works."},
-    ], conv
-
-
 @contextlib.asynccontextmanager
 async def convai_harness(
-    **fake_kwargs: Any,
+    *, agent_kwargs: dict[str, Any] | None = None, **fake_kwargs: Any
 ) -> AsyncIterator[tuple[FakeTwilio, Any, str, list[dict[str, Any]]]]:
     from getpatter.engines.elevenlabs_convai import ElevenLabsConvAI
     from tests.fakes.elevenlabs_convai import FakeElevenLabsConvAI
@@ -306,6 +233,7 @@ async def convai_harness(
             "You are Acme's assistant.",
             engine=ElevenLabsConvAI(api_key=fake.api_key, agent_id=fake.agent_id, base_url=el.ws_url),
             first_message=fake_kwargs.get("first_message", "Hello, this is the test agent."),
+            **(agent_kwargs or {}),
         )
         async with running(phone.asgi_app(agent, on_call_end=ended.append)) as srv:
             try:
@@ -315,6 +243,49 @@ async def convai_harness(
                     with contextlib.suppress(Exception):
                         await call.aclose()
                 await twilio.aclose()
+
+
+async def test_elevenlabs_convai_call_with_a_client_tool() -> None:
+    from getpatter.tools import tool
+    from tests.fakes.elevenlabs_convai import Turn
+
+    @tool
+    def check_slot(day: str) -> str:
+        """Check a free slot.
+
+        Args:
+            day: Day of the week.
+        """
+        return f"{day} at 10 is free"
+
+    async with convai_harness(
+        agent_kwargs={"tools": [check_slot]},
+        first_message="Hello, this is Acme.",
+        script=[
+            Turn(
+                user="Is Monday free?",
+                tool="check_slot",
+                tool_args={"day": "Monday"},
+                reply="Monday at ten works.",
+            )
+        ],
+    ) as (twilio, fake, url, ended):
+        call = await twilio.start_inbound_call(url, HOST)
+        await call.wait_for_agent_audio(timeout=5)
+        await call.wait_agent_quiet(quiet_ms=300, timeout=10)
+        await call.say_tone(600)
+        await call.wait_for_agent_audio(after=call.speech_onsets[-1], timeout=5)
+        await call.wait_agent_quiet(quiet_ms=400, timeout=10)
+        await call.hangup()
+        await _until_ended(ended)
+
+    assert call.protocol_errors == []
+    conv = fake.conversations[0] if hasattr(fake, "conversations") else None
+    assert ended[0]["transcript"] == [
+        {"role": "assistant", "text": "Hello, this is Acme."},
+        {"role": "user", "text": "Is Monday free?"},
+        {"role": "assistant", "text": "Monday at ten works."},
+    ], conv
 
 
 async def _until_ended(ended: list[dict[str, Any]]) -> None:
@@ -370,37 +341,24 @@ async def test_convai_drop_plays_an_apology_through_twilio() -> None:
 async def test_realtime_guardrail_cuts_the_response_and_speaks_the_replacement() -> None:
     from getpatter.guardrails import Guardrail
 
-    twilio = FakeTwilio(owned_numbers=(NUMBER,))
-    fake = FakeOpenAIRealtime(
-        script=["Hello, thanks for calling.", "My diagnosis is that you have a cavity.", "Fine."],
-        utterances=["What do I have?"],
-    )
     rail = Guardrail(
         name="no-diagnosis", blocked_terms=["diagnosis"], replacement="I can't give medical advice."
     )
-    ended: list[dict[str, Any]] = []
-    async with running(twilio.app) as tw, running(fake.app) as rt:
-        phone = Patter(
-            carrier=Twilio(twilio.account_sid, twilio.auth_token, base_url=tw.http_url),
-            phone_number=NUMBER,
-            webhook_url=HOST,
-        )
-        agent = phone.agent(
-            "Be helpful.",
-            engine=OpenAIRealtime(api_key=fake.api_key, base_url=rt.http_url + "/v1"),
-            first_message="Hello, thanks for calling.",
-            guardrails=[rail],
-        )
-        async with running(phone.asgi_app(agent, on_call_end=ended.append)) as srv:
-            call = await twilio.start_inbound_call(srv.http_url, HOST)
-            await call.wait_for_agent_audio(timeout=5)
-            await call.wait_agent_quiet(quiet_ms=300, timeout=10)
-            await call.say_tone(600)
-            await call.wait_for_agent_audio(after=call.speech_onsets[-1], timeout=5)
-            await call.wait_agent_quiet(quiet_ms=500, timeout=10)
-            await call.hangup()
-            await _until_ended(ended)
-        await twilio.aclose()
+    async with realtime_harness(
+        ["Hello, thanks for calling.", "My diagnosis is that you have a cavity.", "Fine."],
+        ["What do I have?"],
+        system_prompt="Be helpful.",
+        agent_kwargs={"guardrails": [rail]},
+    ) as h:
+        call = await h.dial()
+        await call.wait_for_agent_audio(timeout=5)
+        await call.wait_agent_quiet(quiet_ms=300, timeout=10)
+        await call.say_tone(600)
+        await call.wait_for_agent_audio(after=call.speech_onsets[-1], timeout=5)
+        await call.wait_agent_quiet(quiet_ms=500, timeout=10)
+        await call.hangup()
+        await h.wait_ended()
+    fake, ended = h.engine, h.ended
 
     events = fake.connections[0].events
     assert any(e["type"] == "conversation.item.truncate" for e in events)
