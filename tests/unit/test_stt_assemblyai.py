@@ -17,6 +17,7 @@ from getpatter.stt.base import SpeechStarted, STTEvent, Transcript
 from tests.fakes._segmenter import encode, silence, tone
 from tests.fakes.assemblyai import FakeAssemblyAI
 from tests.fakes.server import running
+from tests.unit._stt_stream import drain, feed, finals
 
 KEY = "aai-test-key"
 
@@ -27,34 +28,12 @@ async def serve(fake: FakeAssemblyAI) -> AsyncIterator[str]:
         yield srv.http_url
 
 
-async def feed(stream: Any, audio: bytes, step: int = 640) -> None:
-    for i in range(0, len(audio), step):
-        await stream.send(audio[i : i + step])
-
-
-async def drain(stream: Any) -> list[STTEvent]:
-    events: list[STTEvent] = []
-
-    async def collect() -> None:
-        async for ev in stream:
-            events.append(ev)
-
-    task = asyncio.create_task(collect())
-    await stream.close()
-    await asyncio.wait_for(task, 5)
-    return events
-
-
 async def consume(stream: Any) -> list[STTEvent]:
     events: list[STTEvent] = []
     async with asyncio.timeout(5):
         async for ev in stream:
             events.append(ev)
     return events
-
-
-def finals(events: list[STTEvent]) -> list[Transcript]:
-    return [e for e in events if isinstance(e, Transcript) and e.is_final]
 
 
 # -- configuration -------------------------------------------------------------------------------------

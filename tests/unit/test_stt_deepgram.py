@@ -21,6 +21,7 @@ from getpatter.stt.base import SpeechStarted, STTEvent, Transcript
 from getpatter.stt.deepgram import DeepgramSTT, DeepgramSTTStream
 from tests.fakes.deepgram import FakeDeepgram, ulaw_encode
 from tests.fakes.server import running
+from tests.unit._stt_stream import finals
 
 KEY = "dg-test"
 
@@ -71,10 +72,6 @@ async def until(predicate: Any, timeout: float = 3.0) -> None:
 async def serve(fake: FakeDeepgram) -> AsyncIterator[str]:
     async with running(fake.app) as srv:
         yield srv.http_url
-
-
-def finals(events: list[STTEvent]) -> list[Transcript]:
-    return [e for e in events if isinstance(e, Transcript) and e.is_final]
 
 
 # -- configuration -------------------------------------------------------------------------------------

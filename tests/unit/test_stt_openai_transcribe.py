@@ -14,11 +14,12 @@ import pytest
 
 from getpatter.errors import AuthenticationError, PatterConfigError, PatterError
 from getpatter.stt import openai_transcribe
-from getpatter.stt.base import STTEvent, Transcript
+from getpatter.stt.base import Transcript
 from getpatter.stt.openai_transcribe import OpenAITranscribeSTT
 from tests.fakes._segmenter import silence, tone, wav_pcm16
 from tests.fakes.openai_transcribe import FakeOpenAITranscribe
 from tests.fakes.server import running
+from tests.unit._stt_stream import drain
 
 KEY = "sk-transcribe-test"
 
@@ -33,19 +34,6 @@ async def say(stream: Any, audio: bytes) -> None:
     for i in range(0, len(audio), 640):
         await stream.send(audio[i : i + 640])
     await stream.finalize()
-
-
-async def drain(stream: Any) -> list[STTEvent]:
-    events: list[STTEvent] = []
-
-    async def collect() -> None:
-        async for ev in stream:
-            events.append(ev)
-
-    task = asyncio.create_task(collect())
-    await stream.close()
-    await asyncio.wait_for(task, 5)
-    return events
 
 
 def test_defaults_env_and_alias(monkeypatch: pytest.MonkeyPatch) -> None:

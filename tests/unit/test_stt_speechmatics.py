@@ -17,6 +17,7 @@ from getpatter.stt.speechmatics import SpeechmaticsSTT
 from tests.fakes._segmenter import encode, silence, tone
 from tests.fakes.server import running
 from tests.fakes.speechmatics import FakeSpeechmatics
+from tests.unit._stt_stream import drain, feed, finals
 
 KEY = "sm-test-key"
 
@@ -27,24 +28,6 @@ async def serve(fake: FakeSpeechmatics) -> AsyncIterator[str]:
         yield srv.http_url
 
 
-async def feed(stream: Any, audio: bytes, step: int = 640) -> None:
-    for i in range(0, len(audio), step):
-        await stream.send(audio[i : i + step])
-
-
-async def drain(stream: Any) -> list[STTEvent]:
-    events: list[STTEvent] = []
-
-    async def collect() -> None:
-        async for ev in stream:
-            events.append(ev)
-
-    task = asyncio.create_task(collect())
-    await stream.close()
-    await asyncio.wait_for(task, 5)
-    return events
-
-
 async def until_final(stream: Any) -> list[STTEvent]:
     events: list[STTEvent] = []
     async with asyncio.timeout(5):
@@ -53,10 +36,6 @@ async def until_final(stream: Any) -> list[STTEvent]:
             if isinstance(ev, Transcript) and ev.is_final:
                 break
     return events
-
-
-def finals(events: list[STTEvent]) -> list[Transcript]:
-    return [e for e in events if isinstance(e, Transcript) and e.is_final]
 
 
 def test_config_defaults_and_alias(monkeypatch: pytest.MonkeyPatch) -> None:

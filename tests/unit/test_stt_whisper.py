@@ -18,6 +18,7 @@ from getpatter.stt.whisper import WhisperSTT
 from tests.fakes._segmenter import silence, tone, wav_pcm16
 from tests.fakes.openai_transcribe import FakeOpenAITranscribe
 from tests.fakes.server import running
+from tests.unit._stt_stream import drain, feed
 
 KEY = "sk-whisper-test"
 EOT = Transcript("", is_final=True, end_of_turn=True)
@@ -29,28 +30,10 @@ async def serve(fake: FakeOpenAITranscribe) -> AsyncIterator[str]:
         yield srv.http_url + "/v1"
 
 
-async def feed(stream: Any, audio: bytes, chunk: int = 640) -> None:
-    for i in range(0, len(audio), chunk):
-        await stream.send(audio[i : i + chunk])
-
-
 async def next_event(stream: Any) -> STTEvent:
     async with asyncio.timeout(5):
         event: STTEvent = await stream.__anext__()
         return event
-
-
-async def drain(stream: Any) -> list[STTEvent]:
-    events: list[STTEvent] = []
-
-    async def collect() -> None:
-        async for ev in stream:
-            events.append(ev)
-
-    task = asyncio.create_task(collect())
-    await stream.close()
-    await asyncio.wait_for(task, 5)
-    return events
 
 
 # -- configuration -------------------------------------------------------------------------------------
