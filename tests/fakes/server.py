@@ -44,7 +44,10 @@ class _Server(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def running(app: Any, *, ws_max_size: int = 16 * 1024 * 1024) -> AsyncIterator[Running]:
+async def running(
+    app: Any, *, ws_max_size: int = 16 * 1024 * 1024, keep_alive_s: float = 5.0
+) -> AsyncIterator[Running]:
+    """``keep_alive_s``: how long an idle keep-alive connection stays open (uvicorn's default, 5 s)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -55,6 +58,7 @@ async def running(app: Any, *, ws_max_size: int = 16 * 1024 * 1024) -> AsyncIter
         lifespan="off",
         ws_max_size=ws_max_size,
         ws_ping_interval=None,
+        timeout_keep_alive=keep_alive_s,
         proxy_headers=False,  # like the product's runner: the peer address is the client address
     )
     server = _Server(config)

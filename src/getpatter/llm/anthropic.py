@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from getpatter._pool import shared_pool_limits
+from getpatter._pool import pooled_client
 from getpatter.errors import (
     AuthenticationError,
     ErrorCode,
@@ -52,7 +52,6 @@ ANTHROPIC_VERSION = "2023-06-01"
 _EPHEMERAL = {"type": "ephemeral"}
 #: Sent when the history opens with the agent's greeting: the Messages API wants a user turn first.
 CALL_START_TEXT = "(The phone call has started.)"
-_KEEPALIVE_EXPIRY_S = 90.0
 #: After ``message_stop`` the rest of the body (normally nothing) is read for at most this long.
 _DRAIN_TIMEOUT_S = 0.5
 
@@ -141,10 +140,7 @@ class AnthropicLLM(BaseLLM):
         """One pooled client per instance and event loop, created on first use."""
         loop = asyncio.get_running_loop()
         if self._client is None or self._client.is_closed or self._client_loop is not loop:
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.timeout),
-                limits=shared_pool_limits(_KEEPALIVE_EXPIRY_S),
-            )
+            self._client = pooled_client(timeout=httpx.Timeout(self.timeout))
             self._client_loop = loop
         return self._client
 

@@ -36,7 +36,7 @@ from typing import Any
 
 import httpx
 
-from getpatter._pool import shared_pool_limits
+from getpatter._pool import pooled_client
 from getpatter.errors import (
     AuthenticationError,
     ErrorCode,
@@ -56,7 +56,6 @@ GEMINI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
 CALL_START_TEXT = "(The phone call has started.)"
 LOCAL_ID_PREFIX = "call_local_"
 _MAX_SIGNATURES = 512
-_KEEPALIVE_EXPIRY_S = 90.0
 _SCHEMA_DROP = frozenset({"$schema", "additionalProperties", "$id", "strict"})
 
 
@@ -125,9 +124,7 @@ class GoogleLLM(BaseLLM):
     def _http(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         if self._client is None or self._client.is_closed or self._client_loop is not loop:
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.timeout), limits=shared_pool_limits(_KEEPALIVE_EXPIRY_S)
-            )
+            self._client = pooled_client(timeout=httpx.Timeout(self.timeout))
             self._client_loop = loop
         return self._client
 

@@ -29,7 +29,7 @@ from typing import Any, TypedDict, Unpack
 
 import httpx
 
-from getpatter._pool import shared_pool_limits
+from getpatter._pool import pooled_client
 from getpatter.errors import PatterConfigError, PatterConnectionError
 from getpatter.llm._http import status_error, transport_error, vendor_message
 from getpatter.llm._sse import aiter_sse
@@ -40,7 +40,6 @@ logger = logging.getLogger(__name__)
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 #: Idle pooled connections are kept this long: turns of a phone call are often > 5 s (httpx's default) apart.
-_KEEPALIVE_EXPIRY_S = 90.0
 #: After ``[DONE]`` we read to end of body so the connection can be reused, but never wait longer than this.
 _DRAIN_TIMEOUT_S = 0.5
 
@@ -264,10 +263,7 @@ class OpenAILLM(BaseLLM):
         loop = asyncio.get_running_loop()
         if self._client is None or self._client.is_closed or self._client_loop is not loop:
             # A client is bound to the loop that opened its sockets; a new loop gets a new pool.
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.timeout),
-                limits=shared_pool_limits(_KEEPALIVE_EXPIRY_S),
-            )
+            self._client = pooled_client(timeout=httpx.Timeout(self.timeout))
             self._client_loop = loop
         return self._client
 

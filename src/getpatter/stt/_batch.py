@@ -35,6 +35,7 @@ import orjson
 
 from getpatter._channel import EventChannel
 from getpatter._channel import StreamEnd as _End
+from getpatter._pool import pooled_client
 from getpatter.audio.format import PCM16_16K
 from getpatter.errors import PatterConfigError, PatterError
 from getpatter.llm._http import status_error, transport_error
@@ -192,7 +193,7 @@ class BatchTranscriptionSTT(BaseSTT):
 
     async def open(self) -> BatchSTTStream:
         """No connection is made up front: the first upload opens (and then keeps alive) one HTTP client."""
-        client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout_s))
+        client = pooled_client(timeout=httpx.Timeout(self.timeout_s))
 
         async def upload(pcm: bytes) -> str:
             return await self.transcribe(client, wav_bytes(pcm, self.input_format.sample_rate))

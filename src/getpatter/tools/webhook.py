@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from getpatter._pool import ENDPOINT_KEEPALIVE_EXPIRY_S, pooled_client
 from getpatter._version import __version__
 from getpatter.errors import ErrorCode, PatterError
 from getpatter.tools.ssrf import Resolver, WebhookResolveError, check_webhook_url
@@ -109,7 +110,8 @@ class WebhookCaller:
             raise WebhookToolError("webhook client is closed (the call has ended)")
         if self._client is None:
             # trust_env=False: an ambient proxy would make the SSRF check meaningless.
-            self._client = httpx.AsyncClient(
+            self._client = pooled_client(
+                keepalive_expiry_s=ENDPOINT_KEEPALIVE_EXPIRY_S,
                 follow_redirects=False,
                 trust_env=False,
                 headers={"user-agent": f"getpatter/{__version__}"},

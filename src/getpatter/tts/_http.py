@@ -22,7 +22,7 @@ from typing import Any, Final
 import httpx
 
 from getpatter._http_status import error_for_status as _status_error
-from getpatter._pool import shared_pool_limits
+from getpatter._pool import pooled_client
 from getpatter.errors import (
     ErrorCode,
     PatterConfigError,
@@ -120,11 +120,7 @@ class HttpAudioStreamer:
 
     def _get_client(self) -> httpx.AsyncClient:
         if self._client is None or self._client.is_closed:
-            self._client = httpx.AsyncClient(
-                timeout=self._timeout,
-                limits=shared_pool_limits(60.0),
-                follow_redirects=False,
-            )
+            self._client = pooled_client(timeout=self._timeout, follow_redirects=False)
         return self._client
 
     async def aclose(self) -> None:

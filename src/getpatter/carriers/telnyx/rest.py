@@ -22,6 +22,7 @@ from urllib.parse import quote
 import httpx
 
 from getpatter._http_status import error_for_status
+from getpatter._pool import pooled_client
 from getpatter.carriers.base import CarrierControl
 from getpatter.errors import (
     ErrorCode,
@@ -150,7 +151,7 @@ class TelnyxRestClient:
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None or self._http.is_closed:
-            self._http = httpx.AsyncClient(
+            self._http = pooled_client(
                 base_url=self._base_url,
                 timeout=self._timeout,
                 headers={"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"},

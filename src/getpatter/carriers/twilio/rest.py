@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from getpatter._http_status import error_for_status
+from getpatter._pool import pooled_client
 from getpatter.carriers.base import CarrierControl
 from getpatter.carriers.twilio.twiml import dial as _dial_twiml
 from getpatter.carriers.twilio.twiml import say_and_hangup as say_and_hangup_twiml
@@ -96,7 +97,7 @@ class TwilioRestClient:
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None or self._http.is_closed:
-            self._http = httpx.AsyncClient(
+            self._http = pooled_client(
                 base_url=self._base_url,
                 auth=httpx.BasicAuth(self._account_sid, self._auth_token),
                 timeout=self._timeout,
