@@ -15,6 +15,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from tests.fakes._patience import patient
+
 
 @dataclass
 class Segment:
@@ -40,16 +42,21 @@ class PlaybackBuffer:
         self.segments: list[Segment] = []
         self.buffer_end = 0.0  # monotonic time when everything queued has played
         self.last_media_at: float | None = None
+        # True when the last thing queued was a mark (the server ends every spoken segment with one) or a
+        # clear: audio without a mark after it is a segment still being spoken, however long its gap.
+        self.settled = True
         self._pending: collections.deque[tuple[str, float]] = collections.deque()
         self._changed = asyncio.Event()
 
     def append(self, data: bytes, now: float, bytes_per_second: int) -> None:
         self.last_media_at = now
+        self.settled = False
         segment = Segment(max(now, self.buffer_end), data, bytes_per_second)
         self.segments.append(segment)
         self.buffer_end = segment.end
 
     async def mark(self, name: str, now: float) -> None:
+        self.settled = True
         if self.buffer_end <= now and not self._pending:
             await self._echo(name, False)
         else:
@@ -57,6 +64,7 @@ class PlaybackBuffer:
             self._changed.set()
 
     async def clear(self, now: float) -> None:
+        self.settled = True
         for seg in self.segments:
             if seg.cut_at is None and seg.end > now:
                 seg.cut_at = now
@@ -94,7 +102,22 @@ class PlaybackBuffer:
         return max(0.0, self.buffer_end - now) * 1000
 
     def quiet_at(self, quiet_ms: float, began: float) -> float:
-        """When the agent will have been silent for ``quiet_ms``: its audio played out and no new media
-        for that long (counted from ``began`` if none ever arrived)."""
+        """When the agent will have been silent for ``quiet_ms``: its audio played out, its last segment
+        closed by a mark, and no new media for that long (counted from ``began`` if none ever arrived).
+        ``inf`` while a segment is still open: a stall of a busy machine is not the end of a sentence."""
+        if not self.settled:
+            return float("inf")
         last = self.last_media_at if self.last_media_at is not None else began
         return max(self.buffer_end, last + quiet_ms / 1000)
+
+    async def wait_quiet(self, quiet_ms: float, timeout: float, call: str) -> None:
+        """Wait until :meth:`quiet_at`; ``TimeoutError`` naming ``call`` after ``timeout`` (stretched)."""
+        deadline = time.monotonic() + patient(timeout)
+        began = time.monotonic()
+        while (now := time.monotonic()) < (ready_at := self.quiet_at(quiet_ms, began)):
+            if now >= deadline:
+                raise TimeoutError(
+                    f"agent on call {call} not quiet for {quiet_ms} ms within {timeout} s "
+                    f"({self.queued_ms(now):.0f} ms still buffered, segment open: {not self.settled})"
+                )
+            await asyncio.sleep(min(ready_at, deadline, now + 0.05) - now)

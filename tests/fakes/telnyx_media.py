@@ -33,6 +33,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from tests.fakes._patience import patient
 from tests.fakes._playback import PlaybackBuffer
 from tests.fakes.twilio_media import EchoedMark, Received, pcm16_16k_to_mulaw_8k, tone_pcm16_16k
 
@@ -438,27 +439,18 @@ class FakeTelnyxCall:
                 return t
 
         try:
-            return await asyncio.wait_for(wait(), timeout)
+            return await asyncio.wait_for(wait(), patient(timeout))
         except TimeoutError as exc:
             if str(exc):
                 raise
             raise TimeoutError(f"no agent audio on call {self.call_control_id} within {timeout} s") from None
 
     async def wait_agent_quiet(self, quiet_ms: float = 500.0, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        began = time.monotonic()
-        while True:
-            ready_at = self._playback.quiet_at(quiet_ms, began)
-            now = time.monotonic()
-            if now >= ready_at:
-                return
-            if now >= deadline:
-                raise TimeoutError(f"agent on call {self.call_control_id} not quiet within {timeout} s")
-            await asyncio.sleep(min(ready_at, deadline) - now)
+        await self._playback.wait_quiet(quiet_ms, timeout, self.call_control_id)
 
     async def wait_closed(self, timeout: float = 5.0) -> None:
         try:
-            await asyncio.wait_for(self._closed.wait(), timeout)
+            await asyncio.wait_for(self._closed.wait(), patient(timeout))
         except TimeoutError:
             raise TimeoutError(
                 f"call {self.call_control_id} media stream still open after {timeout} s"

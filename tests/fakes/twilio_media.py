@@ -39,6 +39,7 @@ import soxr
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from tests.fakes._patience import patient
 from tests.fakes._playback import PlaybackBuffer
 
 with warnings.catch_warnings():
@@ -493,37 +494,23 @@ class FakeCall:
                 return t
 
         try:
-            return await asyncio.wait_for(wait(), timeout)
+            return await asyncio.wait_for(wait(), patient(timeout))
         except TimeoutError as exc:
             if str(exc):
                 raise
             raise TimeoutError(f"no agent audio on call {self.sid} within {timeout} s") from None
 
     async def wait_agent_quiet(self, quiet_ms: float = 500.0, timeout: float = 10.0) -> None:
-        """Wait until the playback buffer is empty and no media has arrived for ``quiet_ms``.
+        """Wait until the playback buffer is empty, the last segment closed by its mark, and no media has
+        arrived for ``quiet_ms``.
 
         If no media ever arrived, quiet is counted from the call of this method.
         """
-        deadline = time.monotonic() + timeout
-        began = time.monotonic()
-        while True:
-            ready_at = self._playback.quiet_at(quiet_ms, began)
-            now = time.monotonic()
-            if now >= ready_at:
-                return
-            if ready_at > deadline:
-                if now >= deadline:
-                    raise TimeoutError(
-                        f"agent on call {self.sid} not quiet for {quiet_ms} ms within {timeout} s "
-                        f"({self.playback_queued_ms():.0f} ms still buffered)"
-                    )
-                await asyncio.sleep(min(deadline - now, 0.05))
-                continue
-            await asyncio.sleep(ready_at - now)
+        await self._playback.wait_quiet(quiet_ms, timeout, self.sid)
 
     async def wait_closed(self, timeout: float = 5.0) -> None:
         """Wait until the stream ended: the server closed the socket, or the stream was stopped."""
         try:
-            await asyncio.wait_for(self._closed.wait(), timeout)
+            await asyncio.wait_for(self._closed.wait(), patient(timeout))
         except TimeoutError:
             raise TimeoutError(f"call {self.sid} media stream still open after {timeout} s") from None

@@ -18,6 +18,7 @@ from getpatter.carriers.twilio.config import Twilio
 from getpatter.llm.openai import OpenAILLM
 from getpatter.stt.deepgram import DeepgramSTT
 from getpatter.tts.elevenlabs import ElevenLabsTTS
+from tests.fakes._patience import patient
 from tests.fakes.deepgram import FakeDeepgram
 from tests.fakes.elevenlabs import FakeElevenLabs
 from tests.fakes.openai_chat import FakeOpenAIChat, Reply
@@ -39,6 +40,7 @@ class Harness:
     ended: list[dict[str, Any]] = field(default_factory=list)
     transcripts: list[dict[str, Any]] = field(default_factory=list)
     ended_event: asyncio.Event = field(default_factory=asyncio.Event)
+    transcript_event: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def dial(self, **kwargs: Any) -> FakeCall:
         return await self.twilio.start_inbound_call(self.server.http_url, PUBLIC_HOST, **kwargs)
@@ -49,7 +51,17 @@ class Harness:
                 self.ended_event.clear()
                 await self.ended_event.wait()
 
-        await asyncio.wait_for(until(), timeout)
+        await asyncio.wait_for(until(), patient(timeout))
+
+    async def wait_transcript(self, role: str, text: str, timeout: float = 10.0) -> None:
+        """Wait until a live transcript line ``(role, text)`` arrived (``on_transcript``)."""
+
+        async def until() -> None:
+            while not any((t["role"], t["text"]) == (role, text) for t in self.transcripts):
+                self.transcript_event.clear()
+                await self.transcript_event.wait()
+
+        await asyncio.wait_for(until(), patient(timeout))
 
 
 @contextlib.asynccontextmanager
@@ -101,6 +113,7 @@ async def call_harness(
 
         async def on_transcript(data: dict[str, Any]) -> None:
             harness_ref[0].transcripts.append(data)
+            harness_ref[0].transcript_event.set()
 
         kwargs: dict[str, Any] = {"on_call_end": on_call_end, "on_transcript": on_transcript}
         kwargs.update(serve_kwargs or {})

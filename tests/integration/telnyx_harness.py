@@ -19,6 +19,7 @@ from getpatter.carriers.telnyx.config import Telnyx
 from getpatter.llm.openai import OpenAILLM
 from getpatter.stt.deepgram import DeepgramSTT
 from getpatter.tts.elevenlabs import ElevenLabsTTS
+from tests.fakes._patience import patient
 from tests.fakes.deepgram import FakeDeepgram
 from tests.fakes.elevenlabs import FakeElevenLabs
 from tests.fakes.openai_chat import FakeOpenAIChat, Reply
@@ -50,7 +51,7 @@ class TelnyxHarness:
                 self.ended_event.clear()
                 await self.ended_event.wait()
 
-        await asyncio.wait_for(until(), timeout)
+        await asyncio.wait_for(until(), patient(timeout))
 
 
 @contextlib.contextmanager

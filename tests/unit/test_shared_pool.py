@@ -16,7 +16,7 @@ async def test_a_busy_server_streams_speech_for_every_call_at_once_and_reuses_th
     # Connections that finished early wait idle for the wave's stragglers, which on a loaded machine can take
     # longer than uvicorn's 5 s keep-alive: this test is about pool size, so the fake keeps them longer.
     async with running(fake.app, keep_alive_s=120) as srv:
-        tts = ElevenLabsTTS(api_key="el-test", base_url=srv.http_url)
+        tts = ElevenLabsTTS(api_key="el-test", base_url=srv.http_url, timeout=120)
 
         async def speak(i: int) -> int:
             return len(b"".join([chunk async for chunk in tts.synthesize(f"Caller number {i}, hello.")]))

@@ -113,9 +113,10 @@ async def test_429_retry_after_honoured_and_capped() -> None:
 async def test_timeout_is_not_retried() -> None:
     sleeps = Sleeps()
     async with webhook([Step(delay_s=30, json={"late": True})]) as (fake, url):
-        out = await run(url, sleeps, timeout_s=0.2)
+        out = await run(url, sleeps, timeout_s=2)
         assert "timed out" in error_of(out)
-        assert fake.attempts == [1]
+        # One attempt at most (on a very busy machine the request may not even arrive in 2 s); no retry.
+        assert fake.attempts in ([], [1])
     assert sleeps.delays == []
 
 

@@ -275,6 +275,10 @@ async def test_wait_helpers(world: World) -> None:
     await side.media(b"\x05" * 2400)  # 300 ms
     first = await call.wait_for_agent_audio(timeout=5)
     assert first == call.received[0].time
+    # A segment without its closing mark is still being spoken, however long the gap.
+    with pytest.raises(TimeoutError, match="segment open: True"):
+        await call.wait_agent_quiet(quiet_ms=50, timeout=0.1)
+    await side.send(side.codec.mark("seg-1"))
     await call.wait_agent_quiet(quiet_ms=50, timeout=5)
     assert call.playback_queued_ms() == 0 and call.played_audio_mulaw() == b"\x05" * 2400
     mark = time.monotonic()
