@@ -101,20 +101,24 @@ class PlaybackBuffer:
     def queued_ms(self, now: float) -> float:
         return max(0.0, self.buffer_end - now) * 1000
 
-    def quiet_at(self, quiet_ms: float, began: float) -> float:
+    def quiet_at(self, quiet_ms: float, began: float, *, after_mark: bool = True) -> float:
         """When the agent will have been silent for ``quiet_ms``: its audio played out, its last segment
         closed by a mark, and no new media for that long (counted from ``began`` if none ever arrived).
         ``inf`` while a segment is still open: a stall of a busy machine is not the end of a sentence."""
-        if not self.settled:
+        if after_mark and not self.settled:
             return float("inf")
         last = self.last_media_at if self.last_media_at is not None else began
         return max(self.buffer_end, last + quiet_ms / 1000)
 
-    async def wait_quiet(self, quiet_ms: float, timeout: float, call: str) -> None:
-        """Wait until :meth:`quiet_at`; ``TimeoutError`` naming ``call`` after ``timeout`` (stretched)."""
+    async def wait_quiet(
+        self, quiet_ms: float, timeout: float, call: str, *, after_mark: bool = True
+    ) -> None:
+        """Wait until :meth:`quiet_at`; ``TimeoutError`` naming ``call`` after ``timeout`` (stretched).
+        ``after_mark=False`` for servers that cannot close a segment when its audio ends (ElevenLabs
+        ConvAI sends no end-of-audio event, so the product closes the segment at the next turn)."""
         deadline = time.monotonic() + patient(timeout)
         began = time.monotonic()
-        while (now := time.monotonic()) < (ready_at := self.quiet_at(quiet_ms, began)):
+        while (now := time.monotonic()) < (ready_at := self.quiet_at(quiet_ms, began, after_mark=after_mark)):
             if now >= deadline:
                 raise TimeoutError(
                     f"agent on call {call} not quiet for {quiet_ms} ms within {timeout} s "

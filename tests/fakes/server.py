@@ -16,6 +16,8 @@ from typing import Any
 
 import uvicorn
 
+from tests.fakes._patience import patient
+
 
 @dataclass(frozen=True)
 class Running:
@@ -72,5 +74,5 @@ async def running(
     finally:
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, timeout=5)
+            await asyncio.wait_for(task, timeout=patient(5))
         sock.close()

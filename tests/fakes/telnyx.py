@@ -43,6 +43,7 @@ from starlette.routing import Route
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus, WebSocketException
 
+from tests.fakes._patience import patient
 from tests.fakes.telnyx_media import CODECS, FakeTelnyxCall, SentFrame
 
 __all__ = ["FakeTelnyx", "FakeTelnyxCall", "FakeTelnyxError", "RecordedCommand", "SentFrame", "sign"]
@@ -304,7 +305,8 @@ class FakeTelnyx:
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=10.0)
+            # Idle connections dropped well inside the server's 5 s keep-alive (see fakes/twilio.py).
+            self._http = httpx.AsyncClient(timeout=patient(10.0), limits=httpx.Limits(keepalive_expiry=1.0))
         return self._http
 
     def _spawn(self, coro: Any) -> None:

@@ -445,8 +445,10 @@ class FakeTelnyxCall:
                 raise
             raise TimeoutError(f"no agent audio on call {self.call_control_id} within {timeout} s") from None
 
-    async def wait_agent_quiet(self, quiet_ms: float = 500.0, timeout: float = 10.0) -> None:
-        await self._playback.wait_quiet(quiet_ms, timeout, self.call_control_id)
+    async def wait_agent_quiet(
+        self, quiet_ms: float = 500.0, timeout: float = 10.0, *, after_mark: bool = True
+    ) -> None:
+        await self._playback.wait_quiet(quiet_ms, timeout, self.call_control_id, after_mark=after_mark)
 
     async def wait_closed(self, timeout: float = 5.0) -> None:
         try:

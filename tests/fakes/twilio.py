@@ -39,6 +39,7 @@ import httpx
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus, WebSocketException
 
+from tests.fakes._patience import patient
 from tests.fakes.twilio_media import (
     FRAME_BYTES,
     MULAW_SILENCE,
@@ -124,7 +125,10 @@ class FakeTwilio(FakeTwilioRest):
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=10.0)
+            # Idle connections are dropped after 1 s, well inside the server's 5 s keep-alive: a webhook
+            # is never written onto a connection the server is closing (that race is the product's to
+            # survive, tested in test_stale_connections, not the fake carrier's).
+            self._http = httpx.AsyncClient(timeout=patient(10.0), limits=httpx.Limits(keepalive_expiry=1.0))
         return self._http
 
     async def post_webhook(

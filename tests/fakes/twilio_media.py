@@ -500,13 +500,15 @@ class FakeCall:
                 raise
             raise TimeoutError(f"no agent audio on call {self.sid} within {timeout} s") from None
 
-    async def wait_agent_quiet(self, quiet_ms: float = 500.0, timeout: float = 10.0) -> None:
+    async def wait_agent_quiet(
+        self, quiet_ms: float = 500.0, timeout: float = 10.0, *, after_mark: bool = True
+    ) -> None:
         """Wait until the playback buffer is empty, the last segment closed by its mark, and no media has
         arrived for ``quiet_ms``.
 
         If no media ever arrived, quiet is counted from the call of this method.
         """
-        await self._playback.wait_quiet(quiet_ms, timeout, self.sid)
+        await self._playback.wait_quiet(quiet_ms, timeout, self.sid, after_mark=after_mark)
 
     async def wait_closed(self, timeout: float = 5.0) -> None:
         """Wait until the stream ended: the server closed the socket, or the stream was stopped."""

@@ -75,7 +75,8 @@ async def test_barge_in_disabled_lets_the_reply_finish() -> None:
         await call.wait_for_agent_audio(after=call.speech_onsets[-1], timeout=5)
         await asyncio.sleep(0.8)
         await call.say_tone(600)
-        await call.wait_agent_quiet(quiet_ms=600, timeout=15)
+        await h.wait_transcript("assistant", "Great.", timeout=15)  # answered after the long reply...
+        await call.wait_agent_quiet(quiet_ms=600, timeout=15)  # ...and heard to the end
         await call.hangup()
         await h.wait_ended()
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.fakes._patience import patient
 from tests.fakes.twilio import FakeCall
 from tests.integration.harness import call_harness
 
@@ -46,7 +47,9 @@ async def test_twenty_concurrent_calls_each_get_their_own_answer(monkeypatch: py
     async with call_harness(
         utterances=UTTERANCES, replies=_echo_last_user_message, ms_per_char=MS_PER_CHAR
     ) as h:
-        calls = await asyncio.wait_for(asyncio.gather(*(_one_call(h.dial, i) for i in range(CALLS))), 30)
+        calls = await asyncio.wait_for(
+            asyncio.gather(*(_one_call(h.dial, i) for i in range(CALLS))), patient(30)
+        )
         await h.wait_ended(count=CALLS, timeout=15)
         await asyncio.sleep(0.5)  # no late second on_call_end for any call
 

@@ -272,10 +272,10 @@ async def test_elevenlabs_convai_call_with_a_client_tool() -> None:
     ) as (twilio, fake, url, ended):
         call = await twilio.start_inbound_call(url, HOST)
         await call.wait_for_agent_audio(timeout=5)
-        await call.wait_agent_quiet(quiet_ms=300, timeout=10)
+        await call.wait_agent_quiet(quiet_ms=300, timeout=10, after_mark=False)
         await call.say_tone(600)
         await call.wait_for_agent_audio(after=call.speech_onsets[-1], timeout=5)
-        await call.wait_agent_quiet(quiet_ms=400, timeout=10)
+        await call.wait_agent_quiet(quiet_ms=400, timeout=10, after_mark=False)
         await call.hangup()
         await _until_ended(ended)
 
@@ -308,13 +308,13 @@ async def test_convai_barge_in_clears_the_carrier_and_keeps_the_heard_part() -> 
     ) as (twilio, _fake, url, ended):
         call = await twilio.start_inbound_call(url, HOST)
         await call.wait_for_agent_audio(timeout=5)
-        await call.wait_agent_quiet(quiet_ms=300, timeout=10)
+        await call.wait_agent_quiet(quiet_ms=300, timeout=10, after_mark=False)
         await call.say_tone(600)
         started = await call.wait_for_agent_audio(after=call.speech_onsets[-1], timeout=5)
         await asyncio.sleep(0.8)
         await call.say_tone(600)
         await call.wait_for_agent_audio(after=call.speech_onsets[-1] + 0.6, timeout=10)
-        await call.wait_agent_quiet(quiet_ms=300, timeout=10)
+        await call.wait_agent_quiet(quiet_ms=300, timeout=10, after_mark=False)
         await call.hangup()
         await _until_ended(ended)
 
