@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
+from getpatter._pool import VENDOR_KEEPALIVE_EXPIRY_S
 from getpatter.tts.elevenlabs import ElevenLabsTTS
 from tests.fakes.elevenlabs import FakeElevenLabs
 from tests.fakes.server import running
@@ -18,8 +20,12 @@ async def test_a_busy_server_streams_speech_for_every_call_at_once_and_reuses_th
     async with running(fake.app, keep_alive_s=120) as srv:
         tts = ElevenLabsTTS(api_key="el-test", base_url=srv.http_url, timeout=120)
 
+        finished: list[float] = []
+
         async def speak(i: int) -> int:
-            return len(b"".join([chunk async for chunk in tts.synthesize(f"Caller number {i}, hello.")]))
+            size = len(b"".join([chunk async for chunk in tts.synthesize(f"Caller number {i}, hello.")]))
+            finished.append(time.monotonic())
+            return size
 
         async def wave() -> list[int]:
             # The fake answers nobody until all of them are open at once: a capped pool never gets there.
@@ -27,11 +33,15 @@ async def test_a_busy_server_streams_speech_for_every_call_at_once_and_reuses_th
 
         first = await wave()
         fake._all_in.clear()
+        # The longest a first-wave connection sat idle before the second wave could reuse it.
+        longest_idle = time.monotonic() - min(finished)
         second = await wave()
         await tts.close()
     assert fake.max_in_flight == CONCURRENT
     assert fake.completed == 2 * CONCURRENT and all(n > 0 for n in first + second)
-    # The second busy moment rode on the first one's connections: no new TCP (or, for real, TLS) setups.
+    # The second busy moment rode on the first one's connections: no new TCP (or, for real, TLS) setups —
+    # unless a machine so loaded that the first wave's stragglers took longer than the pool's idle expiry
+    # (then the early connections were rightly retired).
     ports = fake.client_ports
     assert len(set(ports[:CONCURRENT])) == CONCURRENT
-    assert set(ports[CONCURRENT:]) <= set(ports[:CONCURRENT])
+    assert set(ports[CONCURRENT:]) <= set(ports[:CONCURRENT]) or longest_idle >= VENDOR_KEEPALIVE_EXPIRY_S
