@@ -20,6 +20,7 @@ from getpatter.errors import (
     PatterConfigError,
     PatterConnectionError,
     PatterError,
+    PatterTypeError,
     ProvisionError,
     RateLimitError,
 )
@@ -221,6 +222,7 @@ __all__ = [
     "PatterConfigError",
     "PatterConnectionError",
     "PatterError",
+    "PatterTypeError",
     "ProvisionError",
     "RateLimitError",
     "Static",

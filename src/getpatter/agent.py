@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from getpatter.errors import PatterConfigError
+from getpatter.errors import PatterConfigError, PatterTypeError
 from getpatter.llm.base import LLM
 from getpatter.stt.base import STT
 from getpatter.tts.base import TTS
@@ -71,22 +71,22 @@ def build_agent(
     """Validate ``phone.agent(...)`` arguments and resolve the mode: engine > pipeline > realtime default."""
     env = os.environ if env is None else env
     if not isinstance(system_prompt, str):
-        raise TypeError("system_prompt must be a str")
+        raise PatterTypeError("system_prompt must be a str")
     for name, value in (("tools", tools), ("guardrails", guardrails), ("text_transforms", text_transforms)):
         if value is not None and not isinstance(value, list | tuple):
-            raise TypeError(f"{name} must be a list, got {type(value).__name__}")
+            raise PatterTypeError(f"{name} must be a list, got {type(value).__name__}")
     if variables is not None and not isinstance(variables, Mapping):
-        raise TypeError(f"variables must be a dict, got {type(variables).__name__}")
+        raise PatterTypeError(f"variables must be a dict, got {type(variables).__name__}")
     if isinstance(barge_in_threshold_ms, bool) or not isinstance(barge_in_threshold_ms, int):
-        raise TypeError("barge_in_threshold_ms must be an int (milliseconds; 0 disables barge-in)")
+        raise PatterTypeError("barge_in_threshold_ms must be an int (milliseconds; 0 disables barge-in)")
     if barge_in_threshold_ms < 0:
         raise PatterConfigError("barge_in_threshold_ms must be >= 0 (0 disables barge-in)")
     if stt is not None and not isinstance(stt, STT):
-        raise TypeError(f"stt must be an STT provider (e.g. DeepgramSTT()), got {type(stt).__name__}")
+        raise PatterTypeError(f"stt must be an STT provider (e.g. DeepgramSTT()), got {type(stt).__name__}")
     if tts is not None and not isinstance(tts, TTS):
-        raise TypeError(f"tts must be a TTS provider (e.g. ElevenLabsTTS()), got {type(tts).__name__}")
+        raise PatterTypeError(f"tts must be a TTS provider (e.g. ElevenLabsTTS()), got {type(tts).__name__}")
     if llm is not None and not isinstance(llm, LLM):
-        raise TypeError(f"llm must be an LLM provider (e.g. OpenAILLM()), got {type(llm).__name__}")
+        raise PatterTypeError(f"llm must be an LLM provider (e.g. OpenAILLM()), got {type(llm).__name__}")
 
     provider: ProviderMode
     if engine is not None:
@@ -144,4 +144,4 @@ def _engine_mode(engine: Any) -> ProviderMode:
     kind = getattr(engine, "provider_mode", None) or getattr(engine, "kind", None)
     if kind in ("openai_realtime", "elevenlabs_convai"):
         return kind  # type: ignore[no-any-return]
-    raise TypeError(f"engine must be OpenAIRealtime or ElevenLabsConvAI, got {type(engine).__name__}")
+    raise PatterTypeError(f"engine must be OpenAIRealtime or ElevenLabsConvAI, got {type(engine).__name__}")

@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from getpatter.errors import PatterConfigError
+from getpatter.errors import PatterConfigError, PatterTypeError
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class Guardrail:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str):
-            raise TypeError(f"Guardrail name must be a str, got {type(self.name).__name__}")
+            raise PatterTypeError(f"Guardrail name must be a str, got {type(self.name).__name__}")
         if not self.name.strip():
             raise PatterConfigError(
                 "Guardrail name must not be empty. Fix: Guardrail(name='no_pricing', ...)."
@@ -58,30 +58,34 @@ class Guardrail:
         object.__setattr__(self, "_terms", tuple(_normalize(term).strip() for term in terms))
         if self.check is not None:
             if not callable(self.check):
-                raise TypeError(
+                raise PatterTypeError(
                     f"{where}: check must be a function (text) -> bool, got {type(self.check).__name__}"
                 )
             if inspect.iscoroutinefunction(self.check):
-                raise TypeError(f"{where}: check must be a plain (sync) function (text) -> bool, not async.")
+                raise PatterTypeError(
+                    f"{where}: check must be a plain (sync) function (text) -> bool, not async."
+                )
         if not terms and self.check is None:
             raise PatterConfigError(
                 f"{where} blocks nothing. Fix: pass blocked_terms=['...'] and/or check=lambda text: ..."
             )
         if not isinstance(self.replacement, str):
-            raise TypeError(f"{where}: replacement must be a str, got {type(self.replacement).__name__}")
+            raise PatterTypeError(
+                f"{where}: replacement must be a str, got {type(self.replacement).__name__}"
+            )
 
     def _check_terms(self, where: str) -> tuple[str, ...]:
         if self.blocked_terms is None:
             return ()
         if isinstance(self.blocked_terms, str | bytes) or not isinstance(self.blocked_terms, Iterable):
-            raise TypeError(
+            raise PatterTypeError(
                 f"{where}: blocked_terms must be a list of str, got {type(self.blocked_terms).__name__}. "
                 f"Fix: blocked_terms=[{self.blocked_terms!r}]."
             )
         terms = tuple(self.blocked_terms)
         for term in terms:
             if not isinstance(term, str):
-                raise TypeError(f"{where}: blocked_terms must hold str, got {type(term).__name__}")
+                raise PatterTypeError(f"{where}: blocked_terms must hold str, got {type(term).__name__}")
             if not term.strip():
                 raise PatterConfigError(
                     f"{where}: blocked_terms has an empty term, which would block everything. Fix: remove it."

@@ -20,7 +20,7 @@ from getpatter.agent import Agent, build_agent
 from getpatter.call.bus import EventBus
 from getpatter.carriers.telnyx.config import Telnyx
 from getpatter.carriers.twilio.config import Twilio
-from getpatter.errors import PatterConfigError
+from getpatter.errors import PatterConfigError, PatterTypeError
 from getpatter.metrics.pricing import ProviderPricing, merge_pricing
 from getpatter.persist_root import resolve_log_root
 from getpatter.settings import Settings
@@ -54,7 +54,7 @@ def _resolve_tunnel(tunnel: object) -> TunnelConfig | None:
         return CloudflareTunnel()
     if isinstance(tunnel, CloudflareTunnel | Static | Ngrok):
         return tunnel
-    raise TypeError(
+    raise PatterTypeError(
         "tunnel must be True/False/None, CloudflareTunnel(), Static(hostname) or Ngrok(hostname), "
         f"got {type(tunnel).__name__}"
     )
@@ -96,12 +96,12 @@ class Patter(_ServingMixin):
         persist: bool | str | os.PathLike[str] | None = None,
     ) -> None:
         if carrier is not None and not isinstance(carrier, Twilio | Telnyx):
-            raise TypeError(
+            raise PatterTypeError(
                 f"carrier must be Twilio(...) or Telnyx(...), got {type(carrier).__name__}. "
                 "Fix: from getpatter import Twilio; Patter(carrier=Twilio(), ...)"
             )
         if not isinstance(phone_number, str):
-            raise TypeError(f"phone_number must be a str, got {type(phone_number).__name__}")
+            raise PatterTypeError(f"phone_number must be a str, got {type(phone_number).__name__}")
         number = phone_number.strip()
         if number:
             validate_e164(number, "phone_number")

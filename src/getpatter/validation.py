@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from getpatter.errors import PatterConfigError
+from getpatter.errors import PatterConfigError, PatterTypeError
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 # host[:port]: DNS name or IPv4 literal, or a bracketed IPv6 literal, then an optional port.
@@ -22,7 +22,7 @@ _HOST_PORT = re.compile(
 
 def _require_str(value: object, param: str) -> str:
     if not isinstance(value, str):
-        raise TypeError(f"{param} must be a str, got {type(value).__name__}")
+        raise PatterTypeError(f"{param} must be a str, got {type(value).__name__}")
     return value
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, overload
 from urllib.parse import urlsplit
 
-from getpatter.errors import ErrorCode, PatterConfigError, PatterError
+from getpatter.errors import ErrorCode, PatterConfigError, PatterError, PatterTypeError
 from getpatter.tools.schema import FunctionSchema, function_schema
 from getpatter.tools.system import RESERVED_TOOL_NAMES
 
@@ -65,12 +65,12 @@ class Tool:
     def __post_init__(self) -> None:
         _check_name(self.name)
         if not isinstance(self.description, str):
-            raise TypeError(
+            raise PatterTypeError(
                 f"Tool {self.name!r}: description must be a str, got {type(self.description).__name__}"
             )
         object.__setattr__(self, "parameters", _check_parameters(self.parameters, self.name))
         if not isinstance(self.webhook_url, str):
-            raise TypeError(
+            raise PatterTypeError(
                 f"Tool {self.name!r}: webhook_url must be a str, got {type(self.webhook_url).__name__}"
             )
         if (self.handler is None) == (not self.webhook_url):
@@ -104,7 +104,7 @@ class Tool:
 
 def _check_name(name: object) -> None:
     if not isinstance(name, str):
-        raise TypeError(f"Tool name must be a str, got {type(name).__name__}")
+        raise PatterTypeError(f"Tool name must be a str, got {type(name).__name__}")
     if not _NAME.fullmatch(name):
         suggestion = re.sub(r"[^a-zA-Z0-9_-]+", "_", name).strip("_")[:64] or "my_tool"
         raise PatterConfigError(
@@ -122,7 +122,7 @@ def _check_parameters(value: object, name: str) -> dict[str, Any]:
     if value is None:
         return empty_parameters()
     if not isinstance(value, Mapping):
-        raise TypeError(f"{where} must be a dict (a JSON schema), got {type(value).__name__}")
+        raise PatterTypeError(f"{where} must be a dict (a JSON schema), got {type(value).__name__}")
     fix = "Fix: parameters={'type': 'object', 'properties': {'city': {'type': 'string'}}}."
     if value.get("type") != "object":
         raise PatterConfigError(f"{where} must be a JSON-schema object with 'type': 'object'. {fix}")
@@ -150,7 +150,7 @@ def _check_parameters(value: object, name: str) -> dict[str, Any]:
 
 def _check_handler(handler: object, name: str) -> None:
     if not callable(handler):
-        raise TypeError(f"Tool {name!r}: handler must be callable, got {type(handler).__name__}")
+        raise PatterTypeError(f"Tool {name!r}: handler must be callable, got {type(handler).__name__}")
     try:
         signature = inspect.signature(handler)
     except (TypeError, ValueError):  # some builtins have no signature; trust them
@@ -158,7 +158,7 @@ def _check_handler(handler: object, name: str) -> None:
     try:
         signature.bind(object(), object())
     except TypeError:
-        raise TypeError(
+        raise PatterTypeError(
             f"Tool {name!r}: handler must accept (arguments, context), got a callable with signature "
             f"{signature}. Fix: def handler(arguments, context): ..., or use @tool on a typed function."
         ) from None
@@ -177,7 +177,7 @@ def _check_timeout(value: object, where: str) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{where} must be a number of seconds, got {type(value).__name__}")
+        raise PatterTypeError(f"{where} must be a number of seconds, got {type(value).__name__}")
     if not math.isfinite(value) or value <= 0:
         raise PatterConfigError(
             f"{where}={value!r} must be a positive number of seconds. Fix: e.g. {where}=10."
@@ -338,7 +338,7 @@ def normalize_tools(tools: Iterable[Tool | Mapping[str, Any]] | None) -> list[To
     if tools is None:
         return []
     if isinstance(tools, str | bytes | Mapping | Tool) or not isinstance(tools, Iterable):
-        raise TypeError(
+        raise PatterTypeError(
             f"tools must be a list of Tool or dict, got {type(tools).__name__}. Fix: tools=[my_tool]."
         )
     result: list[Tool] = []
@@ -350,12 +350,12 @@ def normalize_tools(tools: Iterable[Tool | Mapping[str, Any]] | None) -> list[To
         elif isinstance(item, Mapping):
             normalized = tool_from_dict(item, where)
         elif callable(item):
-            raise TypeError(
+            raise PatterTypeError(
                 f"{where} is a plain function. Fix: decorate it with @tool, or if it came from "
                 "tool(name=...) without handler=/webhook_url=, add one of them."
             )
         else:
-            raise TypeError(f"{where} must be a Tool or a dict, got {type(item).__name__}")
+            raise PatterTypeError(f"{where} must be a Tool or a dict, got {type(item).__name__}")
         if normalized.name in seen:
             raise PatterConfigError(
                 f"{where}: duplicate tool name {normalized.name!r} (also tools[{seen[normalized.name]}]). "
