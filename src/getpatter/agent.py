@@ -6,12 +6,16 @@ import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from getpatter.errors import PatterConfigError, PatterTypeError
+from getpatter.guardrails import Guardrail, normalize_guardrails
 from getpatter.llm.base import LLM
 from getpatter.stt.base import STT
 from getpatter.tts.base import TTS
+
+if TYPE_CHECKING:
+    from getpatter.tools.tool import Tool
 
 log = logging.getLogger("getpatter")
 
@@ -28,14 +32,16 @@ class Agent:
     model: str = DEFAULT_REALTIME_MODEL
     language: str = "en"
     first_message: str = ""
-    tools: tuple[Any, ...] = ()
+    #: Normalized at construction: dict tools become :class:`~getpatter.tools.Tool`.
+    tools: tuple[Tool, ...] = ()
     provider: ProviderMode = "openai_realtime"
     engine: Any = None
     stt: STT | None = None
     llm: LLM | None = None
     tts: TTS | None = None
     variables: Mapping[str, Any] = field(default_factory=dict)
-    guardrails: tuple[Any, ...] = ()
+    #: ``None`` when no guardrails were given (as in Patter), else the normalized tuple.
+    guardrails: tuple[Guardrail, ...] | None = None
     hooks: Any = None
     text_transforms: tuple[Callable[[str], str], ...] = ()
     vad: Any = None
@@ -43,6 +49,15 @@ class Agent:
     background_audio: Any = None
     barge_in_threshold_ms: int = 300
     aggressive_first_flush: bool = False
+
+    def __post_init__(self) -> None:
+        # Also runs for Agent(...) built directly and for per-call copies (dataclasses.replace), so a dict
+        # tool, a bare function or a duplicate name is refused here, never when the first call starts.
+        from getpatter.tools.tool import normalize_tools  # lazy: keeps ``import getpatter`` light
+
+        object.__setattr__(self, "tools", tuple(normalize_tools(self.tools)))
+        if self.guardrails is not None:
+            object.__setattr__(self, "guardrails", normalize_guardrails(self.guardrails))
 
 
 def build_agent(
@@ -129,7 +144,7 @@ def build_agent(
         llm=llm,
         tts=tts,
         variables=dict(variables or {}),
-        guardrails=tuple(guardrails or ()),
+        guardrails=None if guardrails is None else tuple(guardrails),
         hooks=hooks,
         text_transforms=tuple(text_transforms or ()),
         vad=vad,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import inspect
 import logging
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from getpatter.errors import PatterConfigError, PatterTypeError
@@ -129,6 +129,57 @@ def guardrail(
     return Guardrail(name, blocked_terms=blocked_terms, check=check, replacement=replacement)
 
 
+_GUARDRAIL_KEYS = ("name", "blocked_terms", "check", "replacement")
+
+
+def guardrail_from_dict(spec: Mapping[str, object], where: str = "guardrail") -> Guardrail:
+    """A :class:`Guardrail` from the dict form (the keys of :func:`guardrail`); unknown keys are refused."""
+    unknown = sorted(str(key) for key in spec if key not in _GUARDRAIL_KEYS)
+    if unknown:
+        raise PatterConfigError(
+            f"{where}: unknown key(s) {unknown}. Fix: use only {list(_GUARDRAIL_KEYS)}, "
+            "e.g. {'name': 'no_pricing', 'blocked_terms': ['price'], 'replacement': '...'}."
+        )
+    if "name" not in spec:
+        raise PatterConfigError(f"{where}: missing 'name'. Fix: add 'name': 'no_medical_advice'.")
+    kwargs = {key: spec[key] for key in _GUARDRAIL_KEYS if spec.get(key) is not None}
+    try:
+        return Guardrail(**kwargs)  # type: ignore[arg-type]  # each value is checked in __post_init__
+    except PatterConfigError as exc:
+        raise type(exc)(f"{where}: {exc}") from None
+
+
+def normalize_guardrails(guardrails: Iterable[object]) -> tuple[Guardrail, ...]:
+    """The user's ``guardrails=`` as :class:`Guardrail` objects: each entry a ``Guardrail`` or its dict form.
+
+    Anything else (a bare function, a string, a list of terms, ...) raises :class:`PatterTypeError` naming the
+    entry and the fix, when the agent is built rather than at the first call.
+    """
+    if isinstance(guardrails, str | bytes | Mapping | Guardrail) or not isinstance(guardrails, Iterable):
+        raise PatterTypeError(
+            f"guardrails must be a list of Guardrail, got {type(guardrails).__name__}. "
+            "Fix: guardrails=[guardrail(name=..., blocked_terms=[...])]."
+        )
+    result: list[Guardrail] = []
+    for index, item in enumerate(guardrails):
+        where = f"guardrails[{index}]"
+        if isinstance(item, Guardrail):
+            result.append(item)
+        elif isinstance(item, Mapping):
+            result.append(guardrail_from_dict(item, where))
+        else:
+            hint = (
+                f"guardrail(name='my_check', check={getattr(item, '__name__', 'fn')})"
+                if callable(item)
+                else "guardrail(name='no_pricing', blocked_terms=['price'])"
+            )
+            raise PatterTypeError(
+                f"{where} is a {type(item).__name__}, not a guardrail. Fix: pass {hint} "
+                "(or a dict with 'name' and 'blocked_terms' and/or 'check')."
+            )
+    return tuple(result)
+
+
 def first_blocking(text: str, guardrails: Iterable[Guardrail]) -> Guardrail | None:
     """The first guardrail (in order) that blocks ``text``, or ``None``; logs the blocker's name."""
     for rail in guardrails:
@@ -138,4 +189,11 @@ def first_blocking(text: str, guardrails: Iterable[Guardrail]) -> Guardrail | No
     return None
 
 
-__all__ = ["DEFAULT_REPLACEMENT", "Guardrail", "first_blocking", "guardrail"]
+__all__ = [
+    "DEFAULT_REPLACEMENT",
+    "Guardrail",
+    "first_blocking",
+    "guardrail",
+    "guardrail_from_dict",
+    "normalize_guardrails",
+]

@@ -162,6 +162,20 @@ class Patter(_ServingMixin):
         return self._settings
 
     # -- agents --------------------------------------------------------------------------------------
+    @staticmethod
+    def tool(*args: Any, **kwargs: Any) -> Any:
+        """``Patter.tool(...)``, the spelling Patter's docs use: the same as :func:`getpatter.tool`."""
+        from getpatter.tools.tool import tool
+
+        return tool(*args, **kwargs)
+
+    @staticmethod
+    def guardrail(*args: Any, **kwargs: Any) -> Any:
+        """``Patter.guardrail(...)``, the spelling Patter's docs use: same as :func:`getpatter.guardrail`."""
+        from getpatter.guardrails import guardrail
+
+        return guardrail(*args, **kwargs)
+
     def agent(
         self,
         system_prompt: str,

@@ -201,7 +201,7 @@ class TestSession:
             return
         reply = "".join(parts).strip()
         if not streaming and reply:
-            rail = first_blocking(reply, agent.guardrails)
+            rail = first_blocking(reply, agent.guardrails or ())
             reply = rail.replacement if rail is not None else reply
             self._stream_agent(reply)
         self._close_line()
