@@ -21,6 +21,7 @@ from getpatter.errors import (
     PatterConnectionError,
     PatterError,
     PatterTypeError,
+    PatterUnsupportedError,
     ProvisionError,
     RateLimitError,
 )
@@ -223,6 +224,7 @@ __all__ = [
     "PatterConnectionError",
     "PatterError",
     "PatterTypeError",
+    "PatterUnsupportedError",
     "ProvisionError",
     "RateLimitError",
     "Static",

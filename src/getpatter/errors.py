@@ -48,6 +48,14 @@ class PatterTypeError(PatterConfigError, TypeError):
     """
 
 
+class PatterUnsupportedError(PatterConfigError, NotImplementedError):
+    """A feature of the existing Patter SDK that getpatter deliberately does not have (Patter Cloud).
+
+    A ``NotImplementedError`` like Patter's own refusal, and a :class:`PatterConfigError`; the message
+    names what to use instead.
+    """
+
+
 class PatterConnectionError(PatterError):
     """A vendor or carrier could not be reached, or dropped the connection."""
 
@@ -83,6 +91,7 @@ __all__ = [
     "PatterConnectionError",
     "PatterError",
     "PatterTypeError",
+    "PatterUnsupportedError",
     "ProvisionError",
     "RateLimitError",
 ]

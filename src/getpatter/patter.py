@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, TextIO, overload
 
+from getpatter._compat import reject_client_kwargs
 from getpatter._serving import _resolve_agent, _ServingMixin
 from getpatter.agent import Agent, build_agent
 from getpatter.call.bus import EventBus
@@ -94,7 +95,9 @@ class Patter(_ServingMixin):
         tunnel: TunnelConfig | bool | None = None,
         pricing: Mapping[str, Mapping[str, Any]] | None = None,
         persist: bool | str | os.PathLike[str] | None = None,
+        **patter_only: object,
     ) -> None:
+        reject_client_kwargs(patter_only)  # api_key=, mode=, twilio_sid=, ...: say what to use instead
         if carrier is not None and not isinstance(carrier, Twilio | Telnyx):
             raise PatterTypeError(
                 f"carrier must be Twilio(...) or Telnyx(...), got {type(carrier).__name__}. "
@@ -266,6 +269,11 @@ class Patter(_ServingMixin):
         self._state.socket_limiter = SocketLimiter(self._settings.max_sockets_per_ip)
         self._state.runtime.media_timeout_s = self._settings.media_timeout_s
         app = create_app(self._state)
+        if self._log_root is None:
+            log.info(
+                "call logs are off (getpatter's default; the Patter SDK wrote them by default). "
+                "To keep them: Patter(persist=True) or PATTER_LOG_DIR=auto"
+            )
         if dashboard:
             from getpatter.dashboard.auth import resolve_dashboard_token
             from getpatter.dashboard.routes import add_dashboard_routes
