@@ -100,6 +100,12 @@ def build_agent(
         raise PatterTypeError(f"stt must be an STT provider (e.g. DeepgramSTT()), got {type(stt).__name__}")
     if tts is not None and not isinstance(tts, TTS):
         raise PatterTypeError(f"tts must be a TTS provider (e.g. ElevenLabsTTS()), got {type(tts).__name__}")
+    if tts is not None and not isinstance(tts.output_format, str):
+        raise PatterTypeError(
+            f"{type(tts).__name__}.output_format is the vendor's format name (a str, e.g. 'pcm_16000'), got "
+            f"{type(tts.output_format).__name__}. Fix: declare what synthesize() yields as "
+            "audio_format = AudioFormat('pcm16', 16000)."
+        )
     if llm is not None and not isinstance(llm, LLM):
         raise PatterTypeError(f"llm must be an LLM provider (e.g. OpenAILLM()), got {type(llm).__name__}")
 

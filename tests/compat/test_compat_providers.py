@@ -165,3 +165,21 @@ def test_constructing_providers_logs_no_key(caplog: pytest.LogCaptureFixture) ->
         for name, extra in PROVIDERS:
             build(name, extra)
     assert SECRET not in caplog.text
+
+
+def test_custom_tts_declaring_its_decoded_format_as_output_format_is_told_the_new_name() -> None:
+    from collections.abc import AsyncIterator
+
+    from getpatter.audio.format import AudioFormat
+    from getpatter.tts.base import TTS
+
+    class MyTTS(TTS):
+        def __init__(self) -> None:
+            self.output_format = AudioFormat("pcm16", 24000)  # type: ignore[assignment]
+
+        async def synthesize(self, text: str) -> AsyncIterator[bytes]:
+            yield b""
+
+    phone = getpatter.Patter()
+    with pytest.raises(TypeError, match=r"audio_format = AudioFormat\('pcm16', 16000\)"):
+        phone.agent(system_prompt="x", stt=getpatter.DeepgramSTT(api_key=SECRET), tts=MyTTS())
