@@ -15,7 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, TextIO, overload
 
-from getpatter._compat import reject_client_kwargs
+from getpatter._compat import check_agent_provider, reject_agent_kwargs, reject_client_kwargs
 from getpatter._serving import _resolve_agent, _ServingMixin
 from getpatter.agent import Agent, build_agent
 from getpatter.call.bus import EventBus
@@ -201,9 +201,17 @@ class Patter(_ServingMixin):
         background_audio: Any = None,
         barge_in_threshold_ms: int = 300,
         aggressive_first_flush: bool = False,
+        **patter_only: object,
     ) -> Agent:
-        """Describe an agent (API.md A.3). Mode: ``engine`` > any of stt/llm/tts (pipeline) > realtime."""
-        return build_agent(
+        """Describe an agent (API.md A.3). Mode: ``engine`` > any of stt/llm/tts (pipeline) > realtime.
+
+        Patter SDK keywords (``provider=``, 0.7-only options, pre-0.5 keys) are checked by
+        :func:`getpatter._compat.reject_agent_kwargs`: ``provider=`` must agree with the mode.
+        """
+        provider = reject_agent_kwargs(
+            patter_only, pipeline_given=engine is None and (stt, llm, tts) != (None, None, None)
+        )
+        agent = build_agent(
             system_prompt,
             engine=engine,
             stt=stt,
@@ -224,6 +232,8 @@ class Patter(_ServingMixin):
             barge_in_threshold_ms=barge_in_threshold_ms,
             aggressive_first_flush=aggressive_first_flush,
         )
+        check_agent_provider(provider, agent.provider)
+        return agent
 
     # -- serving -------------------------------------------------------------------------------------
     def asgi_app(

@@ -89,3 +89,37 @@ def test_llm_and_on_message_are_mutually_exclusive(phone: Patter) -> None:
 def test_engine_with_stt_is_a_value_error(phone: Patter) -> None:
     with pytest.raises(ValueError, match="cannot be combined with stt=/tts="):
         phone.agent(system_prompt="x", engine=OpenAIRealtime(), stt=DeepgramSTT())
+
+
+def test_provider_keyword_accepted_when_it_matches_the_mode(phone: Patter) -> None:
+    pipeline = phone.agent(
+        system_prompt="x", provider="pipeline", stt=DeepgramSTT(), llm=AnthropicLLM(), tts=ElevenLabsTTS()
+    )
+    assert pipeline.provider == "pipeline"
+    assert phone.agent(system_prompt="x", provider="openai_realtime").provider == "openai_realtime"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"provider": "pipeline"}, "Fix: pass stt=..., tts=..."),
+        ({"provider": "elevenlabs_convai"}, "Fix: pass engine=ElevenLabsConvAI(...)"),
+        ({"provider": "cloud"}, "is not a mode"),
+    ],
+)
+def test_provider_keyword_that_disagrees_names_the_arguments(
+    phone: Patter, kwargs: dict[str, str], fragment: str
+) -> None:
+    with pytest.raises(ValueError, match="provider=") as info:
+        phone.agent(system_prompt="x", **kwargs)
+    assert fragment in str(info.value)
+
+
+def test_patter_07_only_agent_options_are_named() -> None:
+    phone = Patter()
+    with pytest.raises(TypeError, match=r"barge_in_mode=...\) is a Patter 0.7 option"):
+        phone.agent(system_prompt="x", barge_in_mode="pause_resume")
+    with pytest.raises(TypeError, match=r"Fix: pass stt=DeepgramSTT\(api_key=...\)"):
+        phone.agent(system_prompt="x", deepgram_key="dg")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'sytem_prompt'"):
+        phone.agent(system_prompt="x", sytem_prompt="typo")
