@@ -35,10 +35,12 @@ if TYPE_CHECKING:
     from getpatter.call.session import Observer
     from getpatter.dashboard.persistence import CallLogWriter
     from getpatter.dashboard.store import MetricsStore
+    from getpatter.guardrails import Guardrail
     from getpatter.llm.base import LLM
     from getpatter.server.app import ServerState
     from getpatter.server.runner import ServerRunner
     from getpatter.stt.base import STT
+    from getpatter.tools.tool import Tool, ToolDecorator
     from getpatter.tts.base import TTS
     from getpatter.tunnels.cloudflare import CloudflaredTunnel
 
@@ -166,14 +168,15 @@ class Patter(_ServingMixin):
 
     # -- agents --------------------------------------------------------------------------------------
     @staticmethod
-    def tool(*args: Any, **kwargs: Any) -> Any:
+    def tool(*args: Any, **kwargs: Any) -> Tool | ToolDecorator:
         """``Patter.tool(...)``, the spelling Patter's docs use: the same as :func:`getpatter.tool`."""
         from getpatter.tools.tool import tool
 
-        return tool(*args, **kwargs)
+        made: Tool | ToolDecorator = tool(*args, **kwargs)
+        return made
 
     @staticmethod
-    def guardrail(*args: Any, **kwargs: Any) -> Any:
+    def guardrail(*args: Any, **kwargs: Any) -> Guardrail:
         """``Patter.guardrail(...)``, the spelling Patter's docs use: same as :func:`getpatter.guardrail`."""
         from getpatter.guardrails import guardrail
 
