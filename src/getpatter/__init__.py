@@ -20,6 +20,8 @@ from getpatter.errors import (
     PatterConfigError,
     PatterConnectionError,
     PatterError,
+    PatterTypeError,
+    PatterUnsupportedError,
     ProvisionError,
     RateLimitError,
 )
@@ -221,6 +223,8 @@ __all__ = [
     "PatterConfigError",
     "PatterConnectionError",
     "PatterError",
+    "PatterTypeError",
+    "PatterUnsupportedError",
     "ProvisionError",
     "RateLimitError",
     "Static",

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from getpatter.agent import Agent
 from getpatter.carriers.telnyx.config import Telnyx
 from getpatter.carriers.twilio.config import Twilio
-from getpatter.errors import PatterConfigError
+from getpatter.errors import PatterConfigError, PatterTypeError
 from getpatter.settings import Settings
 from getpatter.tunnels.config import CloudflareTunnel, TunnelConfig
 
@@ -69,12 +69,12 @@ class _ServingMixin:
         from getpatter.server.runner import ServerRunner
 
         if isinstance(port, bool) or not isinstance(port, int):
-            raise TypeError(f"port must be an int, got {type(port).__name__}")
+            raise PatterTypeError(f"port must be an int, got {type(port).__name__}")
         if not 0 <= port <= 65535:
             raise PatterConfigError(f"port must be 1-65535 (or 0 for any free port), got {port}")
         for name, flag in (("recording", recording), ("dashboard", dashboard), ("tunnel", tunnel)):
             if not isinstance(flag, bool):
-                raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
+                raise PatterTypeError(f"{name} must be a bool, got {type(flag).__name__}")
         if not isinstance(voicemail_message, str):
             raise PatterConfigError(
                 f"voicemail_message must be a str (or '' for none), got {type(voicemail_message).__name__}"
@@ -224,12 +224,16 @@ class _ServingMixin:
 def _resolve_agent(agent: Agent, on_message: Callback | None) -> Agent:
     """Checks that need both the agent and serve()'s callbacks."""
     if not isinstance(agent, Agent):
-        raise TypeError(f"agent must be the Agent returned by phone.agent(...), got {type(agent).__name__}")
+        raise PatterTypeError(
+            f"agent must be the Agent returned by phone.agent(...), got {type(agent).__name__}"
+        )
     if on_message is not None:
         if isinstance(on_message, str):
             raise NotImplementedError("a remote on_message URL is not available in this build yet")
         if not callable(on_message):
-            raise TypeError("on_message must be a callable (sync or async) taking (event) or (event, call)")
+            raise PatterTypeError(
+                "on_message must be a callable (sync or async) taking (event) or (event, call)"
+            )
         if agent.llm is not None:
             raise PatterConfigError("on_message and the agent's llm= are mutually exclusive: pass only one")
     elif agent.provider == "pipeline" and agent.llm is None:

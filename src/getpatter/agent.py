@@ -6,12 +6,16 @@ import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from getpatter.errors import PatterConfigError
+from getpatter.errors import PatterConfigError, PatterTypeError
+from getpatter.guardrails import Guardrail, normalize_guardrails
 from getpatter.llm.base import LLM
 from getpatter.stt.base import STT
 from getpatter.tts.base import TTS
+
+if TYPE_CHECKING:
+    from getpatter.tools.tool import Tool
 
 log = logging.getLogger("getpatter")
 
@@ -28,14 +32,16 @@ class Agent:
     model: str = DEFAULT_REALTIME_MODEL
     language: str = "en"
     first_message: str = ""
-    tools: tuple[Any, ...] = ()
+    #: Normalized at construction: dict tools become :class:`~getpatter.tools.Tool`.
+    tools: tuple[Tool, ...] = ()
     provider: ProviderMode = "openai_realtime"
     engine: Any = None
     stt: STT | None = None
     llm: LLM | None = None
     tts: TTS | None = None
     variables: Mapping[str, Any] = field(default_factory=dict)
-    guardrails: tuple[Any, ...] = ()
+    #: ``None`` when no guardrails were given (as in Patter), else the normalized tuple.
+    guardrails: tuple[Guardrail, ...] | None = None
     hooks: Any = None
     text_transforms: tuple[Callable[[str], str], ...] = ()
     vad: Any = None
@@ -43,6 +49,15 @@ class Agent:
     background_audio: Any = None
     barge_in_threshold_ms: int = 300
     aggressive_first_flush: bool = False
+
+    def __post_init__(self) -> None:
+        # Also runs for Agent(...) built directly and for per-call copies (dataclasses.replace), so a dict
+        # tool, a bare function or a duplicate name is refused here, never when the first call starts.
+        from getpatter.tools.tool import normalize_tools  # lazy: keeps ``import getpatter`` light
+
+        object.__setattr__(self, "tools", tuple(normalize_tools(self.tools)))
+        if self.guardrails is not None:
+            object.__setattr__(self, "guardrails", normalize_guardrails(self.guardrails))
 
 
 def build_agent(
@@ -71,22 +86,28 @@ def build_agent(
     """Validate ``phone.agent(...)`` arguments and resolve the mode: engine > pipeline > realtime default."""
     env = os.environ if env is None else env
     if not isinstance(system_prompt, str):
-        raise TypeError("system_prompt must be a str")
+        raise PatterTypeError("system_prompt must be a str")
     for name, value in (("tools", tools), ("guardrails", guardrails), ("text_transforms", text_transforms)):
         if value is not None and not isinstance(value, list | tuple):
-            raise TypeError(f"{name} must be a list, got {type(value).__name__}")
+            raise PatterTypeError(f"{name} must be a list, got {type(value).__name__}")
     if variables is not None and not isinstance(variables, Mapping):
-        raise TypeError(f"variables must be a dict, got {type(variables).__name__}")
+        raise PatterTypeError(f"variables must be a dict, got {type(variables).__name__}")
     if isinstance(barge_in_threshold_ms, bool) or not isinstance(barge_in_threshold_ms, int):
-        raise TypeError("barge_in_threshold_ms must be an int (milliseconds; 0 disables barge-in)")
+        raise PatterTypeError("barge_in_threshold_ms must be an int (milliseconds; 0 disables barge-in)")
     if barge_in_threshold_ms < 0:
         raise PatterConfigError("barge_in_threshold_ms must be >= 0 (0 disables barge-in)")
     if stt is not None and not isinstance(stt, STT):
-        raise TypeError(f"stt must be an STT provider (e.g. DeepgramSTT()), got {type(stt).__name__}")
+        raise PatterTypeError(f"stt must be an STT provider (e.g. DeepgramSTT()), got {type(stt).__name__}")
     if tts is not None and not isinstance(tts, TTS):
-        raise TypeError(f"tts must be a TTS provider (e.g. ElevenLabsTTS()), got {type(tts).__name__}")
+        raise PatterTypeError(f"tts must be a TTS provider (e.g. ElevenLabsTTS()), got {type(tts).__name__}")
+    if tts is not None and not isinstance(tts.output_format, str):
+        raise PatterTypeError(
+            f"{type(tts).__name__}.output_format is the vendor's format name (a str, e.g. 'pcm_16000'), got "
+            f"{type(tts.output_format).__name__}. Fix: declare what synthesize() yields as "
+            "audio_format = AudioFormat('pcm16', 16000)."
+        )
     if llm is not None and not isinstance(llm, LLM):
-        raise TypeError(f"llm must be an LLM provider (e.g. OpenAILLM()), got {type(llm).__name__}")
+        raise PatterTypeError(f"llm must be an LLM provider (e.g. OpenAILLM()), got {type(llm).__name__}")
 
     provider: ProviderMode
     if engine is not None:
@@ -129,7 +150,7 @@ def build_agent(
         llm=llm,
         tts=tts,
         variables=dict(variables or {}),
-        guardrails=tuple(guardrails or ()),
+        guardrails=None if guardrails is None else tuple(guardrails),
         hooks=hooks,
         text_transforms=tuple(text_transforms or ()),
         vad=vad,
@@ -144,4 +165,4 @@ def _engine_mode(engine: Any) -> ProviderMode:
     kind = getattr(engine, "provider_mode", None) or getattr(engine, "kind", None)
     if kind in ("openai_realtime", "elevenlabs_convai"):
         return kind  # type: ignore[no-any-return]
-    raise TypeError(f"engine must be OpenAIRealtime or ElevenLabsConvAI, got {type(engine).__name__}")
+    raise PatterTypeError(f"engine must be OpenAIRealtime or ElevenLabsConvAI, got {type(engine).__name__}")

@@ -29,9 +29,31 @@ class PatterError(Exception):
 
 
 class PatterConfigError(PatterError, ValueError):
-    """A configuration mistake. The message names the parameter (or env var) and the fix."""
+    """A configuration mistake. The message names the parameter (or env var) and the fix.
+
+    A ``ValueError``, so code written for the existing Patter SDK that catches ``ValueError`` for bad
+    values keeps working.
+    """
 
     default_code = ErrorCode.CONFIG
+
+
+class PatterTypeError(PatterConfigError, TypeError):
+    """A configuration value of the wrong Python type (a list where a str belongs, a function where a
+    ``Tool`` belongs, ...).
+
+    Both a ``TypeError`` (what Patter raised, and what Python raises for wrong types) and a
+    :class:`PatterConfigError`, so ``except TypeError``, ``except ValueError`` and
+    ``except PatterConfigError`` all catch it.
+    """
+
+
+class PatterUnsupportedError(PatterConfigError, NotImplementedError):
+    """A feature of the existing Patter SDK that getpatter deliberately does not have (Patter Cloud).
+
+    A ``NotImplementedError`` like Patter's own refusal, and a :class:`PatterConfigError`; the message
+    names what to use instead.
+    """
 
 
 class PatterConnectionError(PatterError):
@@ -68,6 +90,8 @@ __all__ = [
     "PatterConfigError",
     "PatterConnectionError",
     "PatterError",
+    "PatterTypeError",
+    "PatterUnsupportedError",
     "ProvisionError",
     "RateLimitError",
 ]

@@ -20,10 +20,10 @@ from __future__ import annotations
 import inspect
 import logging
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from getpatter.errors import PatterConfigError
+from getpatter.errors import PatterConfigError, PatterTypeError
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class Guardrail:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str):
-            raise TypeError(f"Guardrail name must be a str, got {type(self.name).__name__}")
+            raise PatterTypeError(f"Guardrail name must be a str, got {type(self.name).__name__}")
         if not self.name.strip():
             raise PatterConfigError(
                 "Guardrail name must not be empty. Fix: Guardrail(name='no_pricing', ...)."
@@ -58,30 +58,34 @@ class Guardrail:
         object.__setattr__(self, "_terms", tuple(_normalize(term).strip() for term in terms))
         if self.check is not None:
             if not callable(self.check):
-                raise TypeError(
+                raise PatterTypeError(
                     f"{where}: check must be a function (text) -> bool, got {type(self.check).__name__}"
                 )
             if inspect.iscoroutinefunction(self.check):
-                raise TypeError(f"{where}: check must be a plain (sync) function (text) -> bool, not async.")
+                raise PatterTypeError(
+                    f"{where}: check must be a plain (sync) function (text) -> bool, not async."
+                )
         if not terms and self.check is None:
             raise PatterConfigError(
                 f"{where} blocks nothing. Fix: pass blocked_terms=['...'] and/or check=lambda text: ..."
             )
         if not isinstance(self.replacement, str):
-            raise TypeError(f"{where}: replacement must be a str, got {type(self.replacement).__name__}")
+            raise PatterTypeError(
+                f"{where}: replacement must be a str, got {type(self.replacement).__name__}"
+            )
 
     def _check_terms(self, where: str) -> tuple[str, ...]:
         if self.blocked_terms is None:
             return ()
         if isinstance(self.blocked_terms, str | bytes) or not isinstance(self.blocked_terms, Iterable):
-            raise TypeError(
+            raise PatterTypeError(
                 f"{where}: blocked_terms must be a list of str, got {type(self.blocked_terms).__name__}. "
                 f"Fix: blocked_terms=[{self.blocked_terms!r}]."
             )
         terms = tuple(self.blocked_terms)
         for term in terms:
             if not isinstance(term, str):
-                raise TypeError(f"{where}: blocked_terms must hold str, got {type(term).__name__}")
+                raise PatterTypeError(f"{where}: blocked_terms must hold str, got {type(term).__name__}")
             if not term.strip():
                 raise PatterConfigError(
                     f"{where}: blocked_terms has an empty term, which would block everything. Fix: remove it."
@@ -125,6 +129,57 @@ def guardrail(
     return Guardrail(name, blocked_terms=blocked_terms, check=check, replacement=replacement)
 
 
+_GUARDRAIL_KEYS = ("name", "blocked_terms", "check", "replacement")
+
+
+def guardrail_from_dict(spec: Mapping[str, object], where: str = "guardrail") -> Guardrail:
+    """A :class:`Guardrail` from the dict form (the keys of :func:`guardrail`); unknown keys are refused."""
+    unknown = sorted(str(key) for key in spec if key not in _GUARDRAIL_KEYS)
+    if unknown:
+        raise PatterConfigError(
+            f"{where}: unknown key(s) {unknown}. Fix: use only {list(_GUARDRAIL_KEYS)}, "
+            "e.g. {'name': 'no_pricing', 'blocked_terms': ['price'], 'replacement': '...'}."
+        )
+    if "name" not in spec:
+        raise PatterConfigError(f"{where}: missing 'name'. Fix: add 'name': 'no_medical_advice'.")
+    kwargs = {key: spec[key] for key in _GUARDRAIL_KEYS if spec.get(key) is not None}
+    try:
+        return Guardrail(**kwargs)  # type: ignore[arg-type]  # each value is checked in __post_init__
+    except PatterConfigError as exc:
+        raise type(exc)(f"{where}: {exc}") from None
+
+
+def normalize_guardrails(guardrails: Iterable[object]) -> tuple[Guardrail, ...]:
+    """The user's ``guardrails=`` as :class:`Guardrail` objects: each entry a ``Guardrail`` or its dict form.
+
+    Anything else (a bare function, a string, a list of terms, ...) raises :class:`PatterTypeError` naming the
+    entry and the fix, when the agent is built rather than at the first call.
+    """
+    if isinstance(guardrails, str | bytes | Mapping | Guardrail) or not isinstance(guardrails, Iterable):
+        raise PatterTypeError(
+            f"guardrails must be a list of Guardrail, got {type(guardrails).__name__}. "
+            "Fix: guardrails=[guardrail(name=..., blocked_terms=[...])]."
+        )
+    result: list[Guardrail] = []
+    for index, item in enumerate(guardrails):
+        where = f"guardrails[{index}]"
+        if isinstance(item, Guardrail):
+            result.append(item)
+        elif isinstance(item, Mapping):
+            result.append(guardrail_from_dict(item, where))
+        else:
+            hint = (
+                f"guardrail(name='my_check', check={getattr(item, '__name__', 'fn')})"
+                if callable(item)
+                else "guardrail(name='no_pricing', blocked_terms=['price'])"
+            )
+            raise PatterTypeError(
+                f"{where} is a {type(item).__name__}, not a guardrail. Fix: pass {hint} "
+                "(or a dict with 'name' and 'blocked_terms' and/or 'check')."
+            )
+    return tuple(result)
+
+
 def first_blocking(text: str, guardrails: Iterable[Guardrail]) -> Guardrail | None:
     """The first guardrail (in order) that blocks ``text``, or ``None``; logs the blocker's name."""
     for rail in guardrails:
@@ -134,4 +189,11 @@ def first_blocking(text: str, guardrails: Iterable[Guardrail]) -> Guardrail | No
     return None
 
 
-__all__ = ["DEFAULT_REPLACEMENT", "Guardrail", "first_blocking", "guardrail"]
+__all__ = [
+    "DEFAULT_REPLACEMENT",
+    "Guardrail",
+    "first_blocking",
+    "guardrail",
+    "guardrail_from_dict",
+    "normalize_guardrails",
+]

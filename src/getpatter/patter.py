@@ -15,12 +15,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, TextIO, overload
 
+from getpatter._compat import check_agent_provider, reject_agent_kwargs, reject_client_kwargs
 from getpatter._serving import _resolve_agent, _ServingMixin
 from getpatter.agent import Agent, build_agent
 from getpatter.call.bus import EventBus
 from getpatter.carriers.telnyx.config import Telnyx
 from getpatter.carriers.twilio.config import Twilio
-from getpatter.errors import PatterConfigError
+from getpatter.errors import PatterConfigError, PatterTypeError
 from getpatter.metrics.pricing import ProviderPricing, merge_pricing
 from getpatter.persist_root import resolve_log_root
 from getpatter.settings import Settings
@@ -34,10 +35,12 @@ if TYPE_CHECKING:
     from getpatter.call.session import Observer
     from getpatter.dashboard.persistence import CallLogWriter
     from getpatter.dashboard.store import MetricsStore
+    from getpatter.guardrails import Guardrail
     from getpatter.llm.base import LLM
     from getpatter.server.app import ServerState
     from getpatter.server.runner import ServerRunner
     from getpatter.stt.base import STT
+    from getpatter.tools.tool import Tool, ToolDecorator
     from getpatter.tts.base import TTS
     from getpatter.tunnels.cloudflare import CloudflaredTunnel
 
@@ -54,7 +57,7 @@ def _resolve_tunnel(tunnel: object) -> TunnelConfig | None:
         return CloudflareTunnel()
     if isinstance(tunnel, CloudflareTunnel | Static | Ngrok):
         return tunnel
-    raise TypeError(
+    raise PatterTypeError(
         "tunnel must be True/False/None, CloudflareTunnel(), Static(hostname) or Ngrok(hostname), "
         f"got {type(tunnel).__name__}"
     )
@@ -94,14 +97,16 @@ class Patter(_ServingMixin):
         tunnel: TunnelConfig | bool | None = None,
         pricing: Mapping[str, Mapping[str, Any]] | None = None,
         persist: bool | str | os.PathLike[str] | None = None,
+        **patter_only: object,
     ) -> None:
+        reject_client_kwargs(patter_only)  # api_key=, mode=, twilio_sid=, ...: say what to use instead
         if carrier is not None and not isinstance(carrier, Twilio | Telnyx):
-            raise TypeError(
+            raise PatterTypeError(
                 f"carrier must be Twilio(...) or Telnyx(...), got {type(carrier).__name__}. "
                 "Fix: from getpatter import Twilio; Patter(carrier=Twilio(), ...)"
             )
         if not isinstance(phone_number, str):
-            raise TypeError(f"phone_number must be a str, got {type(phone_number).__name__}")
+            raise PatterTypeError(f"phone_number must be a str, got {type(phone_number).__name__}")
         number = phone_number.strip()
         if number:
             validate_e164(number, "phone_number")
@@ -162,6 +167,21 @@ class Patter(_ServingMixin):
         return self._settings
 
     # -- agents --------------------------------------------------------------------------------------
+    @staticmethod
+    def tool(*args: Any, **kwargs: Any) -> Tool | ToolDecorator:
+        """``Patter.tool(...)``, the spelling Patter's docs use: the same as :func:`getpatter.tool`."""
+        from getpatter.tools.tool import tool
+
+        made: Tool | ToolDecorator = tool(*args, **kwargs)
+        return made
+
+    @staticmethod
+    def guardrail(*args: Any, **kwargs: Any) -> Guardrail:
+        """``Patter.guardrail(...)``, the spelling Patter's docs use: same as :func:`getpatter.guardrail`."""
+        from getpatter.guardrails import guardrail
+
+        return guardrail(*args, **kwargs)
+
     def agent(
         self,
         system_prompt: str,
@@ -184,9 +204,17 @@ class Patter(_ServingMixin):
         background_audio: Any = None,
         barge_in_threshold_ms: int = 300,
         aggressive_first_flush: bool = False,
+        **patter_only: object,
     ) -> Agent:
-        """Describe an agent (API.md A.3). Mode: ``engine`` > any of stt/llm/tts (pipeline) > realtime."""
-        return build_agent(
+        """Describe an agent (API.md A.3). Mode: ``engine`` > any of stt/llm/tts (pipeline) > realtime.
+
+        Patter SDK keywords (``provider=``, 0.7-only options, pre-0.5 keys) are checked by
+        :func:`getpatter._compat.reject_agent_kwargs`: ``provider=`` must agree with the mode.
+        """
+        provider = reject_agent_kwargs(
+            patter_only, pipeline_given=engine is None and (stt, llm, tts) != (None, None, None)
+        )
+        agent = build_agent(
             system_prompt,
             engine=engine,
             stt=stt,
@@ -207,6 +235,8 @@ class Patter(_ServingMixin):
             barge_in_threshold_ms=barge_in_threshold_ms,
             aggressive_first_flush=aggressive_first_flush,
         )
+        check_agent_provider(provider, agent.provider)
+        return agent
 
     # -- serving -------------------------------------------------------------------------------------
     def asgi_app(
@@ -252,6 +282,11 @@ class Patter(_ServingMixin):
         self._state.socket_limiter = SocketLimiter(self._settings.max_sockets_per_ip)
         self._state.runtime.media_timeout_s = self._settings.media_timeout_s
         app = create_app(self._state)
+        if self._log_root is None:
+            log.info(
+                "call logs are off (getpatter's default; the Patter SDK wrote them by default). "
+                "To keep them: Patter(persist=True) or PATTER_LOG_DIR=auto"
+            )
         if dashboard:
             from getpatter.dashboard.auth import resolve_dashboard_token
             from getpatter.dashboard.routes import add_dashboard_routes

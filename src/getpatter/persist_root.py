@@ -11,7 +11,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from getpatter.errors import PatterConfigError
+from getpatter.errors import PatterConfigError, PatterTypeError
 
 LOG_DIR_ENV = "PATTER_LOG_DIR"
 _APP_DIR = "patter"
@@ -58,14 +58,14 @@ def resolve_log_root(
     if isinstance(persist, str | os.PathLike):
         raw_path = os.fspath(persist)
         if not isinstance(raw_path, str):
-            raise TypeError("persist must be a str path, not bytes")
+            raise PatterTypeError("persist must be a str path, not bytes")
         if not raw_path.strip():
             raise PatterConfigError(
                 "persist='' is empty. Fix: pass persist=True for the default log directory, persist=False "
                 "to turn logging off, or persist='/path/to/logs'."
             )
         return _path_or_auto(raw_path.strip(), environ)
-    raise TypeError(f"persist must be bool, str, os.PathLike or None, got {type(persist).__name__}")
+    raise PatterTypeError(f"persist must be bool, str, os.PathLike or None, got {type(persist).__name__}")
 
 
 def _path_or_auto(raw: str, env: Mapping[str, str]) -> Path:

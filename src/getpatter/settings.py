@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from getpatter.errors import PatterConfigError
+from getpatter.errors import PatterConfigError, PatterTypeError
 
 RedactMode = Literal["mask", "full", "hash_only"]
 
@@ -96,7 +96,7 @@ def redact_phone_number(number: str, mode: RedactMode) -> str:
     the same number without storing it.
     """
     if not isinstance(number, str):
-        raise TypeError(f"number must be a str, got {type(number).__name__}")
+        raise PatterTypeError(f"number must be a str, got {type(number).__name__}")
     if not number:
         return ""
     if mode == "mask":

@@ -32,7 +32,7 @@ from getpatter.call.hooks import HookContext, HookRunner
 from getpatter.call.replies import ReplySource
 from getpatter.call.session import _apply_overrides
 from getpatter.call.tooling import CallTools
-from getpatter.errors import PatterConfigError
+from getpatter.errors import PatterConfigError, PatterTypeError
 from getpatter.guardrails import first_blocking
 from getpatter.llm.base import LLM, Message
 from getpatter.text.variables import sanitize_variable, substitute_variables
@@ -71,7 +71,7 @@ class TestSession:
         env: Mapping[str, str] | None = None,
     ) -> None:
         if not isinstance(agent, Agent):
-            raise TypeError(
+            raise PatterTypeError(
                 f"agent must be the Agent returned by phone.agent(...), got {type(agent).__name__}"
             )
         if on_message is not None and not callable(on_message):
@@ -201,7 +201,7 @@ class TestSession:
             return
         reply = "".join(parts).strip()
         if not streaming and reply:
-            rail = first_blocking(reply, agent.guardrails)
+            rail = first_blocking(reply, agent.guardrails or ())
             reply = rail.replacement if rail is not None else reply
             self._stream_agent(reply)
         self._close_line()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from getpatter.errors import PatterConfigError
+from getpatter.errors import PatterConfigError, PatterTypeError
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 # host[:port]: DNS name or IPv4 literal, or a bracketed IPv6 literal, then an optional port.
@@ -22,7 +22,7 @@ _HOST_PORT = re.compile(
 
 def _require_str(value: object, param: str) -> str:
     if not isinstance(value, str):
-        raise TypeError(f"{param} must be a str, got {type(value).__name__}")
+        raise PatterTypeError(f"{param} must be a str, got {type(value).__name__}")
     return value
 
 
@@ -39,7 +39,10 @@ def validate_e164(value: str, param: str) -> str:
     compact = re.sub(r"[\s().-]", "", text)
     if compact != text and _E164.fullmatch(compact):
         hint = f"{param}={compact!r}"
-    raise PatterConfigError(f"{param}={text!r} is not an E.164 phone number. Fix: pass {hint}.")
+    raise PatterConfigError(
+        f"{param}={text!r} is not an E.164 phone number (getpatter checks every number where it is "
+        f"configured, not when the carrier rejects it). Fix: pass {hint}."
+    )
 
 
 def validate_webhook_host(value: str, param: str = "webhook_url") -> str:
@@ -68,7 +71,8 @@ def validate_webhook_host(value: str, param: str = "webhook_url") -> str:
         fix = f"{param}={host!r}" if _is_host_port(host) else f"{param}='abc.example.com'"
         raise PatterConfigError(
             f"{param}={text!r} {problem}: it must be a bare host name like 'abc.ngrok.io' "
-            f"(getpatter adds https://, wss:// and the paths itself). Fix: pass {fix}."
+            f"(getpatter adds https://, wss:// and the paths itself. The Patter SDK stripped a scheme "
+            f"silently; getpatter refuses, so a wrong URL shows up here, not as failed calls). Fix: {fix}."
         )
     if not _is_host_port(host):
         raise PatterConfigError(

@@ -383,7 +383,7 @@ async def test_tts_call(name: str) -> None:
             call = await _run_call(h, turns=1)
 
     assert call.protocol_errors == []
-    assert (tts.output_format.encoding, tts.output_format.sample_rate) == case.output
+    assert (tts.audio_format.encoding, tts.audio_format.sample_rate) == case.output
     assert case.texts(fake) == SENTENCES
     assert h.tts.texts == []  # the default TTS fake was not used
     assert h.ended[0]["transcript"] == [

@@ -123,10 +123,13 @@ def test_other_tunnel_types(tunnel: Any) -> None:
 
 
 def test_unknown_and_cloud_kwargs_rejected() -> None:
-    with pytest.raises(TypeError):
-        Patter(api_key="pk_123")  # type: ignore[call-arg]
-    with pytest.raises(TypeError):
-        Patter(backend_url="https://x")  # type: ignore[call-arg]
+    # Cloud mode is refused as Patter 0.7 did (NotImplementedError), naming the local replacement.
+    with pytest.raises(NotImplementedError, match="Patter Cloud"):
+        Patter(api_key="pk_123")
+    with pytest.raises(NotImplementedError, match="Patter Cloud"):
+        Patter(backend_url="https://x")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
+        Patter(colour="blue")
 
 
 def test_pricing_merged_and_read_only() -> None:

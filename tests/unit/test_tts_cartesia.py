@@ -83,7 +83,7 @@ async def test_controls_in_generation_config_and_named_speed(fake: tuple[FakeCar
 async def test_audio_length_and_carrier_formats(fake: tuple[FakeCartesiaTTS, str]) -> None:
     f, base = fake
     tts = make(base)
-    assert tts.output_format == PCM16_16K
+    assert tts.audio_format == PCM16_16K
     short, long = "Short.", "A considerably longer sentence than the first one."
     a, b = await collect(tts, short), await collect(tts, long)
     assert len(b) / len(a) == pytest.approx(len(long) / len(short), rel=0.01)
@@ -92,7 +92,7 @@ async def test_audio_length_and_carrier_formats(fake: tuple[FakeCartesiaTTS, str
     await tts.close()
     assert len(f.connections) == 1  # one socket for every utterance
     twilio = CartesiaTTS.for_twilio(api_key=KEY, base_url=base)
-    assert twilio.output_format == MULAW_8K
+    assert twilio.audio_format == MULAW_8K
     assert await collect(twilio, long) == tone("mulaw", 8000, len(long) * 40.0)
     await twilio.close()
     assert f.connections[1].messages[0]["output_format"] == {
@@ -101,7 +101,7 @@ async def test_audio_length_and_carrier_formats(fake: tuple[FakeCartesiaTTS, str
         "sample_rate": 8000,
     }
     telnyx = CartesiaTTS.for_telnyx(api_key=KEY)
-    assert telnyx.output_format == PCM16_16K
+    assert telnyx.audio_format == PCM16_16K
 
 
 async def test_concurrent_utterances_share_the_socket(fake: tuple[FakeCartesiaTTS, str]) -> None:
@@ -128,7 +128,7 @@ def test_config_validation(monkeypatch: pytest.MonkeyPatch) -> None:
     tts = CartesiaTTS(api_key=KEY)
     assert (tts.provider_id, tts.model, tts.voice, tts.language) == ("cartesia_tts", "sonic-2", VOICE, "en")
     assert mod.TTS is CartesiaTTS and KEY not in repr(tts)
-    assert CartesiaTTS(api_key=KEY, sample_rate=24000).output_format == AudioFormat("pcm16", 24000)
+    assert CartesiaTTS(api_key=KEY, sample_rate=24000).audio_format == AudioFormat("pcm16", 24000)
     for bad in ({"speed": 3.0}, {"speed": "warp"}, {"volume": 0.1}, {"emotion": ""}, {"sample_rate": 11025}):
         with pytest.raises(PatterConfigError):
             CartesiaTTS(api_key=KEY, **bad)  # type: ignore[arg-type]

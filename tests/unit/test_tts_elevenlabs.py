@@ -94,7 +94,7 @@ async def test_optional_fields(fake: tuple[FakeElevenLabs, str]) -> None:
 async def test_pcm16k_audio_length_proportional_to_text(fake: tuple[FakeElevenLabs, str]) -> None:
     _, base = fake
     tts = ElevenLabsTTS(api_key=KEY, base_url=base)
-    assert tts.output_format == PCM16_16K
+    assert tts.audio_format == PCM16_16K
     short, long = "Short one", "A considerably longer sentence than the first."
     short_chunks, long_chunks = await collect(tts, short), await collect(tts, long)
     await tts.close()
@@ -108,7 +108,7 @@ async def test_pcm16k_audio_length_proportional_to_text(fake: tuple[FakeElevenLa
 async def test_for_twilio_returns_mulaw_8k_untouched(fake: tuple[FakeElevenLabs, str]) -> None:
     f, base = fake
     tts = ElevenLabsTTS.for_twilio(api_key=KEY, base_url=base, voice_id="adam")
-    assert tts.output_format == MULAW_8K
+    assert tts.audio_format == MULAW_8K
     text = "Thanks for calling."
     audio = b"".join(await collect(tts, text))
     await tts.close()
@@ -124,7 +124,7 @@ async def test_for_telnyx_and_alaw(fake: tuple[FakeElevenLabs, str]) -> None:
     f, base = fake
     telnyx = ElevenLabsTTS.for_telnyx(api_key=KEY, base_url=base)
     alaw = ElevenLabsTTS(api_key=KEY, base_url=base, output_format="alaw_8000")
-    assert telnyx.output_format == PCM16_16K and alaw.output_format == ALAW_8K
+    assert telnyx.audio_format == PCM16_16K and alaw.audio_format == ALAW_8K
     pcm = b"".join(await collect(telnyx, "abc"))
     a = b"".join(await collect(alaw, "abc"))
     await telnyx.close()
@@ -134,9 +134,9 @@ async def test_for_telnyx_and_alaw(fake: tuple[FakeElevenLabs, str]) -> None:
 
 
 def test_output_format_mapping_and_rejection() -> None:
-    assert ElevenLabsTTS(api_key=KEY, output_format="pcm_22050").output_format == AudioFormat("pcm16", 22050)
-    assert ElevenLabsTTS(api_key=KEY, output_format="pcm_8000").output_format == AudioFormat("pcm16", 8000)
-    assert ElevenLabsTTS(api_key=KEY, output_format="pcm_44100").output_format.sample_rate == 44100
+    assert ElevenLabsTTS(api_key=KEY, output_format="pcm_22050").audio_format == AudioFormat("pcm16", 22050)
+    assert ElevenLabsTTS(api_key=KEY, output_format="pcm_8000").audio_format == AudioFormat("pcm16", 8000)
+    assert ElevenLabsTTS(api_key=KEY, output_format="pcm_44100").audio_format.sample_rate == 44100
     with pytest.raises(PatterConfigError, match="mp3_44100_128"):
         ElevenLabsTTS(api_key=KEY, output_format="mp3_44100_128")
     with pytest.raises(PatterConfigError, match="output_format"):

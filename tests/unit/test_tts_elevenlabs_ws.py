@@ -91,17 +91,17 @@ async def test_optional_settings_travel_in_query_and_initial_message(
 async def test_audio_length_follows_text_and_twilio_is_mulaw(fake: tuple[FakeElevenLabsWS, str]) -> None:
     f, base = fake
     tts = make(base)
-    assert tts.output_format == PCM16_16K
+    assert tts.audio_format == PCM16_16K
     short, long = "Short.", "A considerably longer sentence than the first one."
     a, b = await collect(tts, short), await collect(tts, long)
     assert (len(a), len(b)) == (pcm_len(short), pcm_len(long))
     twilio = ElevenLabsWebSocketTTS.for_twilio(api_key=KEY, base_url=base)
-    assert twilio.output_format == MULAW_8K
+    assert twilio.audio_format == MULAW_8K
     mu = await collect(twilio, long)
     assert f.connections[-1].query["output_format"] == "ulaw_8000"
     assert mu == tone("mulaw", 8000, len(long) * 40.0)
     telnyx = ElevenLabsWebSocketTTS.for_telnyx(api_key=KEY, base_url=base)
-    assert telnyx.output_format == PCM16_16K
+    assert telnyx.audio_format == PCM16_16K
 
 
 async def test_chunks_hold_whole_samples(fake: tuple[FakeElevenLabsWS, str]) -> None:

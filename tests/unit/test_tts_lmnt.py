@@ -51,7 +51,7 @@ async def test_request_field_by_field_and_raw_float_becomes_pcm16(fake: tuple[Fa
         "temperature": 1.0,
         "top_p": 0.8,
     }
-    assert tts.output_format == PCM16_16K
+    assert tts.audio_format == PCM16_16K
     assert all(c and len(c) % 2 == 0 for c in chunks)
     assert b"".join(chunks) == tone("pcm16", 16000, len("Hello there.") * 40.0)
 
@@ -60,7 +60,7 @@ async def test_aurora_language_and_options(fake: tuple[FakeLMNT, str]) -> None:
     f, base = fake
     tts = LMNTTTS(api_key=KEY, model="aurora", voice="morgan", sample_rate=24000, temperature=0.3, top_p=0.5)
     tts2 = LMNTTTS(api_key=KEY, base_url=base, language="it")
-    assert (tts.language, tts.output_format) == ("en", AudioFormat("pcm16", 24000))
+    assert (tts.language, tts.audio_format) == ("en", AudioFormat("pcm16", 24000))
     await collect(tts2, "Ciao")
     await tts2.close()
     assert f.requests[0].body["language"] == "it"
@@ -84,12 +84,12 @@ async def test_length_proportional_and_twilio_mulaw(fake: tuple[FakeLMNT, str]) 
     assert len(b) / len(a) == pytest.approx(len(long) / len(short), rel=0.01)
     await tts.close()
     twilio = LMNTTTS.for_twilio(api_key=KEY, base_url=base)
-    assert twilio.output_format == MULAW_8K
+    assert twilio.audio_format == MULAW_8K
     mu = b"".join(await collect(twilio, long))
     await twilio.close()
     assert f.requests[-1].body["format"] == "ulaw" and f.requests[-1].body["sample_rate"] == 8000
     assert mu == tone("mulaw", 8000, len(long) * 40.0)  # WAV header stripped, bytes untouched
-    assert LMNTTTS.for_telnyx(api_key=KEY).output_format == PCM16_16K
+    assert LMNTTTS.for_telnyx(api_key=KEY).audio_format == PCM16_16K
 
 
 async def test_wav_format_header_stripped(fake: tuple[FakeLMNT, str]) -> None:
@@ -97,7 +97,7 @@ async def test_wav_format_header_stripped(fake: tuple[FakeLMNT, str]) -> None:
     tts = LMNTTTS(api_key=KEY, base_url=base, format="wav", sample_rate=8000)
     audio = b"".join(await collect(tts, "Wave"))
     await tts.close()
-    assert tts.output_format == AudioFormat("pcm16", 8000)
+    assert tts.audio_format == AudioFormat("pcm16", 8000)
     assert audio == tone("pcm16", 8000, 4 * 40.0)
 
 

@@ -74,7 +74,7 @@ async def test_optional_fields_sent_only_when_set(fake: tuple[FakeOpenAIAudio, s
 async def test_audio_is_24k_pcm16_with_length_proportional_to_text(fake: tuple[FakeOpenAIAudio, str]) -> None:
     _, base = fake
     tts = OpenAITTS(api_key=KEY, base_url=base)
-    assert tts.output_format == PCM16_24K
+    assert tts.audio_format == PCM16_24K
     short, long = "Hi there", "Hi there, this is a much longer sentence."
     short_chunks = await collect(tts, short)
     long_chunks = await collect(tts, long)

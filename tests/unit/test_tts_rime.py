@@ -87,19 +87,19 @@ async def test_mist_options_are_camel_case_and_long_text_split(fake: tuple[FakeR
 async def test_length_proportional_and_twilio_mulaw(fake: tuple[FakeRime, str]) -> None:
     f, base = fake
     tts = RimeTTS(api_key=KEY, base_url=base)
-    assert tts.output_format == PCM16_16K
+    assert tts.audio_format == PCM16_16K
     short, long = "Short.", "A considerably longer sentence than the first one."
     a, b = await collect(tts, short), await collect(tts, long)
     assert len(b) / len(a) == pytest.approx(len(long) / len(short), rel=0.01)
     await tts.close()
     twilio = RimeTTS.for_twilio(api_key=KEY, base_url=base, speaker="luna")
-    assert twilio.output_format == MULAW_8K
+    assert twilio.audio_format == MULAW_8K
     assert await collect(twilio, long) == tone("mulaw", 8000, len(long) * 40.0)
     await twilio.close()
     last = f.requests[-1]
     assert last.headers["accept"] == "audio/x-mulaw"
     assert (last.body["samplingRate"], last.body["speaker"]) == (8000, "luna")
-    assert RimeTTS.for_telnyx(api_key=KEY).output_format == PCM16_16K
+    assert RimeTTS.for_telnyx(api_key=KEY).audio_format == PCM16_16K
 
 
 def test_config_validation(monkeypatch: pytest.MonkeyPatch) -> None:

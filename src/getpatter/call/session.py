@@ -257,7 +257,7 @@ class CallSession:
             vad=agent.vad,
             tools=self.tools.schemas() if self.tools is not None else None,
             run_tool=self.tools.run if self.tools is not None else None,
-            guardrails=agent.guardrails,
+            guardrails=agent.guardrails or (),
             on_tts_failure=self._engine_lost,
             after_utterance=self._after_utterance,
         )
@@ -287,7 +287,7 @@ class CallSession:
             wire_format=self.codec.wire_format,
             bus=self.bus,
             run_tool=self.tools.run if self.tools is not None else None,
-            guardrails=agent.guardrails,
+            guardrails=agent.guardrails or (),
             on_fatal=self._engine_lost,
             on_engine_closed=self.request_hangup,
             after_utterance=self._after_utterance,

@@ -51,7 +51,7 @@ class Speaker:
         if not text or not text.strip():
             return
         playout = self._playout
-        converter = FormatConverter(self._tts.output_format, self._wire)
+        converter = FormatConverter(self._tts.audio_format, self._wire)
         playout.begin_segment(text)
         self.characters += len(text)
         async with contextlib.aclosing(self._tts.synthesize(text)) as audio:  # type: ignore[type-var]

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from fastapi import HTTPException, Request
 
+from getpatter.errors import PatterTypeError
 from getpatter.validation import is_loopback_host
 
 log = logging.getLogger("getpatter.dashboard")
@@ -71,7 +72,7 @@ def resolve_dashboard_token(
     prints ``http://127.0.0.1:<port>/?token=...`` so the owner can open it.
     """
     if not isinstance(token, str):
-        raise TypeError(f"dashboard_token must be a str, got {type(token).__name__}")
+        raise PatterTypeError(f"dashboard_token must be a str, got {type(token).__name__}")
     if token:
         return token
     if allow_insecure or not is_exposed(bind_host=bind_host, webhook_host=webhook_host):

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from getpatter._provider import ProviderAttributes
 from getpatter.audio.format import AudioFormat
 
 
@@ -133,7 +134,7 @@ class EngineSession(abc.ABC):
         """Idempotent."""
 
 
-class Engine(abc.ABC):
+class Engine(ProviderAttributes, abc.ABC):
     #: ``openai_realtime`` or ``elevenlabs_convai`` (the agent's provider mode).
     provider_mode: str = ""
     voice: str = ""

@@ -64,6 +64,7 @@ class AnthropicLLM(BaseLLM):
     """
 
     provider_id = "anthropic"
+    api_version = ANTHROPIC_VERSION
 
     def __init__(
         self,
@@ -131,7 +132,7 @@ class AnthropicLLM(BaseLLM):
     def _headers(self) -> dict[str, str]:
         return {
             "x-api-key": self._api_key,
-            "anthropic-version": ANTHROPIC_VERSION,
+            "anthropic-version": self.api_version,
             "content-type": "application/json",
             "accept": "text/event-stream",
         }

@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from getpatter._provider import ProviderAttributes
+
 Message = dict[str, Any]
 ToolSchema = dict[str, Any]
 
@@ -41,7 +43,7 @@ class Usage:
 LLMEvent = TextDelta | ToolCallRequest | Usage
 
 
-class LLM(abc.ABC):
+class LLM(ProviderAttributes, abc.ABC):
     """A chat model provider (configuration, shareable across calls)."""
 
     provider_id: str = ""
@@ -57,5 +59,5 @@ class LLM(abc.ABC):
         vendor refuses; cancelling the iteration closes the HTTP stream.
         """
 
-    async def close(self) -> None:  # noqa: B027 - optional hook
+    async def close(self) -> None:
         """Release pooled connections."""

@@ -47,7 +47,8 @@ class PiperTTS(TTS):
         self.model = "piper-joe-medium" if model_path is None else os.path.basename(model_path)
         self._model_path, self._config_path = model_path, config_path
         self.gain_db = gain_db  # Piper peaks at 0 dBFS too
-        self.output_format = AudioFormat("pcm16", int(self._voice().config.sample_rate))
+        self.audio_format = AudioFormat("pcm16", int(self._voice().config.sample_rate))
+        self.output_format = f"pcm_{self.audio_format.sample_rate}"
 
     def _voice(self) -> Any:
         return _load(self._model_path, self._config_path)

@@ -28,7 +28,7 @@ def _speak(text: str, voice: str) -> bytes:
 
 class LocalTTS(TTS):
     provider_id = "local_pico"
-    output_format = PCM16_16K
+    audio_format = PCM16_16K
 
     def __init__(self, *, voice: str = "en-US", gain_db: float = -3.0) -> None:
         self.model = "pico"

@@ -11,6 +11,7 @@ import abc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from getpatter._provider import ProviderAttributes
 from getpatter.audio.format import PCM16_16K, AudioFormat
 
 
@@ -59,7 +60,7 @@ class STTStream(abc.ABC):
         """Flush, end the iteration, release the connection. Idempotent."""
 
 
-class STT(abc.ABC):
+class STT(ProviderAttributes, abc.ABC):
     """A speech-to-text provider (configuration, shareable across calls)."""
 
     #: Key into the price table (API.md D.3).

@@ -91,7 +91,7 @@ class CartesiaSTT(BaseSTT):
         self.max_silence_duration_secs = max_silence_duration_secs
         self.base_url = base_url
         self.url = ws_url(base_url, WS_PATH, owner="CartesiaSTT")
-        self.version = version
+        self.api_version = version
         self.open_timeout_s = open_timeout_s
         self.close_timeout_s = close_timeout_s
         self.input_format = AudioFormat(_ENCODINGS[encoding], sample_rate)
@@ -123,7 +123,7 @@ class CartesiaSTT(BaseSTT):
     async def open(self) -> CartesiaSTTStream:
         ws = await connect_ws(
             f"{self.url}?{urlencode(self.query_params())}",
-            {"X-API-Key": self._api_key, "Cartesia-Version": self.version},
+            {"X-API-Key": self._api_key, "Cartesia-Version": self.api_version},
             vendor="Cartesia STT",
             env_var=ENV_VAR,
             secrets=(self._api_key,),

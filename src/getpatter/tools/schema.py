@@ -35,6 +35,8 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
+from getpatter.errors import PatterTypeError
+
 JsonSchema = dict[str, Any]
 
 #: Name of the optional function parameter that receives the call context instead of a model argument.
@@ -147,7 +149,7 @@ def _schema(annotation: Any, where: str) -> tuple[JsonSchema, bool]:
         if len(args) == 2 and args[1] is not Any:
             schema["additionalProperties"] = _schema(args[1], where)[0]
         return schema, False
-    raise TypeError(
+    raise PatterTypeError(
         f"{where}: annotation {annotation!r} cannot be described to the model. Use str, int, float, bool, "
         "list[...], dict[str, ...], Literal[...], an Enum, or Optional[...] of these."
     )
@@ -161,7 +163,9 @@ def _items(origin: Any, args: tuple[Any, ...], where: str) -> JsonSchema:
             return _schema(args[0], where)[0]
         distinct = {repr(a) for a in args}
         if len(distinct) != 1:
-            raise TypeError(f"{where}: fixed-shape tuples are not supported; use tuple[X, ...] or list[X].")
+            raise PatterTypeError(
+                f"{where}: fixed-shape tuples are not supported; use tuple[X, ...] or list[X]."
+            )
     return _schema(args[0], where)[0]
 
 
@@ -175,7 +179,9 @@ def _literal(values: tuple[Any, ...], where: str) -> tuple[JsonSchema, bool]:
         # bool before int: True is an int in Python but not in JSON.
         kind = next((name for typ, name in _SCALARS.items() if isinstance(value, typ)), None)
         if kind is None:
-            raise TypeError(f"{where}: Literal/Enum values must be str, int, float or bool, got {value!r}.")
+            raise PatterTypeError(
+                f"{where}: Literal/Enum values must be str, int, float or bool, got {value!r}."
+            )
         kinds.add(kind)
     if kinds == {"integer", "number"}:
         kinds = {"number"}
@@ -192,12 +198,12 @@ def function_schema(fn: Callable[..., Any]) -> FunctionSchema:
     skipped, unsupported annotations) so the mistake shows at import time, not mid-call.
     """
     if not callable(fn):
-        raise TypeError(f"@tool needs a function, got {type(fn).__name__}")
+        raise PatterTypeError(f"@tool needs a function, got {type(fn).__name__}")
     name = getattr(fn, "__name__", type(fn).__name__)
     try:
         hints = typing.get_type_hints(fn, include_extras=True)
     except Exception as exc:  # unresolved forward references etc.
-        raise TypeError(f"@tool {name}: cannot resolve type hints ({exc})") from exc
+        raise PatterTypeError(f"@tool {name}: cannot resolve type hints ({exc})") from exc
     doc = parse_docstring(inspect.getdoc(fn))
     properties: dict[str, JsonSchema] = {}
     required: list[str] = []
@@ -207,7 +213,7 @@ def function_schema(fn: Callable[..., Any]) -> FunctionSchema:
         if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
             continue
         if param.kind is inspect.Parameter.POSITIONAL_ONLY:
-            raise TypeError(
+            raise PatterTypeError(
                 f"@tool {name}: parameter {param.name!r} is positional-only; tool arguments are passed by "
                 "keyword, so remove the '/'."
             )

@@ -12,7 +12,7 @@ import copy
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from getpatter.errors import PatterConfigError
+from getpatter.errors import PatterConfigError, PatterTypeError
 from getpatter.validation import validate_e164
 
 TRANSFER_CALL = "transfer_call"
@@ -70,7 +70,7 @@ def validate_system_handlers(handlers: Mapping[str, SystemHandler] | None) -> di
     if handlers is None:
         return {}
     if not isinstance(handlers, Mapping):
-        raise TypeError(
+        raise PatterTypeError(
             f"system_handlers must be a mapping of tool name to handler, got {type(handlers).__name__}"
         )
     result: dict[str, SystemHandler] = {}
@@ -80,7 +80,7 @@ def validate_system_handlers(handlers: Mapping[str, SystemHandler] | None) -> di
                 f"system_handlers: unknown system tool {name!r}. Fix: use only {sorted(RESERVED_TOOL_NAMES)}."
             )
         if not callable(handler):
-            raise TypeError(
+            raise PatterTypeError(
                 f"system_handlers[{name!r}] must be an async callable, got {type(handler).__name__}"
             )
         result[name] = handler

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, overload
 from urllib.parse import urlsplit
 
-from getpatter.errors import ErrorCode, PatterConfigError, PatterError
+from getpatter.errors import ErrorCode, PatterConfigError, PatterError, PatterTypeError
 from getpatter.tools.schema import FunctionSchema, function_schema
 from getpatter.tools.system import RESERVED_TOOL_NAMES
 
@@ -65,12 +65,12 @@ class Tool:
     def __post_init__(self) -> None:
         _check_name(self.name)
         if not isinstance(self.description, str):
-            raise TypeError(
+            raise PatterTypeError(
                 f"Tool {self.name!r}: description must be a str, got {type(self.description).__name__}"
             )
         object.__setattr__(self, "parameters", _check_parameters(self.parameters, self.name))
         if not isinstance(self.webhook_url, str):
-            raise TypeError(
+            raise PatterTypeError(
                 f"Tool {self.name!r}: webhook_url must be a str, got {type(self.webhook_url).__name__}"
             )
         if (self.handler is None) == (not self.webhook_url):
@@ -104,7 +104,7 @@ class Tool:
 
 def _check_name(name: object) -> None:
     if not isinstance(name, str):
-        raise TypeError(f"Tool name must be a str, got {type(name).__name__}")
+        raise PatterTypeError(f"Tool name must be a str, got {type(name).__name__}")
     if not _NAME.fullmatch(name):
         suggestion = re.sub(r"[^a-zA-Z0-9_-]+", "_", name).strip("_")[:64] or "my_tool"
         raise PatterConfigError(
@@ -122,7 +122,7 @@ def _check_parameters(value: object, name: str) -> dict[str, Any]:
     if value is None:
         return empty_parameters()
     if not isinstance(value, Mapping):
-        raise TypeError(f"{where} must be a dict (a JSON schema), got {type(value).__name__}")
+        raise PatterTypeError(f"{where} must be a dict (a JSON schema), got {type(value).__name__}")
     fix = "Fix: parameters={'type': 'object', 'properties': {'city': {'type': 'string'}}}."
     if value.get("type") != "object":
         raise PatterConfigError(f"{where} must be a JSON-schema object with 'type': 'object'. {fix}")
@@ -150,7 +150,7 @@ def _check_parameters(value: object, name: str) -> dict[str, Any]:
 
 def _check_handler(handler: object, name: str) -> None:
     if not callable(handler):
-        raise TypeError(f"Tool {name!r}: handler must be callable, got {type(handler).__name__}")
+        raise PatterTypeError(f"Tool {name!r}: handler must be callable, got {type(handler).__name__}")
     try:
         signature = inspect.signature(handler)
     except (TypeError, ValueError):  # some builtins have no signature; trust them
@@ -158,7 +158,7 @@ def _check_handler(handler: object, name: str) -> None:
     try:
         signature.bind(object(), object())
     except TypeError:
-        raise TypeError(
+        raise PatterTypeError(
             f"Tool {name!r}: handler must accept (arguments, context), got a callable with signature "
             f"{signature}. Fix: def handler(arguments, context): ..., or use @tool on a typed function."
         ) from None
@@ -177,7 +177,7 @@ def _check_timeout(value: object, where: str) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{where} must be a number of seconds, got {type(value).__name__}")
+        raise PatterTypeError(f"{where} must be a number of seconds, got {type(value).__name__}")
     if not math.isfinite(value) or value <= 0:
         raise PatterConfigError(
             f"{where}={value!r} must be a positive number of seconds. Fix: e.g. {where}=10."
@@ -270,7 +270,7 @@ def tool(
     parameters: Mapping[str, Any] | None = None,
     *,
     timeout_s: float | None = None,
-) -> Callable[[Callable[..., Any]], Tool]: ...
+) -> ToolDecorator: ...
 def tool(
     name: str | Callable[..., Any] = "",
     description: str = "",
@@ -278,7 +278,7 @@ def tool(
     handler: ToolHandler | None = None,
     webhook_url: str = "",
     timeout_s: float | None = None,
-) -> Tool | Callable[[Callable[..., Any]], Tool]:
+) -> Tool | ToolDecorator:
     """Factory and decorator in one.
 
     * ``@tool`` on a function -> :class:`Tool` with a derived schema;
@@ -290,13 +290,32 @@ def tool(
         return tool_from_function(name)
     if handler is not None or webhook_url:
         return Tool(name, description, parameters, handler, webhook_url, timeout_s)
+    return ToolDecorator(name, description, parameters, timeout_s)
 
-    def decorate(fn: Callable[..., Any]) -> Tool:
+
+@dataclass(frozen=True, slots=True)
+class ToolDecorator:
+    """What ``tool(name=...)`` without ``handler=``/``webhook_url=`` returns: a decorator for a function.
+
+    In the existing Patter SDK the same call raises ``ValueError`` ("neither handler nor webhook"). Here it
+    is the ``@tool(name=...)`` form, so it cannot fail on the spot; instead :func:`normalize_tools` refuses
+    it with a :class:`PatterConfigError` (a ``ValueError``) naming the entry, when it lands in ``tools=``
+    without having decorated anything.
+    """
+
+    name: str = ""
+    description: str = ""
+    parameters: Mapping[str, Any] | None = None
+    timeout_s: float | None = None
+
+    def __call__(self, fn: Callable[..., Any]) -> Tool:
         return tool_from_function(
-            fn, name=name, description=description, parameters=parameters, timeout_s=timeout_s
+            fn,
+            name=self.name,
+            description=self.description,
+            parameters=self.parameters,
+            timeout_s=self.timeout_s,
         )
-
-    return decorate
 
 
 def tool_from_dict(spec: Mapping[str, Any], where: str = "tool") -> Tool:
@@ -329,33 +348,61 @@ def tool_from_dict(spec: Mapping[str, Any], where: str = "tool") -> Tool:
     return Tool(**kwargs)
 
 
+def _normalize_entry(item: object, where: str) -> Tool:
+    """One ``tools=`` entry as a :class:`Tool`; every refusal names the entry (``tools[2]``) and the fix."""
+    if isinstance(item, Tool):
+        return item
+    if isinstance(item, ToolDecorator):
+        label = f"tool(name={item.name!r})" if item.name else "tool()"
+        raise PatterConfigError(
+            f"{where} is {label} without handler= or webhook_url=, so it can never run (Patter raises "
+            "ValueError for this too; in getpatter that call is the @tool(...) decorator form). Fix: add "
+            "handler=fn (called with (arguments, context)) or webhook_url='https://...', or put it above "
+            "a function: @tool(name=...)."
+        )
+    if isinstance(item, Mapping):
+        try:
+            return tool_from_dict(item, where)
+        except PatterTypeError as exc:
+            raise PatterTypeError(_prefixed(where, exc)) from None
+        except PatterConfigError as exc:
+            raise PatterConfigError(_prefixed(where, exc)) from None
+    if callable(item):
+        label = getattr(item, "__name__", type(item).__name__)
+        raise PatterTypeError(
+            f"{where} is the plain function {label!r}, which has no schema the model could call. Fix: "
+            f"decorate it with @tool (schema from its type hints and docstring), or pass "
+            f"Tool(name={label!r}, description=..., parameters=..., handler=...)."
+        )
+    raise PatterTypeError(
+        f"{where} must be a Tool, an @tool function or a dict with 'name', 'description', 'parameters' and "
+        f"'handler' or 'webhook_url', got {type(item).__name__}."
+    )
+
+
+def _prefixed(where: str, exc: Exception) -> str:
+    text = str(exc)
+    return text if text.startswith(where) else f"{where}: {text}"
+
+
 def normalize_tools(tools: Iterable[Tool | Mapping[str, Any]] | None) -> list[Tool]:
     """Turn the user's ``tools=`` value into a list of :class:`Tool` with unique names.
 
-    ``None`` -> ``[]``. A non-list, or an entry that is neither a ``Tool`` nor a dict, raises ``TypeError``;
-    invalid dicts and duplicate names raise :class:`PatterConfigError`.
+    ``None`` -> ``[]``. A non-list, or an entry that is neither a ``Tool`` nor a dict, raises
+    :class:`PatterTypeError`; invalid dicts, ``tool(name=...)`` without a handler, and duplicate names raise
+    :class:`PatterConfigError`. Both are ``PatterConfigError`` naming the entry and the fix.
     """
     if tools is None:
         return []
     if isinstance(tools, str | bytes | Mapping | Tool) or not isinstance(tools, Iterable):
-        raise TypeError(
+        raise PatterTypeError(
             f"tools must be a list of Tool or dict, got {type(tools).__name__}. Fix: tools=[my_tool]."
         )
     result: list[Tool] = []
     seen: dict[str, int] = {}
     for index, item in enumerate(tools):
         where = f"tools[{index}]"
-        if isinstance(item, Tool):
-            normalized = item
-        elif isinstance(item, Mapping):
-            normalized = tool_from_dict(item, where)
-        elif callable(item):
-            raise TypeError(
-                f"{where} is a plain function. Fix: decorate it with @tool, or if it came from "
-                "tool(name=...) without handler=/webhook_url=, add one of them."
-            )
-        else:
-            raise TypeError(f"{where} must be a Tool or a dict, got {type(item).__name__}")
+        normalized = _normalize_entry(item, where)
         if normalized.name in seen:
             raise PatterConfigError(
                 f"{where}: duplicate tool name {normalized.name!r} (also tools[{seen[normalized.name]}]). "
@@ -369,6 +416,7 @@ def normalize_tools(tools: Iterable[Tool | Mapping[str, Any]] | None) -> list[To
 __all__ = [
     "Tool",
     "ToolArgumentError",
+    "ToolDecorator",
     "ToolHandler",
     "empty_parameters",
     "normalize_tools",

@@ -119,10 +119,11 @@ class CartesiaTTS(BaseTTS):
         self.speed = speed
         self.emotion = emotion
         self.volume = volume
-        self.version = version
+        self.api_version = version
         self.open_timeout = open_timeout
         self.frame_timeout = frame_timeout
-        self.output_format = AudioFormat(ENCODINGS[encoding], sample_rate)
+        self.audio_format = AudioFormat(ENCODINGS[encoding], sample_rate)
+        self.output_format = encoding
         normalize_base_url(base_url, owner=_OWNER)
         self._url = ws_endpoint(base_url, ws_base_url, "/tts/websocket", owner=_OWNER)
         self._api_key = key
@@ -182,7 +183,7 @@ class CartesiaTTS(BaseTTS):
             if self._ws is None or self._reader is None or self._reader.done():
                 self._ws = await connect_ws(
                     self._url,
-                    headers={"X-API-Key": self._api_key, "Cartesia-Version": self.version},
+                    headers={"X-API-Key": self._api_key, "Cartesia-Version": self.api_version},
                     vendor=_VENDOR,
                     secret=self._api_key,
                     open_timeout=self.open_timeout,
@@ -234,7 +235,7 @@ class CartesiaTTS(BaseTTS):
         context_id = f"ctx-{uuid.uuid4().hex}"
         queue: asyncio.Queue[bytes | _Done] = asyncio.Queue()
         self._contexts[context_id] = queue
-        carry = SampleCarry(self.output_format.bytes_per_sample)
+        carry = SampleCarry(self.audio_format.bytes_per_sample)
         finished = False
         try:
             try:

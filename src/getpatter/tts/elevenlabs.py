@@ -104,7 +104,7 @@ class ElevenLabsTTS(BaseTTS):
         timeout: float = 30.0,
     ) -> None:
         key = resolve_api_key(api_key, owner="ElevenLabsTTS", env_var=ENV_VAR)
-        self.output_format = audio_format_for(output_format)
+        self.audio_format = audio_format_for(output_format)
         if not model_id:
             raise PatterConfigError("ElevenLabsTTS: model_id must be non-empty, e.g. 'eleven_flash_v2_5'.")
         if voice_settings is not None:
@@ -119,8 +119,9 @@ class ElevenLabsTTS(BaseTTS):
                 f"ElevenLabsTTS: optimize_streaming_latency must be 0-4 (got {optimize_streaming_latency})."
             )
         self.voice_id = resolve_voice_id(voice_id)
+        self.voice = self.voice_id
         self.model = model_id
-        self.output_format_name = output_format
+        self.output_format = output_format
         self.voice_settings = dict(voice_settings) if voice_settings is not None else None
         self.language_code = language_code
         self.optimize_streaming_latency = optimize_streaming_latency
@@ -155,11 +156,11 @@ class ElevenLabsTTS(BaseTTS):
     def __repr__(self) -> str:
         return (
             f"ElevenLabsTTS(voice_id={self.voice_id!r}, model_id={self.model!r}, "
-            f"output_format={self.output_format_name!r})"
+            f"output_format={self.output_format!r})"
         )
 
     def _params(self) -> dict[str, str]:
-        params = {"output_format": self.output_format_name}
+        params = {"output_format": self.output_format}
         if self.optimize_streaming_latency is not None:
             params["optimize_streaming_latency"] = str(self.optimize_streaming_latency)
         return params
@@ -181,7 +182,7 @@ class ElevenLabsTTS(BaseTTS):
             headers={"xi-api-key": self._api_key},
             json_body=self._body(text),
             params=self._params(),
-            sample_width=self.output_format.bytes_per_sample,
+            sample_width=self.audio_format.bytes_per_sample,
         ):
             yield chunk
 

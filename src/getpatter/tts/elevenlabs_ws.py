@@ -246,7 +246,7 @@ class ElevenLabsWebSocketTTS(BaseTTS):
     ) -> None:
         owner = "ElevenLabsWebSocketTTS"
         key = resolve_api_key(api_key, owner=owner, env_var=ENV_VAR)
-        self.output_format = audio_format_for(output_format)
+        self.audio_format = audio_format_for(output_format)
         if not model_id:
             raise PatterConfigError(f"{owner}: model_id must be non-empty, e.g. 'eleven_flash_v2_5'.")
         if model_id.startswith("eleven_v3"):
@@ -282,8 +282,9 @@ class ElevenLabsWebSocketTTS(BaseTTS):
             if seconds <= 0:
                 raise PatterConfigError(f"{owner}: {name} must be > 0 seconds (got {seconds}).")
         self.voice_id = resolve_voice_id(voice_id)
+        self.voice = self.voice_id
         self.model = model_id
-        self.output_format_name = output_format
+        self.output_format = output_format
         self.voice_settings = dict(voice_settings) if voice_settings is not None else None
         self.language_code = language_code
         self.auto_mode = auto_mode
@@ -321,14 +322,14 @@ class ElevenLabsWebSocketTTS(BaseTTS):
     def __repr__(self) -> str:
         return (
             f"ElevenLabsWebSocketTTS(voice_id={self.voice_id!r}, model_id={self.model!r}, "
-            f"output_format={self.output_format_name!r}, auto_mode={self.auto_mode})"
+            f"output_format={self.output_format!r}, auto_mode={self.auto_mode})"
         )
 
     def query_params(self) -> list[tuple[str, str]]:
         """Handshake query: model, format, chunking mode and inactivity window (language when set)."""
         params = [
             ("model_id", self.model),
-            ("output_format", self.output_format_name),
+            ("output_format", self.output_format),
             ("auto_mode", "true" if self.auto_mode else "false"),
             ("inactivity_timeout", str(self.inactivity_timeout)),
         ]
@@ -357,7 +358,7 @@ class ElevenLabsWebSocketTTS(BaseTTS):
         )
         stream = ElevenLabsStream(
             ws,
-            sample_width=self.output_format.bytes_per_sample,
+            sample_width=self.audio_format.bytes_per_sample,
             frame_timeout=self.frame_timeout,
             secret=self._api_key,
         )

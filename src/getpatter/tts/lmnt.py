@@ -1,6 +1,6 @@
 """LMNT text-to-speech over HTTP: ``POST {base}/v1/ai/speech/bytes`` (``shared/protocols/tts.md`` §4.1).
 
-What each ``format`` puts on the wire, and what we yield (always ``output_format``):
+What each ``format`` puts on the wire, and what we yield (always ``audio_format``):
 
 * ``raw`` (default): 32-bit float samples at ``sample_rate`` -> converted to PCM16 here, sample by sample,
   as the body streams;
@@ -134,7 +134,8 @@ class LMNTTTS(BaseTTS):
         self.temperature = temperature
         self.top_p = top_p
         encoding: Encoding = "mulaw" if self.format == "mulaw" else "pcm16"
-        self.output_format = AudioFormat(encoding, sample_rate)
+        self.audio_format = AudioFormat(encoding, sample_rate)
+        self.output_format = WIRE_FORMATS[self.format]
         self._url = normalize_base_url(base_url, owner=_OWNER) + "/v1/ai/speech/bytes"
         self._api_key = key
         self._http = HttpAudioStreamer(vendor=_VENDOR, secret=key, timeout=timeout)
@@ -184,7 +185,7 @@ class LMNTTTS(BaseTTS):
             )
         convert = Float32ToPcm16() if self.format == "raw" else None
         strip = WavHeaderStripper()
-        width = self.output_format.bytes_per_sample
+        width = self.audio_format.bytes_per_sample
         carry = b""
         async for piece in self._http.stream(
             self._url,

@@ -1,7 +1,7 @@
 """OpenAI text-to-speech over ``POST {base_url}/audio/speech`` (streamed raw PCM).
 
 We always ask for ``response_format: "pcm"``: headerless PCM16 mono at 24 kHz, the only rate OpenAI
-offers, so ``output_format`` is :data:`PCM16_24K` and the call layer resamples to the carrier's rate.
+offers, so ``audio_format`` is :data:`PCM16_24K` and the call layer resamples to the carrier's rate.
 The same class serves any OpenAI-compatible ``/audio/speech`` endpoint through ``base_url``.
 """
 
@@ -62,7 +62,8 @@ class OpenAITTS(BaseTTS):
     ``timeout`` bounds connecting and each read, so a stalled stream fails instead of hanging the turn.
     """
 
-    output_format = PCM16_24K
+    audio_format = PCM16_24K
+    output_format = "pcm"  # OpenAI's response_format
 
     def __init__(
         self,

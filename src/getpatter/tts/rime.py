@@ -100,13 +100,15 @@ class RimeTTS(BaseTTS):
             raise PatterConfigError(f"{_OWNER}: max_tokens must be > 0 (got {max_tokens}).")
         self.model = model
         self.speaker = speaker.strip() if speaker and speaker.strip() else default_speaker(model)
+        self.voice = self.speaker
         self.lang = lang
         self.sample_rate = sample_rate
         self.encoding = encoding
         self.options: dict[str, Any] = {
             k: v for k, v in (mist_opts if mist else arcana_opts).items() if v is not None
         }
-        self.output_format = AudioFormat("mulaw" if encoding == "mulaw" else "pcm16", sample_rate)
+        self.audio_format = AudioFormat("mulaw" if encoding == "mulaw" else "pcm16", sample_rate)
+        self.output_format = encoding
         self._max_chars = MIST_MAX_CHARS if mist else None
         self._url = normalize_base_url(base_url, owner=_OWNER) + "/v1/rime-tts"
         self._api_key = key
@@ -155,7 +157,7 @@ class RimeTTS(BaseTTS):
                 self._url,
                 headers=headers,
                 json_body=self.body(piece),
-                sample_width=self.output_format.bytes_per_sample,
+                sample_width=self.audio_format.bytes_per_sample,
             ):
                 yield chunk
 

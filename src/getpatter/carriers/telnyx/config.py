@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from getpatter.errors import PatterConfigError
+from getpatter.errors import PatterConfigError, PatterTypeError
 
 TelnyxCodec = Literal["L16", "PCMU"]
 
@@ -22,7 +22,7 @@ CODEC_SAMPLE_RATES: dict[str, int] = {"L16": 16000, "PCMU": 8000}
 
 def _str_or_env(value: object, param: str, env_var: str | None = None) -> str:
     if not isinstance(value, str):
-        raise TypeError(f"{param} must be a str, got {type(value).__name__}")
+        raise PatterTypeError(f"{param} must be a str, got {type(value).__name__}")
     text = value.strip()
     if not text and env_var is not None:
         text = os.environ.get(env_var, "").strip()
@@ -56,7 +56,9 @@ class Telnyx:
         public_key = _str_or_env(self.public_key, "public_key", "TELNYX_PUBLIC_KEY")
         codec = _str_or_env(self.stream_codec, "stream_codec").upper()
         if not isinstance(self.strict_signatures, bool):
-            raise TypeError(f"strict_signatures must be a bool, got {type(self.strict_signatures).__name__}")
+            raise PatterTypeError(
+                f"strict_signatures must be a bool, got {type(self.strict_signatures).__name__}"
+            )
 
         missing = [
             f"{param} (or env {env})"

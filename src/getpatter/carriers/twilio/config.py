@@ -11,13 +11,13 @@ import os
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from getpatter.errors import PatterConfigError
+from getpatter.errors import PatterConfigError, PatterTypeError
 
 
 def _from_env(value: object, param: str, env_var: str) -> str:
     """``value`` if given, else the env var; the type check happens before any fallback."""
     if not isinstance(value, str):
-        raise TypeError(f"{param} must be a str, got {type(value).__name__}")
+        raise PatterTypeError(f"{param} must be a str, got {type(value).__name__}")
     return value.strip() or os.environ.get(env_var, "").strip()
 
 

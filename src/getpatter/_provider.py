@@ -1,0 +1,37 @@
+"""What code written for the Patter SDK reads on every provider and engine object (issue 24).
+
+One mixin instead of twenty copies: the STT, TTS, LLM and engine base classes inherit it, so every
+provider answers ``api_key`` and ``api_version`` the same way. Providers keep their key in
+``self._api_key``; it is readable by code here but never part of a ``repr`` or a log line.
+"""
+
+from __future__ import annotations
+
+_KEY_ATTR = "_api_key"
+
+
+class ProviderAttributes:
+    """``api_key`` (read from ``_api_key``) and ``api_version`` for providers and engines."""
+
+    #: The vendor API version this client pins (e.g. Cartesia's ``Cartesia-Version``, Anthropic's
+    #: ``anthropic-version``); ``""`` for vendors that version their API only in the URL path.
+    api_version: str = ""
+
+    @property
+    def api_key(self) -> str:
+        """The key this provider sends to its vendor (``""`` for local providers). Never in ``repr``."""
+        key = getattr(self, _KEY_ATTR, None)
+        return key if isinstance(key, str) else ""
+
+    @api_key.setter
+    def api_key(self, value: str) -> None:
+        # For custom providers that assign ``self.api_key = ...`` in their own __init__.
+        setattr(self, _KEY_ATTR, value)  # not declared here: each provider types its own ``_api_key``
+
+    def __repr__(self) -> str:
+        # A readable default for providers without their own: model and voice, never the key.
+        shown = [f"{name}={getattr(self, name)!r}" for name in ("model", "voice") if getattr(self, name, "")]
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+
+__all__ = ["ProviderAttributes"]
