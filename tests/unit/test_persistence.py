@@ -296,4 +296,5 @@ def test_helpers() -> None:
             None,
         )
 
-    assert agent_snapshot(A()) == {"provider": "pipeline", "model": "m", "language": "en", "stt": "deepgram"}
+    # Pipeline: the realtime ``model``/``voice`` fields are unused defaults, so they are not reported.
+    assert agent_snapshot(A()) == {"provider": "pipeline", "language": "en", "stt": "deepgram"}

@@ -33,6 +33,9 @@ class CallStarted(CallEvent):
     carrier: str
     provider_mode: str
     custom_params: dict[str, str] = field(default_factory=dict)
+    #: The models and voices this call really runs (``metrics.describe.describe_agent`` of the per-call
+    #: agent, after ``on_call_start`` overrides); ``{}`` when the emitter did not say.
+    agent: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -33,6 +33,7 @@ from getpatter.call.bus import EventBus
 from getpatter.call.context import CallContext
 from getpatter.call.events import CallEnded, CallStarted, ErrorOccurred, ToolCalled, ToolResult, TurnCompleted
 from getpatter.metrics.aggregate import TurnMeasurer
+from getpatter.metrics.describe import describe_agent
 from getpatter.metrics.model import INTERRUPTED_TEXT, CallMetrics
 from getpatter.settings import Settings, redact_phone_number
 
@@ -75,18 +76,8 @@ def call_dir(root: Path, call_id: str, started_at: float) -> Path:
 
 
 def agent_snapshot(agent: Any) -> dict[str, Any]:
-    """The ``agent`` object of ``metadata.json`` from an ``Agent`` (duck-typed; nulls dropped)."""
-    fields = {
-        "provider": getattr(agent, "provider", None),
-        "engine": type(engine).__name__ if (engine := getattr(agent, "engine", None)) is not None else None,
-        "model": getattr(agent, "model", None),
-        "voice": getattr(agent, "voice", None),
-        "language": getattr(agent, "language", None),
-    }
-    for part in ("stt", "llm", "tts"):  # pipeline vendors; readers tolerate the extra keys
-        provider = getattr(getattr(agent, part, None), "provider_id", None)
-        fields[part] = provider or None
-    return {k: v for k, v in fields.items() if v is not None}
+    """The ``agent`` object of ``metadata.json``: the real models and voices (``describe_agent``)."""
+    return describe_agent(agent)
 
 
 # -- durable file primitives -------------------------------------------------------------------------
@@ -256,7 +247,7 @@ class _CallLog:
             "direction": ev.direction,
             "telephony_provider": ev.carrier,
             "provider_mode": ev.provider_mode,
-            "agent": dict(self._w.agent),
+            "agent": dict(ev.agent or self._w.agent),
             "turns": 0,
             "cost": None,
             "latency": None,

@@ -194,10 +194,13 @@ def _check_entry(entry: object, where: str, allow_models: bool) -> dict[str, Any
 
 
 def merge_pricing(overrides: Mapping[str, Any] | None = None) -> PricingTable:
-    """A fresh table: defaults, with each override entry shallow-merged over its provider.
+    """A fresh table: defaults, with each override entry merged over its provider.
 
-    ``models`` merges per model (an override for one model keeps the other models and the fields of that
-    model it does not mention). Unknown providers are added. The defaults are never mutated.
+    A user's price beats every built-in row: a provider-level field the override sets (``price``,
+    ``audio_input_per_token``...) is removed from the provider's *built-in* model rows, so it applies to
+    every model of that provider. Model rows the user gives are merged on top of that, per model (an
+    override for one model keeps the other models and the fields of that model it does not mention).
+    Unknown providers are added. The defaults are never mutated.
     """
     table: dict[str, dict[str, Any]] = copy.deepcopy(cast(dict[str, dict[str, Any]], DEFAULT_PRICING))
     if overrides is None:
@@ -214,6 +217,10 @@ def merge_pricing(overrides: Mapping[str, Any] | None = None) -> PricingTable:
         merged = table.setdefault(provider, {})
         model_overrides = checked.pop("models", None)
         merged.update(checked)
+        overridden = checked.keys() & _NUMBER_FIELDS
+        for row in (merged.get("models") or {}).values():
+            for key in overridden:
+                row.pop(key, None)
         if model_overrides:
             models = merged.setdefault("models", {})
             for model_id, model_entry in model_overrides.items():
