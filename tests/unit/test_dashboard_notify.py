@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from typing import Any
 
@@ -12,6 +11,7 @@ from getpatter.call.bus import EventBus
 from getpatter.call.context import CallContext
 from getpatter.call.events import CallEnded, CallStarted
 from getpatter.dashboard.notify import DashboardNotifier, post_ingest
+from getpatter.metrics.collector import MetricsCollector
 from getpatter.settings import Settings
 from tests.fakes.server import running
 
@@ -47,11 +47,11 @@ async def test_observer_posts_start_and_end() -> None:
             call_id="CA1", caller="+1555", callee="+1666", direction="inbound", carrier="twilio"
         )
         notifier.observer(bus, ctx)
+        MetricsCollector().observer(bus, ctx)  # publishes the CallSummary the end is posted from
         bus.emit(CallStarted(call_id="CA1", caller="+1555", callee="+1666", direction="inbound",
                              carrier="twilio", provider_mode="pipeline"))  # fmt: skip
         await notifier.drain()
         bus.emit(CallEnded(call_id="CA1", reason="hangup", transcript=({"role": "user", "text": "hi"},)))
-        await asyncio.sleep(0)  # the end is posted one loop iteration after CallEnded
         await notifier.drain()
     start, end = seen[0][0], seen[1][0]
     assert seen[0][1] == "Bearer tok"

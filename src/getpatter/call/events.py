@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from getpatter.metrics.model import CallMetrics
+
 Role = Literal["user", "assistant", "tool"]
 Direction = Literal["inbound", "outbound"]
 
@@ -142,6 +144,17 @@ class CallEnded(CallEvent):
     transcript: tuple[dict[str, Any], ...] = ()
     error_code: str | None = None
     duration_seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallSummary(CallEvent):
+    """The finished call, measured: published once per call by the metrics collector, from its own
+    ``CallEnded`` handler (so before ``CallEnded``'s ``emit`` returns). Everything that records a
+    finished call with its cost and latency (dashboard store, call log, standalone-dashboard notifier,
+    ``phone.call(wait=True)``) subscribes to this one event instead of reading ``ctx.metrics`` later."""
+
+    ended: CallEnded
+    metrics: CallMetrics
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -16,8 +16,7 @@ import httpx
 
 from getpatter.call.bus import EventBus
 from getpatter.call.context import CallContext
-from getpatter.call.events import CallEnded, CallStarted
-from getpatter.metrics.model import CallMetrics
+from getpatter.call.events import CallStarted, CallSummary
 from getpatter.settings import Settings
 
 log = logging.getLogger("getpatter.dashboard")
@@ -106,8 +105,8 @@ class DashboardNotifier:
                 }
             )
 
-        def finish(ev: CallEnded) -> None:
-            metrics = ctx.metrics.to_dict() if isinstance(ctx.metrics, CallMetrics) else None
+        def finish(summary: CallSummary) -> None:
+            ev, metrics = summary.ended, summary.metrics.to_dict()
             self.send(
                 {
                     "call_id": ev.call_id,
@@ -125,15 +124,8 @@ class DashboardNotifier:
                 }
             )
 
-        def ended(ev: CallEnded) -> None:
-            # One loop iteration later, so the metrics observer has set ctx.metrics whatever the order.
-            try:
-                asyncio.get_running_loop().call_soon(finish, ev)
-            except RuntimeError:
-                finish(ev)
-
         bus.on(CallStarted, started)
-        bus.on(CallEnded, ended)
+        bus.on(CallSummary, finish)
 
 
 __all__ = ["DEFAULT_DASHBOARD_PORT", "INGEST_PATH", "DashboardNotifier", "post_ingest"]

@@ -31,7 +31,15 @@ from typing import Any
 
 from getpatter.call.bus import EventBus
 from getpatter.call.context import CallContext
-from getpatter.call.events import CallEnded, CallStarted, ErrorOccurred, ToolCalled, ToolResult, TurnCompleted
+from getpatter.call.events import (
+    CallEnded,
+    CallStarted,
+    CallSummary,
+    ErrorOccurred,
+    ToolCalled,
+    ToolResult,
+    TurnCompleted,
+)
 from getpatter.metrics.aggregate import TurnMeasurer
 from getpatter.metrics.describe import describe_agent
 from getpatter.metrics.model import INTERRUPTED_TEXT, CallMetrics
@@ -185,6 +193,8 @@ class CallLogWriter:
             await asyncio.wait(set(self.workers), timeout=timeout)
 
     def observer(self, bus: EventBus, ctx: CallContext) -> None:
+        """Log one call. Its end is written from its ``CallSummary``, so a ``MetricsCollector`` must ride
+        on the same bus (``Patter`` attaches one to every call)."""
         if self.enabled:
             _CallLog(self, bus, ctx)
 
@@ -206,7 +216,7 @@ class _CallLog:
         bus.on(ToolCalled, self._on_tool_called)
         bus.on(ToolResult, self._on_tool_result)
         bus.on(ErrorOccurred, lambda ev: self._event(ev.at, "error", {"error_code": ev.error_code}))
-        bus.on(CallEnded, self._on_ended)
+        bus.on(CallSummary, self._on_ended)
 
     # -- queue ---------------------------------------------------------------------------------------
     def _submit(self, job: _Job) -> None:
@@ -285,16 +295,14 @@ class _CallLog:
         path = self._dir / "events.jsonl"
         self._submit(lambda: append_jsonl(path, row))
 
-    def _on_ended(self, ev: CallEnded) -> None:
-        # ``ctx.metrics`` is read when the job runs, not now: the metrics collector sets it in its own
-        # CallEnded handler, which may come after this one. The job runs on a later loop iteration, so
-        # after ``emit`` has finished, whatever the subscription order. Nothing here suspends the
-        # session's end (no async handler for ``bus.drain`` to wait on).
-        path, ctx, turns = self._dir / "metadata.json", self._ctx, self._turns
+    def _on_ended(self, summary: CallSummary) -> None:
+        # The call's end comes with its metrics in one event (published by the metrics collector), so
+        # the end fields are written with them; nothing here suspends the session's end.
+        path, ev, metrics, turns = self._dir / "metadata.json", summary.ended, summary.metrics, self._turns
+        call_id = self._ctx.call_id
 
         def finish() -> None:
-            metrics = ctx.metrics if isinstance(ctx.metrics, CallMetrics) else None
-            write_json_atomic(path, {**_read_metadata(path, ctx.call_id), **_end_fields(ev, metrics, turns)})
+            write_json_atomic(path, {**_read_metadata(path, call_id), **_end_fields(ev, metrics, turns)})
 
         self._submit(finish)
         self._queue.put_nowait(None)

@@ -28,7 +28,7 @@ from typing import Any
 from getpatter._version import __version__
 from getpatter.call.bus import EventBus
 from getpatter.call.context import CallContext
-from getpatter.call.events import AgentUtterance, CallEnded, CallStarted, TurnCompleted, UserTranscript
+from getpatter.call.events import AgentUtterance, CallStarted, CallSummary, TurnCompleted, UserTranscript
 from getpatter.dashboard.persistence import (
     iso_utc,
     iter_call_dirs,
@@ -381,7 +381,9 @@ class MetricsStore:
 
     # -- the call observer ---------------------------------------------------------------------------
     def store_observer(self, bus: EventBus, ctx: CallContext) -> None:
-        """Feed this store from one call's events (an ``Observer`` for ``CallRuntime.observers``)."""
+        """Feed this store from one call's events (an ``Observer`` for ``CallRuntime.observers``). The
+        call is completed by its ``CallSummary``, so a ``MetricsCollector`` must ride on the same bus
+        (``Patter`` attaches one to every call)."""
         measurer = TurnMeasurer()
 
         def started(ev: CallStarted) -> None:
@@ -397,8 +399,8 @@ class MetricsStore:
                 }
             )
 
-        def finish(ev: CallEnded) -> None:
-            metrics = ctx.metrics if isinstance(ctx.metrics, CallMetrics) else None
+        def finish(summary: CallSummary) -> None:
+            ev = summary.ended
             data = {
                 "call_id": ev.call_id,
                 "caller": ctx.caller,
@@ -408,16 +410,7 @@ class MetricsStore:
                 "transcript": list(ev.transcript),
                 "status": "failed" if ev.error_code else "completed",
             }
-            self.record_call_end(data, metrics)
-
-        def ended(ev: CallEnded) -> None:
-            # Deferred one loop iteration so the metrics collector's CallEnded handler has set
-            # ctx.metrics whatever the subscription order (and without an async handler that the
-            # session's end would have to wait for).
-            try:
-                asyncio.get_running_loop().call_soon(finish, ev)
-            except RuntimeError:
-                finish(ev)
+            self.record_call_end(data, summary.metrics)
 
         bus.on(CallStarted, started)
         bus.on(UserTranscript, lambda ev: self.record_transcript_line(ev.call_id, "user", ev.text, ev.at))
@@ -428,7 +421,7 @@ class MetricsStore:
             ),
         )
         bus.on(TurnCompleted, lambda ev: self.record_turn(ev.call_id, measurer.measure(ev)))
-        bus.on(CallEnded, ended)
+        bus.on(CallSummary, finish)
 
 
 # -- exports ---------------------------------------------------------------------------------------------
