@@ -126,7 +126,9 @@ class Patter(_ServingMixin):
         self._store: MetricsStore | None = None
         #: The token the dashboard requires ("" = open; generated when the server is exposed).
         self.dashboard_token = ""
-        #: Process-wide events (API.md C14): call progress, machine detection, recordings.
+        #: Process-wide events (API.md C14): every call's events (transcripts, turns, tools, usage, the
+        #: call summary) and the server's (status callbacks, machine detection, recordings). Subscribe by
+        #: class or by documented name: ``phone.events.on("transcript_final", handler)``.
         self.events = EventBus()
         self._log_writer: CallLogWriter | None = None
 
@@ -285,7 +287,7 @@ class Patter(_ServingMixin):
             provider_mode=agent.provider,
             telephony_provider=self._carrier.kind if self._carrier is not None else "",
         )
-        observers: list[Observer] = [collector.observer, store.store_observer]
+        observers: list[Observer] = [collector.observer, store.store_observer, self._forward_events]
         from getpatter.tracing import is_tracing_enabled, tracing_observer
 
         if is_tracing_enabled():
@@ -299,6 +301,10 @@ class Patter(_ServingMixin):
                 observers.append(writer.observer)
                 self._log_writer = writer
         return observers
+
+    def _forward_events(self, bus: EventBus, ctx: object) -> None:
+        """Every call's events also reach ``phone.events``, the process-wide bus (API.md C14)."""
+        bus.on(None, self.events.emit)
 
     async def flush_logs(self, timeout: float = 10.0) -> None:
         """Wait until every finished call's log is on disk."""
