@@ -131,6 +131,7 @@ class Patter(_ServingMixin):
         #: class or by documented name: ``phone.events.on("transcript_final", handler)``.
         self.events = EventBus()
         self._log_writer: CallLogWriter | None = None
+        self._unfeed: Callable[[], None] | None = None  # the outbound feed of the last asgi_app()
 
     @property
     def carrier(self) -> CarrierConfig | None:
@@ -250,6 +251,7 @@ class Patter(_ServingMixin):
             observers=self._observers(agent, on_metrics),
             events=self.events,
         )
+        self._feed_outbound()
         self._state.runtime.allow_private_webhooks = self._settings.allow_private_webhooks
         self._state.socket_limiter = SocketLimiter(self._settings.max_sockets_per_ip)
         self._state.runtime.media_timeout_s = self._settings.media_timeout_s
@@ -301,6 +303,14 @@ class Patter(_ServingMixin):
                 observers.append(writer.observer)
                 self._log_writer = writer
         return observers
+
+    def _feed_outbound(self) -> None:
+        """Outbound calls reach the dashboard (and call logs) from the dial on (dashboard/outbound_feed)."""
+        from getpatter.dashboard.outbound_feed import feed_outbound_calls
+
+        if self._unfeed is not None:
+            self._unfeed()
+        self._unfeed = feed_outbound_calls(self.events, self.metrics_store, self._log_writer)
 
     def _forward_events(self, bus: EventBus, ctx: object) -> None:
         """Every call's events also reach ``phone.events``, the process-wide bus (API.md C14)."""

@@ -31,7 +31,7 @@ from getpatter.call.events import (
     UserTranscript,
     _snake,
 )
-from getpatter.call.progress import CallStatusChanged, MachineDetected, RecordingSaved
+from getpatter.call.progress import CallInitiated, CallStatusChanged, MachineDetected, RecordingSaved
 from getpatter.errors import PatterConfigError
 
 __all__ = ["EVENT_CLASSES", "PatterEventType", "Subscription", "resolve_event_name", "valid_names"]
@@ -51,6 +51,7 @@ _ALL: tuple[type[CallEvent], ...] = (
     CallEnded,
     CallSummary,
     ErrorOccurred,
+    CallInitiated,
     CallStatusChanged,
     MachineDetected,
     RecordingSaved,
@@ -105,6 +106,7 @@ class PatterEventType(StrEnum):
     CALL_ENDED = "call_ended"
     CALL_SUMMARY = "call_summary"
     ERROR_OCCURRED = "error_occurred"
+    CALL_INITIATED = "call_initiated"
     CALL_STATUS_CHANGED = "call_status_changed"
     MACHINE_DETECTED = "machine_detected"
     RECORDING_SAVED = "recording_saved"

@@ -192,6 +192,42 @@ class CallLogWriter:
         if self.workers:
             await asyncio.wait(set(self.workers), timeout=timeout)
 
+    def record_unconnected(self, record: Mapping[str, Any]) -> None:
+        """The log of an outbound call that ended before any media (no answer, busy, failed, canceled):
+        only ``metadata.json``, from the dashboard record, written off the loop (``flush`` waits)."""
+        call_id, started = str(record["call_id"]), float(record.get("started_at") or time.time())
+        mode, ended = self.settings.redact_phone, record.get("ended_at")
+        metrics = record.get("metrics") or {}
+        meta = {
+            "schema_version": SCHEMA_VERSION,
+            "call_id": call_id,
+            "trace_id": None,
+            "started_at": iso_utc(started),
+            "ended_at": iso_utc(float(ended)) if ended else None,
+            "duration_ms": round(float(metrics.get("duration_seconds") or 0.0) * 1000, 1),
+            "status": str(record.get("status") or "failed"),
+            "caller": redact_phone_number(str(record.get("caller") or ""), mode),
+            "callee": redact_phone_number(str(record.get("callee") or ""), mode),
+            "direction": record.get("direction") or "outbound",
+            "telephony_provider": record.get("telephony_provider") or "",
+            "agent": dict(self.agent),
+            "turns": 0,
+            "cost": metrics.get("cost"),
+            "latency": None,
+            "error": None,
+        }
+        path = call_dir(self.root, call_id, started) / "metadata.json"
+        task = asyncio.get_running_loop().create_task(asyncio.to_thread(self._write_quietly, path, meta))
+        self.workers.add(task)
+        task.add_done_callback(self.workers.discard)
+
+    @staticmethod
+    def _write_quietly(path: Path, meta: dict[str, Any]) -> None:
+        try:
+            write_json_atomic(path, meta)
+        except OSError as exc:
+            log.warning("call %s: call log write failed: %s", meta.get("call_id"), exc)
+
     def observer(self, bus: EventBus, ctx: CallContext) -> None:
         """Log one call. Its end is written from its ``CallSummary``, so a ``MetricsCollector`` must ride
         on the same bus (``Patter`` attaches one to every call)."""

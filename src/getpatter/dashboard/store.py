@@ -104,6 +104,7 @@ class MetricsStore:
         self._lock = threading.RLock()
         self._completed: deque[Record] = deque(maxlen=max_calls)
         self._active: dict[str, Record] = {}
+        self._media: set[str] = set()  # live calls whose media session started (they end with metrics)
         self._deleted: set[str] = set()
         self._subscribers: list[_Subscriber] = []
         self._log_root = Path(log_root) if log_root is not None else None
@@ -120,6 +121,8 @@ class MetricsStore:
 
     def record_call_start(self, data: dict[str, Any]) -> None:
         record = self._upsert_active(data, status="in-progress")
+        with self._lock:
+            self._media.add(record["call_id"])
         self._publish("call_start", {k: record.get(k) for k in ("call_id", "caller", "callee", "direction")})
 
     def _upsert_active(self, data: dict[str, Any], *, status: str) -> Record:
@@ -161,22 +164,26 @@ class MetricsStore:
                 record["transcript"].append(line)
         self._publish("transcript_line", {"call_id": call_id, "turnIndex": index, "role": role, "text": text})
 
-    def update_call_status(self, call_id: str, status: str, **extra: Any) -> None:
-        """Carrier status callback. A terminal status for a call that never reached media (still
-        ``initiated``) completes it with zero-cost metrics; otherwise the fields are just updated."""
+    def update_call_status(self, call_id: str, status: str, **extra: Any) -> Record | None:
+        """Carrier status callback. A terminal status for a live call whose media never started
+        (``initiated``, ``ringing``, even answered) completes it with zero-cost metrics and returns that
+        final record (for the call log); otherwise the fields are just updated and ``None`` returned."""
+        finished = None
         with self._lock:
             record = self._active.get(call_id)
             if record is None:
                 record = next((r for r in self._completed if r["call_id"] == call_id), None)
             if record is not None:
-                never_connected = record.get("status") == "initiated" and call_id in self._active
+                never_connected = call_id in self._active and call_id not in self._media
                 record.update(extra)
                 record["status"] = status
                 if never_connected and status in TERMINAL_STATUSES:
                     record["ended_at"] = record.get("ended_at") or time.time()
                     record["metrics"] = _zero_metrics(record)
                     self._completed.append(self._active.pop(call_id))
+                    finished = copy.deepcopy(record)
         self._publish("call_status", {"call_id": call_id, "status": status, **extra})
+        return finished
 
     def record_call_end(
         self, data: dict[str, Any], metrics: CallMetrics | dict[str, Any] | None = None
@@ -186,6 +193,7 @@ class MetricsStore:
         metrics_dict = metrics.to_dict() if isinstance(metrics, CallMetrics) else metrics
         with self._lock:
             active = self._active.pop(call_id, None)
+            self._media.discard(call_id)
             existing = next((r for r in self._completed if r["call_id"] == call_id), None)
             record = active or existing or {"call_id": call_id, "direction": "inbound", "started_at": None}
             record.setdefault("transcript", [])
