@@ -298,6 +298,8 @@ class Patter(_ServingMixin):
             provider_mode=agent.provider,
             telephony_provider=self._carrier.kind if self._carrier is not None else "",
         )
+        if agent.provider == "openai_realtime":
+            collector.warn_if_uncalibrated("openai_realtime", agent.model)
         observers: list[Observer] = [collector.observer, store.store_observer, self._forward_events]
         from getpatter.tracing import is_tracing_enabled, tracing_observer
 

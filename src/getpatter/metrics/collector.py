@@ -34,6 +34,7 @@ from getpatter.metrics.pricing import (
     calculate_stt_cost,
     calculate_telephony_cost,
     calculate_tts_cost,
+    has_calibrated_price,
     resolve_model_pricing,
 )
 
@@ -97,6 +98,7 @@ class _CallMeter:
             tokens.cache_write += ev.cache_write_tokens
             self.context_tokens = max(self.context_tokens, ev.input_tokens + ev.cache_read_tokens)
         elif ev.kind == "realtime" and ev.provider == "openai_realtime":
+            self._owner.warn_if_uncalibrated(ev.provider, ev.model)  # e.g. a per-call model override
             cost, savings = calculate_realtime_cost(self._owner.pricing, ev.model, ev.details)
             self.realtime_cost += cost
             self.realtime_savings += savings
@@ -220,6 +222,26 @@ class MetricsCollector:
         self.provider_mode = provider_mode
         self.telephony_provider = telephony_provider
         self._tasks: set[asyncio.Future[None]] = set()
+        self._checked: set[tuple[str, str]] = set()
+
+    def warn_if_uncalibrated(self, provider: str, model: str) -> bool:
+        """Warn (once per model) when a speech-to-speech model has no price of its own in the table, so
+        its cost would be a guess; ``True`` when this call warned. Called at startup for the served
+        agent's model and on the first usage of any other (per-call overrides)."""
+        if provider != "openai_realtime" or not model or (provider, model) in self._checked:
+            return False
+        self._checked.add((provider, model))
+        if has_calibrated_price(self.pricing, provider, model):
+            return False
+        log.warning(
+            "realtime model %r has no calibrated price: its cost will be estimated with the default "
+            "realtime rates and may be far off. Fix: Patter(pricing={'openai_realtime': {'models': "
+            "{%r: {'audio_input_per_token': ..., 'audio_output_per_token': ..., 'text_input_per_token': "
+            "..., 'text_output_per_token': ...}}}}).",
+            model,
+            model,
+        )
+        return True
 
     def observer(self, bus: EventBus, ctx: CallContext) -> None:
         """The ``Observer`` for ``CallRuntime.observers``: one meter per call, fed by the call's bus; it

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, TypedDict, cast
@@ -251,6 +252,19 @@ def resolve_model_pricing(
     return cast(ProviderPricing, base)
 
 
+def has_calibrated_price(table: Mapping[str, ProviderPricing], provider: str, model: str) -> bool:
+    """Whether ``model`` of ``provider`` has a price of its own in ``table``: a model row for exactly it
+    (or for the model it is a dated snapshot of, ``<row>-YYYY-MM-DD``), or provider-level prices the user
+    set (which apply to every model). Otherwise its cost is priced with another model's rates: a guess."""
+    entry = table.get(provider) or {}
+    models = entry.get("models") or {}
+    if any(model == key or re.fullmatch(re.escape(key) + r"-\d{4}-\d{2}-\d{2}", model) for key in models):
+        return True
+    own = {k: v for k, v in entry.items() if k != "models"}
+    default = {k: v for k, v in (DEFAULT_PRICING.get(provider) or {}).items() if k != "models"}
+    return bool(own) and own != default
+
+
 def _num(value: object) -> float:
     """A non-negative count from vendor usage JSON; anything else counts as 0."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
@@ -378,6 +392,7 @@ __all__ = [
     "calculate_stt_cost",
     "calculate_telephony_cost",
     "calculate_tts_cost",
+    "has_calibrated_price",
     "merge_pricing",
     "resolve_model_pricing",
 ]
