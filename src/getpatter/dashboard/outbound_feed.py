@@ -8,6 +8,8 @@ This feed turns them into the store's ``call_initiated`` / ``call_status`` recor
 that ends without ever reaching media (no answer, busy, failed...) is completed by the store with zero
 cost, and its call log (``metadata.json``) is written here, so it is in history, the call logs and the
 exports like any other call; a call that did reach media is completed by its ``CallSummary`` as usual.
+Callbacks about calls this process did not dial are ignored: a webhook is not a call, and must not
+create a dashboard record.
 """
 
 from __future__ import annotations
@@ -32,15 +34,6 @@ def feed_outbound_calls(
     """Subscribe ``store`` (and ``writer``, for calls that never reach media) to ``events``; returns
     the function that unsubscribes them all."""
 
-    def known(call_id: str, carrier: str) -> dict[str, Any]:
-        record = store.get_call(call_id)
-        if record is None:  # a callback that beat phone.call()'s own CallInitiated
-            store.record_call_initiated(
-                {"call_id": call_id, "direction": "outbound", "telephony_provider": carrier}
-            )
-            record = store.get_call(call_id) or {}
-        return record
-
     def initiated(ev: CallInitiated) -> None:
         parties = {"caller": ev.from_, "callee": ev.to}
         record = store.get_call(ev.call_id)
@@ -54,7 +47,7 @@ def feed_outbound_calls(
                     **parties,
                 }
             )
-        else:  # a status callback came first: keep its status, add who was called
+        else:  # a reused id (the record is known): keep its status, add who was called
             store.update_call_status(ev.call_id, str(record.get("status") or "initiated"), **parties)
 
     sequences: dict[str, int] = {}  # Twilio SequenceNumber seen per live call (out-of-order callbacks)
@@ -62,8 +55,12 @@ def feed_outbound_calls(
     def status(ev: CallStatusChanged) -> None:
         # The registry reports every callback, also those that cannot move the call (it was already
         # over, or an older one arriving late); the dashboard follows the registry's rules.
-        if ev.direction != "outbound" or ev.previous in TERMINAL_STATUSES:
-            return
+        if (
+            ev.direction != "outbound"
+            or ev.previous in TERMINAL_STATUSES
+            or store.get_call(ev.call_id) is None
+        ):
+            return  # a callback is not a call: only calls placed here (CallInitiated) are followed
         final = ev.status in TERMINAL_STATUSES
         if ev.sequence is not None:
             if ev.sequence < sequences.get(ev.call_id, -1) and not final:
@@ -71,7 +68,6 @@ def feed_outbound_calls(
             sequences[ev.call_id] = max(ev.sequence, sequences.get(ev.call_id, -1))
         if final:
             sequences.pop(ev.call_id, None)
-        known(ev.call_id, ev.carrier)
         extra: dict[str, Any] = {}
         if ev.duration_seconds is not None:
             extra["duration_seconds"] = ev.duration_seconds
@@ -80,7 +76,9 @@ def feed_outbound_calls(
             writer.record_unconnected(finished)
 
     def machine(ev: MachineDetected) -> None:
-        record = known(ev.call_id, ev.result.carrier)
+        record = store.get_call(ev.call_id)
+        if record is None:
+            return
         store.update_call_status(
             ev.call_id, str(record.get("status") or "in-progress"), answered_by=ev.result.classification
         )
