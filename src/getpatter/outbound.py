@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from getpatter.agent import Agent
+from getpatter.call.progress import CallInitiated
 from getpatter.call.results import CallResult
 from getpatter.carriers.twilio.twiml import connect_stream
 from getpatter.errors import PatterConfigError, PatterConnectionError
@@ -201,6 +202,7 @@ async def place_call(
         machine_detection=options.machine_detection,
         on_machine_detection=options.on_machine_detection,
     )
+    state.events.emit(CallInitiated(call_id=call_id, carrier=carrier, to=options.to, from_=options.from_))
     if not options.wait:
         return call_id
     return await record.result

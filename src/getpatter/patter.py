@@ -21,6 +21,7 @@ from getpatter.agent import Agent, build_agent
 from getpatter.call.bus import EventBus
 from getpatter.carriers.telnyx.config import Telnyx
 from getpatter.carriers.twilio.config import Twilio
+from getpatter.dashboard.notify_target import resolve_notify_target
 from getpatter.errors import PatterConfigError, PatterTypeError
 from getpatter.metrics.pricing import ProviderPricing, merge_pricing
 from getpatter.persist_root import resolve_log_root
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
     from getpatter.call.results import CallResult
     from getpatter.call.session import Observer
+    from getpatter.dashboard.notify import DashboardNotifier
     from getpatter.dashboard.persistence import CallLogWriter
     from getpatter.dashboard.store import MetricsStore
     from getpatter.guardrails import Guardrail
@@ -86,7 +88,10 @@ class Patter(_ServingMixin):
 
     ``carrier`` is ``Twilio(...)`` or ``Telnyx(...)``; with a carrier, ``phone_number`` (E.164) is
     required. ``webhook_url`` is the bare public host carriers call back (or let ``tunnel`` provide
-    it). ``pricing`` overrides default prices; ``persist`` turns per-call logs on/off (API.md A.2, C.1).
+    it). ``pricing`` overrides default prices; ``persist`` turns per-call logs on/off (API.md A.2, C.1);
+    ``dashboard_notify`` names the standalone dashboard (``patter dashboard``) every call is posted to:
+    ``None`` reads ``PATTER_DASHBOARD_NOTIFY`` (default ``http://127.0.0.1:8000``), ``False`` turns it off,
+    or a port, or the URL the dashboard prints (with its ``?token=``).
     """
 
     def __init__(
@@ -97,6 +102,7 @@ class Patter(_ServingMixin):
         tunnel: TunnelConfig | bool | None = None,
         pricing: Mapping[str, Mapping[str, Any]] | None = None,
         persist: bool | str | os.PathLike[str] | None = None,
+        dashboard_notify: bool | int | str | None = None,
         **patter_only: object,
     ) -> None:
         reject_client_kwargs(patter_only)  # api_key=, mode=, twilio_sid=, ...: say what to use instead
@@ -123,6 +129,9 @@ class Patter(_ServingMixin):
         self._webhook_host = _resolve_webhook_host(webhook_url, resolved_tunnel)
         self._pricing: dict[str, ProviderPricing] = merge_pricing(pricing)
         self._log_root = resolve_log_root(persist)
+        #: The standalone dashboard every call is posted to (``None`` = off); see dashboard/notify.py.
+        self._notify_target = resolve_notify_target(dashboard_notify)
+        self._notifier: DashboardNotifier | None = None
         self._settings = Settings.from_env()
         self._runner: ServerRunner | None = None
         self._state: ServerState | None = None
@@ -131,9 +140,12 @@ class Patter(_ServingMixin):
         self._store: MetricsStore | None = None
         #: The token the dashboard requires ("" = open; generated when the server is exposed).
         self.dashboard_token = ""
-        #: Process-wide events (API.md C14): call progress, machine detection, recordings.
+        #: Process-wide events (API.md C14): every call's events (transcripts, turns, tools, usage, the
+        #: call summary) and the server's (status callbacks, machine detection, recordings). Subscribe by
+        #: class or by documented name: ``phone.events.on("transcript_final", handler)``.
         self.events = EventBus()
         self._log_writer: CallLogWriter | None = None
+        self._unfeed: Callable[[], None] | None = None  # the outbound feed of the last asgi_app()
 
     @property
     def carrier(self) -> CarrierConfig | None:
@@ -278,6 +290,7 @@ class Patter(_ServingMixin):
             observers=self._observers(agent, on_metrics),
             events=self.events,
         )
+        self._feed_outbound()
         self._state.runtime.allow_private_webhooks = self._settings.allow_private_webhooks
         self._state.socket_limiter = SocketLimiter(self._settings.max_sockets_per_ip)
         self._state.runtime.media_timeout_s = self._settings.media_timeout_s
@@ -320,11 +333,20 @@ class Patter(_ServingMixin):
             provider_mode=agent.provider,
             telephony_provider=self._carrier.kind if self._carrier is not None else "",
         )
-        observers: list[Observer] = [collector.observer, store.store_observer]
+        if agent.provider == "openai_realtime":
+            collector.warn_if_uncalibrated("openai_realtime", agent.model)
+        observers: list[Observer] = [collector.observer, store.store_observer, self._forward_events]
         from getpatter.tracing import is_tracing_enabled, tracing_observer
 
         if is_tracing_enabled():
             observers.append(tracing_observer)
+        if self._notify_target is not None:
+            from getpatter.dashboard.notify import DashboardNotifier
+
+            if self._notifier is None:
+                on = replace(self._settings, dashboard_notify=True)  # the target already says "on"
+                self._notifier = DashboardNotifier(self._notify_target, settings=on)
+            observers.append(self._notifier.observer)
         if self._log_root is not None:
             writer = CallLogWriter(self._log_root, self._settings, agent=agent_snapshot(agent))
             if writer.enabled:
@@ -335,10 +357,32 @@ class Patter(_ServingMixin):
                 self._log_writer = writer
         return observers
 
+    def _feed_outbound(self) -> None:
+        """Outbound calls reach the dashboard (and call logs) from the dial on (dashboard/outbound_feed)."""
+        from getpatter.dashboard.outbound_feed import feed_outbound_calls
+
+        if self._unfeed is not None:
+            self._unfeed()
+        unfeed = feed_outbound_calls(self.events, self.metrics_store, self._log_writer)
+        unwatch = self._notifier.watch(self.events) if self._notifier is not None else None
+
+        def unsubscribe() -> None:
+            unfeed()
+            if unwatch is not None:
+                unwatch()
+
+        self._unfeed = unsubscribe
+
+    def _forward_events(self, bus: EventBus, ctx: object) -> None:
+        """Every call's events also reach ``phone.events``, the process-wide bus (API.md C14)."""
+        bus.on(None, self.events.emit)
+
     async def flush_logs(self, timeout: float = 10.0) -> None:
-        """Wait until every finished call's log is on disk."""
+        """Wait until every finished call's log is on disk, and (briefly) for the standalone dashboard."""
         if self._log_writer is not None:
             await self._log_writer.flush(timeout)
+        if self._notifier is not None:  # restarts by itself on the next call
+            await self._notifier.aclose(min(timeout, 2.0))
 
     @overload
     async def call(

@@ -35,6 +35,7 @@ from getpatter.call.tooling import CallTools
 from getpatter.errors import PatterConfigError, PatterTypeError
 from getpatter.guardrails import first_blocking
 from getpatter.llm.base import LLM, Message
+from getpatter.metrics.describe import describe_line
 from getpatter.text.variables import sanitize_variable, substitute_variables
 from getpatter.validation import validate_e164
 
@@ -267,7 +268,7 @@ class TestSession:
         )
         c = self._console
         c.rule("[bold]getpatter test mode[/]")
-        c.print(f"Agent: provider={agent.provider} model={agent.model} voice={agent.voice} replies: {source}")
+        c.print(f"Agent: {describe_line(agent)} replies: {source}", soft_wrap=True)
         c.print(f"Call {self.ctx.call_id}: {self.ctx.caller} -> {self.ctx.callee}")
         c.print("Commands: " + _command_list())
         c.rule()

@@ -78,6 +78,7 @@ async def call_harness(
     stt_for_twilio: bool = False,
     providers: dict[str, Any] | None = None,
     observers: Sequence[Observer] = (),
+    patter_kwargs: dict[str, Any] | None = None,
 ) -> AsyncIterator[Harness]:
     """``providers`` may replace any of ``stt``/``llm``/``tts`` (and add ``vad``) with real objects, e.g.
     the offline ones; the fakes for the others still run. ``observers`` ride on every call's event bus
@@ -96,6 +97,7 @@ async def call_harness(
             carrier=Twilio(twilio.account_sid, twilio.auth_token, base_url=twilio_srv.http_url),
             phone_number=NUMBER,
             webhook_url=PUBLIC_HOST,
+            **(patter_kwargs or {}),
         )
         stt_cls = DeepgramSTT.for_twilio if stt_for_twilio else DeepgramSTT
         chosen: dict[str, Any] = {

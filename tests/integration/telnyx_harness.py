@@ -79,6 +79,7 @@ async def telnyx_harness(
     signed: bool = True,
     strict_signatures: bool = False,
     on_message: Callable[..., Any] | None = None,
+    patter_kwargs: dict[str, Any] | None = None,
 ) -> AsyncIterator[TelnyxHarness]:
     """``on_message`` replaces the LLM (custom reply callback, may take ``(event, call_control)``)."""
     telnyx = FakeTelnyx()
@@ -98,7 +99,7 @@ async def telnyx_harness(
             stream_codec=codec,
             strict_signatures=strict_signatures,
         )
-        phone = Patter(carrier=carrier, phone_number=NUMBER, webhook_url=PUBLIC_HOST)
+        phone = Patter(carrier=carrier, phone_number=NUMBER, webhook_url=PUBLIC_HOST, **(patter_kwargs or {}))
         agent = phone.agent(
             system_prompt,
             stt=DeepgramSTT(api_key=deepgram.api_key, base_url=dg_srv.ws_url),

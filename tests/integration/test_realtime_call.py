@@ -45,6 +45,9 @@ async def realtime_harness(
     *,
     system_prompt: str = "You are a helpful receptionist.",
     agent_kwargs: dict[str, Any] | None = None,
+    patter_kwargs: dict[str, Any] | None = None,
+    serve_kwargs: dict[str, Any] | None = None,
+    observers: tuple[Any, ...] = (),
     **fake_kwargs: Any,
 ) -> AsyncIterator[RealtimeHarness]:
     twilio = FakeTwilio(owned_numbers=(NUMBER,))
@@ -54,6 +57,7 @@ async def realtime_harness(
             carrier=Twilio(twilio.account_sid, twilio.auth_token, base_url=tw.http_url),
             phone_number=NUMBER,
             webhook_url=HOST,
+            **(patter_kwargs or {}),
         )
         agent = phone.agent(
             system_prompt,
@@ -63,7 +67,10 @@ async def realtime_harness(
         )
         ended: list[dict[str, Any]] = []
         metrics: list[dict[str, Any]] = []
-        app = phone.asgi_app(agent, on_call_end=ended.append, on_metrics=metrics.append)
+        app = phone.asgi_app(
+            agent, on_call_end=ended.append, on_metrics=metrics.append, **(serve_kwargs or {})
+        )
+        app.state.patter.runtime.observers.extend(observers)
         async with running(app) as srv:
             h = RealtimeHarness(twilio, fake, srv.http_url, ended, metrics)
             try:

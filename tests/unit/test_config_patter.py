@@ -28,7 +28,8 @@ def twilio() -> Twilio:
     return Twilio(account_sid="AC123", auth_token="very-secret-token")
 
 
-def test_minimal_construction_defaults() -> None:
+def test_minimal_construction_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PATTER_DASHBOARD_NOTIFY", raising=False)  # tests/conftest.py turns it off
     phone = Patter()
     assert phone.carrier is None
     assert (phone.phone_number, phone.webhook_host) == ("", "")

@@ -9,7 +9,14 @@ import pytest
 
 from getpatter.call.bus import EventBus
 from getpatter.call.context import CallContext
-from getpatter.call.events import CallEnded, CallStarted, TurnCompleted, TurnTimings, UsageRecorded
+from getpatter.call.events import (
+    CallEnded,
+    CallStarted,
+    CallSummary,
+    TurnCompleted,
+    TurnTimings,
+    UsageRecorded,
+)
 from getpatter.metrics.collector import MetricsCollector
 from getpatter.metrics.model import CallMetrics
 from getpatter.metrics.pricing import merge_pricing
@@ -182,3 +189,25 @@ async def test_on_metrics_fires_per_turn_sync_or_async_and_errors_are_contained(
     _turn(bus2, 0, "fine")  # logged, not raised
     bus2.emit(CallEnded(call_id="CA1", reason="stopped", duration_seconds=5))
     assert len(ctx2.metrics.turns) == 1
+
+
+def test_the_finished_call_is_published_once_as_a_call_summary() -> None:
+    """One ``CallSummary`` per call, on the call's bus, carrying the same ``CallMetrics`` as
+    ``ctx.metrics`` and the ``CallEnded`` it summarises; a second ``CallEnded`` publishes nothing."""
+    summaries: list[CallSummary] = []
+    bus = EventBus()
+    bus.on(CallSummary, summaries.append)  # subscribed before the collector: order must not matter
+    collector = MetricsCollector(merge_pricing())
+    ctx = CallContext(
+        call_id="CA1", caller="+1", callee="+2", direction="inbound", carrier="twilio", started_at=1000.0
+    )
+    collector.observer(bus, ctx)
+    _turn(bus, 0, "Hello.")
+    end = CallEnded(call_id="CA1", reason="stopped", duration_seconds=42.0)
+    bus.emit(end)
+    bus.emit(CallEnded(call_id="CA1", reason="stopped", duration_seconds=50.0))
+    assert len(summaries) == 1
+    (summary,) = summaries
+    assert summary.type == "call_summary" and summary.call_id == "CA1" and summary.ended is end
+    assert summary.metrics is ctx.metrics and summary.metrics.duration_seconds == 42.0
+    assert [t.agent_text for t in summary.metrics.turns] == ["Hello."]

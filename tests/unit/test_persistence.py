@@ -160,6 +160,7 @@ async def test_end_without_start_file_writes_minimal_envelope(tmp_path: Path) ->
     ctx = CallContext(
         call_id="CA9", caller="", callee="", direction="inbound", carrier="twilio", started_at=START
     )
+    MetricsCollector().observer(bus, ctx)  # publishes the CallSummary the writer ends the call with
     writer.observer(bus, ctx)
     bus.emit(CallEnded(call_id="CA9", reason="error", error_code="internal", duration_seconds=1.0))
     path = tmp_path / "calls/2026/04/23/CA9/metadata.json"
@@ -170,7 +171,7 @@ async def test_end_without_start_file_writes_minimal_envelope(tmp_path: Path) ->
     meta = json.loads(path.read_text())
     assert meta["started_at"] is None and meta["schema_version"] == "1.0" and meta["call_id"] == "CA9"
     assert meta["status"] == "failed" and meta["error"] == "internal" and meta["duration_ms"] == 1000.0
-    assert meta["cost"] is None if "cost" in meta else True
+    assert meta["cost"]["telephony"] == 0.0085 and meta["cost"]["stt"] == 0.0  # Twilio: the started minute
 
 
 def test_atomic_rewrite_keeps_old_file_when_the_write_fails(tmp_path: Path, monkeypatch: Any) -> None:
@@ -195,6 +196,7 @@ async def test_write_failures_warn_and_never_reach_the_call(tmp_path: Path, capl
         ctx = CallContext(
             call_id="X", caller="", callee="", direction="inbound", carrier="t", started_at=START
         )
+        MetricsCollector().observer(bus, ctx)
         writer.observer(bus, ctx)
         bus.emit(
             CallStarted(
@@ -296,4 +298,5 @@ def test_helpers() -> None:
             None,
         )
 
-    assert agent_snapshot(A()) == {"provider": "pipeline", "model": "m", "language": "en", "stt": "deepgram"}
+    # Pipeline: the realtime ``model``/``voice`` fields are unused defaults, so they are not reported.
+    assert agent_snapshot(A()) == {"provider": "pipeline", "language": "en", "stt": "deepgram"}

@@ -89,12 +89,35 @@ def test_merge_without_overrides_is_a_deep_copy() -> None:
     assert before == DEFAULT_PRICING
 
 
-def test_merge_is_per_provider_shallow() -> None:
+def test_a_provider_level_override_beats_every_built_in_model_row() -> None:
     table = merge_pricing({"deepgram": {"price": 0.005}})
     assert table["deepgram"]["price"] == 0.005
     assert table["deepgram"]["unit"] == "minute"  # untouched field kept
-    assert table["deepgram"]["models"]["nova-2"]["price"] == 0.0058  # models kept
+    for model in ("nova-3", "nova-2", "nova-3-multilingual", None):
+        assert resolve_model_pricing(table, "deepgram", model)["price"] == 0.005
     assert DEFAULT_PRICING["deepgram"]["price"] == 0.0077  # defaults not mutated
+    assert DEFAULT_PRICING["deepgram"]["models"]["nova-2"]["price"] == 0.0058
+
+
+def test_user_model_rows_beat_the_users_provider_level_price() -> None:
+    table = merge_pricing({"deepgram": {"price": 0.005, "models": {"nova-2": {"price": 0.001}}}})
+    assert resolve_model_pricing(table, "deepgram", "nova-2")["price"] == 0.001
+    assert resolve_model_pricing(table, "deepgram", "nova-3")["price"] == 0.005
+
+
+def test_a_per_token_realtime_override_applies_to_every_realtime_model() -> None:
+    table = merge_pricing({"openai_realtime": {"audio_output_per_token": 1e-4}})
+    for model in ("gpt-realtime", "gpt-realtime-mini", "gpt-4o-mini-realtime-preview"):
+        entry = resolve_model_pricing(table, "openai_realtime", model)
+        assert entry["audio_output_per_token"] == 1e-4
+    # Fields the user did not override keep each model's own built-in rate.
+    full = resolve_model_pricing(table, "openai_realtime", "gpt-realtime")
+    assert full["audio_input_per_token"] * M == pytest.approx(32.0)
+
+
+def test_openai_transcribe_override_reaches_the_mini_model() -> None:
+    table = merge_pricing({"openai_transcribe": {"price": 0.01}})
+    assert calculate_stt_cost(table, "openai_transcribe", 60.0, "gpt-4o-mini-transcribe") == 0.01
 
 
 def test_merge_models_per_model() -> None:

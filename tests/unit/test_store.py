@@ -193,6 +193,10 @@ async def test_store_observer_follows_a_call_and_publishes_b2_events() -> None:
             transcript=({"role": "user", "text": "hi"},),
         )
     )
+    # The end is recorded from the collector's CallSummary as CallEnded is emitted, not a loop later.
+    done = store.get_call("CA1")
+    assert done is not None and done["status"] == "completed" and done["metrics"]["duration_seconds"] == 3.0
+    assert store.get_active_calls() == []
     types = [_kind(await asyncio.wait_for(queue.get(), 2)) for _ in range(5)]
     assert types == ["call_start", "transcript_line", "transcript_line", "turn_complete", "call_end"]
     call = store.get_call("CA1")

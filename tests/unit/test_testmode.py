@@ -189,6 +189,10 @@ async def test_llm_replies_stream_and_tools_run_through_the_executor() -> None:
             phone, agent, "where is order 42?\nthanks, bye\nnever read\n", on_call_end=ended.append
         )
     assert "[tool] lookup_order({'order_id': '42'})" in text
+    # The banner names the pipeline's real models, not the unused realtime model and voice "alloy".
+    banner = next(line for line in text.splitlines() if line.startswith("Agent: pipeline"))
+    assert "stt=deepgram/nova-3" in banner and "llm=openai/gpt-4o-mini" in banner
+    assert "tts=elevenlabs" in banner and "alloy" not in banner and "realtime" not in banner
     assert '"status": "shipped"' in text
     assert "Order 42 has shipped." in text and "Goodbye!" in text
     assert "the agent hung up" in text and ended[0]["reason"] == "agent_hangup"

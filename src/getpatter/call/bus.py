@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from getpatter.call.events import CallEvent
+from getpatter.errors import PatterConfigError
 
 log = logging.getLogger("getpatter.bus")
 
@@ -25,17 +26,40 @@ class EventBus:
         self._handlers: dict[type[CallEvent] | None, list[Handler]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
-    def on(self, event_type: type[E] | None, handler: Callable[[E], Any]) -> Callable[[], None]:
-        """Subscribe to one event type (and its subclasses), or to all events with ``None``.
+    def on(self, event_type: type[E] | str | None, handler: Callable[[E], Any]) -> Callable[[], None]:
+        """Subscribe to one event type (and its subclasses), to a documented event name (``"call_ended"``,
+        ``"transcript_final"``, a ``PatterEventType``; see ``call/event_names.py``), or to all events
+        with ``None``. An unknown name raises ``PatterConfigError`` listing the valid ones.
 
         Returns the function that unsubscribes.
         """
-        self._handlers.setdefault(event_type, []).append(handler)
+        key: type[CallEvent] | None
+        fn: Handler = handler
+        if isinstance(event_type, str):
+            from getpatter.call.event_names import resolve_event_name
+
+            sub = resolve_event_name(event_type)
+            key, accepts = sub.event_type, sub.accepts
+            if accepts is not None:
+
+                def fn(event: Any) -> Any:
+                    return handler(event) if accepts(event) else None
+
+        elif event_type is None or (isinstance(event_type, type) and issubclass(event_type, CallEvent)):
+            key = event_type
+        else:
+            raise PatterConfigError(
+                f"EventBus.on() takes an event class, a documented event name or None, got {event_type!r}. "
+                "Fix: bus.on('call_ended', handler) or bus.on(CallEnded, handler)."
+            )
+        if not callable(handler):
+            raise PatterConfigError(f"EventBus.on() handler must be callable, got {type(handler).__name__}")
+        self._handlers.setdefault(key, []).append(fn)
 
         def unsubscribe() -> None:
-            handlers = self._handlers.get(event_type, [])
-            if handler in handlers:
-                handlers.remove(handler)
+            handlers = self._handlers.get(key, [])
+            if fn in handlers:
+                handlers.remove(fn)
 
         return unsubscribe
 

@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from getpatter.metrics.model import CallMetrics
+
 Role = Literal["user", "assistant", "tool"]
 Direction = Literal["inbound", "outbound"]
 
@@ -33,6 +35,9 @@ class CallStarted(CallEvent):
     carrier: str
     provider_mode: str
     custom_params: dict[str, str] = field(default_factory=dict)
+    #: The models and voices this call really runs (``metrics.describe.describe_agent`` of the per-call
+    #: agent, after ``on_call_start`` overrides); ``{}`` when the emitter did not say.
+    agent: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -139,6 +144,17 @@ class CallEnded(CallEvent):
     transcript: tuple[dict[str, Any], ...] = ()
     error_code: str | None = None
     duration_seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallSummary(CallEvent):
+    """The finished call, measured: published once per call by the metrics collector, from its own
+    ``CallEnded`` handler (so before ``CallEnded``'s ``emit`` returns). Everything that records a
+    finished call with its cost and latency (dashboard store, call log, standalone-dashboard notifier,
+    ``phone.call(wait=True)``) subscribes to this one event instead of reading ``ctx.metrics`` later."""
+
+    ended: CallEnded
+    metrics: CallMetrics
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,7 +14,16 @@ from typing import Any
 from getpatter.call.events import CallEvent
 from getpatter.call.results import MachineDetectionResult
 
-__all__ = ["CallStatusChanged", "MachineDetected", "RecordingSaved"]
+__all__ = ["CallInitiated", "CallStatusChanged", "MachineDetected", "RecordingSaved"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallInitiated(CallEvent):
+    """``phone.call()`` dialled and the carrier accepted the call (it has an id, nothing rang yet)."""
+
+    carrier: str
+    to: str
+    from_: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -252,7 +252,7 @@ class RealtimeConversation:
                     call_id=self.ctx.call_id,
                     kind="realtime",
                     provider="openai_realtime" if self._engine.provider_mode == "openai_realtime" else "",
-                    model=self._engine.model,
+                    model=self._config.model or self._engine.model,  # what the engine connected with
                     details=dict(event.usage),
                 )
             )

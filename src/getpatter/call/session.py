@@ -32,6 +32,7 @@ from getpatter.carriers.base import (
 )
 from getpatter.engines.base import EngineConfig
 from getpatter.errors import PatterConfigError
+from getpatter.metrics.describe import describe_agent
 from getpatter.text.variables import sanitize_variable, substitute_variables
 
 log = logging.getLogger("getpatter.call")
@@ -212,6 +213,7 @@ class CallSession:
                 carrier=runtime.carrier,
                 provider_mode=agent.provider,
                 custom_params=params,
+                agent=describe_agent(agent),
             )
         )
         self.playout.start()

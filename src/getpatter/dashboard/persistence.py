@@ -31,8 +31,17 @@ from typing import Any
 
 from getpatter.call.bus import EventBus
 from getpatter.call.context import CallContext
-from getpatter.call.events import CallEnded, CallStarted, ErrorOccurred, ToolCalled, ToolResult, TurnCompleted
+from getpatter.call.events import (
+    CallEnded,
+    CallStarted,
+    CallSummary,
+    ErrorOccurred,
+    ToolCalled,
+    ToolResult,
+    TurnCompleted,
+)
 from getpatter.metrics.aggregate import TurnMeasurer
+from getpatter.metrics.describe import describe_agent
 from getpatter.metrics.model import INTERRUPTED_TEXT, CallMetrics
 from getpatter.settings import Settings, redact_phone_number
 
@@ -75,18 +84,8 @@ def call_dir(root: Path, call_id: str, started_at: float) -> Path:
 
 
 def agent_snapshot(agent: Any) -> dict[str, Any]:
-    """The ``agent`` object of ``metadata.json`` from an ``Agent`` (duck-typed; nulls dropped)."""
-    fields = {
-        "provider": getattr(agent, "provider", None),
-        "engine": type(engine).__name__ if (engine := getattr(agent, "engine", None)) is not None else None,
-        "model": getattr(agent, "model", None),
-        "voice": getattr(agent, "voice", None),
-        "language": getattr(agent, "language", None),
-    }
-    for part in ("stt", "llm", "tts"):  # pipeline vendors; readers tolerate the extra keys
-        provider = getattr(getattr(agent, part, None), "provider_id", None)
-        fields[part] = provider or None
-    return {k: v for k, v in fields.items() if v is not None}
+    """The ``agent`` object of ``metadata.json``: the real models and voices (``describe_agent``)."""
+    return describe_agent(agent)
 
 
 # -- durable file primitives -------------------------------------------------------------------------
@@ -193,7 +192,45 @@ class CallLogWriter:
         if self.workers:
             await asyncio.wait(set(self.workers), timeout=timeout)
 
+    def record_unconnected(self, record: Mapping[str, Any]) -> None:
+        """The log of an outbound call that ended before any media (no answer, busy, failed, canceled):
+        only ``metadata.json``, from the dashboard record, written off the loop (``flush`` waits)."""
+        call_id, started = str(record["call_id"]), float(record.get("started_at") or time.time())
+        mode, ended = self.settings.redact_phone, record.get("ended_at")
+        metrics = record.get("metrics") or {}
+        meta = {
+            "schema_version": SCHEMA_VERSION,
+            "call_id": call_id,
+            "trace_id": None,
+            "started_at": iso_utc(started),
+            "ended_at": iso_utc(float(ended)) if ended else None,
+            "duration_ms": round(float(metrics.get("duration_seconds") or 0.0) * 1000, 1),
+            "status": str(record.get("status") or "failed"),
+            "caller": redact_phone_number(str(record.get("caller") or ""), mode),
+            "callee": redact_phone_number(str(record.get("callee") or ""), mode),
+            "direction": record.get("direction") or "outbound",
+            "telephony_provider": record.get("telephony_provider") or "",
+            "agent": dict(self.agent),
+            "turns": 0,
+            "cost": metrics.get("cost"),
+            "latency": None,
+            "error": None,
+        }
+        path = call_dir(self.root, call_id, started) / "metadata.json"
+        task = asyncio.get_running_loop().create_task(asyncio.to_thread(self._write_quietly, path, meta))
+        self.workers.add(task)
+        task.add_done_callback(self.workers.discard)
+
+    @staticmethod
+    def _write_quietly(path: Path, meta: dict[str, Any]) -> None:
+        try:
+            write_json_atomic(path, meta)
+        except OSError as exc:
+            log.warning("call %s: call log write failed: %s", meta.get("call_id"), exc)
+
     def observer(self, bus: EventBus, ctx: CallContext) -> None:
+        """Log one call. Its end is written from its ``CallSummary``, so a ``MetricsCollector`` must ride
+        on the same bus (``Patter`` attaches one to every call)."""
         if self.enabled:
             _CallLog(self, bus, ctx)
 
@@ -215,7 +252,7 @@ class _CallLog:
         bus.on(ToolCalled, self._on_tool_called)
         bus.on(ToolResult, self._on_tool_result)
         bus.on(ErrorOccurred, lambda ev: self._event(ev.at, "error", {"error_code": ev.error_code}))
-        bus.on(CallEnded, self._on_ended)
+        bus.on(CallSummary, self._on_ended)
 
     # -- queue ---------------------------------------------------------------------------------------
     def _submit(self, job: _Job) -> None:
@@ -256,7 +293,7 @@ class _CallLog:
             "direction": ev.direction,
             "telephony_provider": ev.carrier,
             "provider_mode": ev.provider_mode,
-            "agent": dict(self._w.agent),
+            "agent": dict(ev.agent or self._w.agent),
             "turns": 0,
             "cost": None,
             "latency": None,
@@ -294,16 +331,14 @@ class _CallLog:
         path = self._dir / "events.jsonl"
         self._submit(lambda: append_jsonl(path, row))
 
-    def _on_ended(self, ev: CallEnded) -> None:
-        # ``ctx.metrics`` is read when the job runs, not now: the metrics collector sets it in its own
-        # CallEnded handler, which may come after this one. The job runs on a later loop iteration, so
-        # after ``emit`` has finished, whatever the subscription order. Nothing here suspends the
-        # session's end (no async handler for ``bus.drain`` to wait on).
-        path, ctx, turns = self._dir / "metadata.json", self._ctx, self._turns
+    def _on_ended(self, summary: CallSummary) -> None:
+        # The call's end comes with its metrics in one event (published by the metrics collector), so
+        # the end fields are written with them; nothing here suspends the session's end.
+        path, ev, metrics, turns = self._dir / "metadata.json", summary.ended, summary.metrics, self._turns
+        call_id = self._ctx.call_id
 
         def finish() -> None:
-            metrics = ctx.metrics if isinstance(ctx.metrics, CallMetrics) else None
-            write_json_atomic(path, {**_read_metadata(path, ctx.call_id), **_end_fields(ev, metrics, turns)})
+            write_json_atomic(path, {**_read_metadata(path, call_id), **_end_fields(ev, metrics, turns)})
 
         self._submit(finish)
         self._queue.put_nowait(None)

@@ -96,8 +96,36 @@ def parse_ingest(body: Any) -> dict[str, Any]:
     return data
 
 
+def _live_event(store: MetricsStore, body: dict[str, Any], call_id: str) -> tuple[str, str]:
+    """``event: transcript_line`` (``role``, ``text``, optional ``timestamp``) and ``event: call_status``
+    (``status`` and/or ``answered_by``): what an SDK posts while a call runs (``dashboard/notify.py``)."""
+    kind = body.get("event")
+    if kind == "transcript_line":
+        role, text = body.get("role"), body.get("text")
+        if role not in ("user", "assistant") or not isinstance(text, str):
+            raise IngestError("transcript_line needs role 'user' or 'assistant' and a string text")
+        stamp = body.get("timestamp")
+        when = _timestamp("timestamp", stamp) if stamp is not None else None
+        store.record_transcript_line(call_id, role, text, when)
+        return call_id, "transcript_line"
+    if kind == "call_status":
+        status, answered_by = body.get("status"), body.get("answered_by")
+        if status is not None and (not isinstance(status, str) or not status or len(status) > 64):
+            raise IngestError("status must be a short string")
+        if answered_by is not None and answered_by not in ("human", "machine", "fax", "unknown"):
+            raise IngestError("answered_by must be human, machine, fax or unknown")
+        current = (store.get_call(call_id) or {}).get("status") or "in-progress"
+        extra = {"answered_by": answered_by} if answered_by is not None else {}
+        store.update_call_status(call_id, status or current, **extra)
+        return call_id, "call_status"
+    raise IngestError("event must be 'transcript_line' or 'call_status' (or absent)")
+
+
 def ingest(store: MetricsStore, body: Any) -> tuple[str, str]:
-    """Apply one ingest body to ``store`` (A.15); returns ``(call_id, event recorded)``."""
+    """Apply one ingest body to ``store`` (A.15); returns ``(call_id, event recorded)``. A body with an
+    ``event`` field is a live update of a running call (see :func:`_live_event`)."""
+    if isinstance(body, dict) and body.get("event") is not None:
+        return _live_event(store, body, _call_id(body))
     data = parse_ingest(body)
     call_id = str(data["call_id"])
     if data.get("status") == "initiated":

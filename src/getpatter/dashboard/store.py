@@ -28,7 +28,7 @@ from typing import Any
 from getpatter._version import __version__
 from getpatter.call.bus import EventBus
 from getpatter.call.context import CallContext
-from getpatter.call.events import AgentUtterance, CallEnded, CallStarted, TurnCompleted, UserTranscript
+from getpatter.call.events import AgentUtterance, CallStarted, CallSummary, TurnCompleted, UserTranscript
 from getpatter.dashboard.persistence import (
     iso_utc,
     iter_call_dirs,
@@ -104,6 +104,7 @@ class MetricsStore:
         self._lock = threading.RLock()
         self._completed: deque[Record] = deque(maxlen=max_calls)
         self._active: dict[str, Record] = {}
+        self._media: set[str] = set()  # live calls whose media session started (they end with metrics)
         self._deleted: set[str] = set()
         self._subscribers: list[_Subscriber] = []
         self._log_root = Path(log_root) if log_root is not None else None
@@ -120,6 +121,8 @@ class MetricsStore:
 
     def record_call_start(self, data: dict[str, Any]) -> None:
         record = self._upsert_active(data, status="in-progress")
+        with self._lock:
+            self._media.add(record["call_id"])
         self._publish("call_start", {k: record.get(k) for k in ("call_id", "caller", "callee", "direction")})
 
     def _upsert_active(self, data: dict[str, Any], *, status: str) -> Record:
@@ -161,22 +164,26 @@ class MetricsStore:
                 record["transcript"].append(line)
         self._publish("transcript_line", {"call_id": call_id, "turnIndex": index, "role": role, "text": text})
 
-    def update_call_status(self, call_id: str, status: str, **extra: Any) -> None:
-        """Carrier status callback. A terminal status for a call that never reached media (still
-        ``initiated``) completes it with zero-cost metrics; otherwise the fields are just updated."""
+    def update_call_status(self, call_id: str, status: str, **extra: Any) -> Record | None:
+        """Carrier status callback. A terminal status for a live call whose media never started
+        (``initiated``, ``ringing``, even answered) completes it with zero-cost metrics and returns that
+        final record (for the call log); otherwise the fields are just updated and ``None`` returned."""
+        finished = None
         with self._lock:
             record = self._active.get(call_id)
             if record is None:
                 record = next((r for r in self._completed if r["call_id"] == call_id), None)
             if record is not None:
-                never_connected = record.get("status") == "initiated" and call_id in self._active
+                never_connected = call_id in self._active and call_id not in self._media
                 record.update(extra)
                 record["status"] = status
                 if never_connected and status in TERMINAL_STATUSES:
                     record["ended_at"] = record.get("ended_at") or time.time()
                     record["metrics"] = _zero_metrics(record)
                     self._completed.append(self._active.pop(call_id))
+                    finished = copy.deepcopy(record)
         self._publish("call_status", {"call_id": call_id, "status": status, **extra})
+        return finished
 
     def record_call_end(
         self, data: dict[str, Any], metrics: CallMetrics | dict[str, Any] | None = None
@@ -186,6 +193,7 @@ class MetricsStore:
         metrics_dict = metrics.to_dict() if isinstance(metrics, CallMetrics) else metrics
         with self._lock:
             active = self._active.pop(call_id, None)
+            self._media.discard(call_id)
             existing = next((r for r in self._completed if r["call_id"] == call_id), None)
             record = active or existing or {"call_id": call_id, "direction": "inbound", "started_at": None}
             record.setdefault("transcript", [])
@@ -381,7 +389,9 @@ class MetricsStore:
 
     # -- the call observer ---------------------------------------------------------------------------
     def store_observer(self, bus: EventBus, ctx: CallContext) -> None:
-        """Feed this store from one call's events (an ``Observer`` for ``CallRuntime.observers``)."""
+        """Feed this store from one call's events (an ``Observer`` for ``CallRuntime.observers``). The
+        call is completed by its ``CallSummary``, so a ``MetricsCollector`` must ride on the same bus
+        (``Patter`` attaches one to every call)."""
         measurer = TurnMeasurer()
 
         def started(ev: CallStarted) -> None:
@@ -397,8 +407,8 @@ class MetricsStore:
                 }
             )
 
-        def finish(ev: CallEnded) -> None:
-            metrics = ctx.metrics if isinstance(ctx.metrics, CallMetrics) else None
+        def finish(summary: CallSummary) -> None:
+            ev = summary.ended
             data = {
                 "call_id": ev.call_id,
                 "caller": ctx.caller,
@@ -408,16 +418,7 @@ class MetricsStore:
                 "transcript": list(ev.transcript),
                 "status": "failed" if ev.error_code else "completed",
             }
-            self.record_call_end(data, metrics)
-
-        def ended(ev: CallEnded) -> None:
-            # Deferred one loop iteration so the metrics collector's CallEnded handler has set
-            # ctx.metrics whatever the subscription order (and without an async handler that the
-            # session's end would have to wait for).
-            try:
-                asyncio.get_running_loop().call_soon(finish, ev)
-            except RuntimeError:
-                finish(ev)
+            self.record_call_end(data, summary.metrics)
 
         bus.on(CallStarted, started)
         bus.on(UserTranscript, lambda ev: self.record_transcript_line(ev.call_id, "user", ev.text, ev.at))
@@ -428,7 +429,7 @@ class MetricsStore:
             ),
         )
         bus.on(TurnCompleted, lambda ev: self.record_turn(ev.call_id, measurer.measure(ev)))
-        bus.on(CallEnded, ended)
+        bus.on(CallSummary, finish)
 
 
 # -- exports ---------------------------------------------------------------------------------------------

@@ -1,11 +1,11 @@
 """The metrics observer: listens to one call's events and produces its ``CallMetrics``.
 
-Contract with the session (``call/session.py``): the session emits ``CallEnded`` and then reads
-``ctx.metrics`` for ``on_call_end`` right after ``bus.drain()``. So the ``CallEnded`` handler here is
-synchronous and sets ``ctx.metrics`` before ``emit`` returns. Other observers that want the metrics
-(dashboard store, call log) read ``ctx.metrics`` one loop iteration after ``CallEnded`` (``call_soon`` or
-a queued job), so subscription order does not matter. No handler here is async: an async ``CallEnded``
-handler would make the session's end wait in ``bus.drain()``.
+When the call ends, the ``CallEnded`` handler here builds the call's ``CallMetrics`` and publishes it on
+the call's bus as one ``CallSummary`` event; the dashboard store, the call log, the standalone-dashboard
+notifier and ``phone.call(wait=True)`` subscribe to that event, so subscription order never matters and
+nobody reads the metrics "one loop iteration later". It also sets ``ctx.metrics``, which the session
+hands to ``on_call_end`` after ``bus.drain()``. No handler here is async: an async ``CallEnded`` handler
+would make the session's end wait in ``bus.drain()``.
 
 Costs come from billable usage (``UsageRecorded``) priced with ``metrics/pricing.py``; telephony from the
 call's duration. Providers report usage in their billing unit, so nothing here is guessed.
@@ -23,7 +23,7 @@ from typing import Any
 
 from getpatter.call.bus import EventBus
 from getpatter.call.context import CallContext
-from getpatter.call.events import CallEnded, CallStarted, TurnCompleted, UsageRecorded
+from getpatter.call.events import CallEnded, CallStarted, CallSummary, TurnCompleted, UsageRecorded
 from getpatter.metrics.aggregate import TurnMeasurer, average_latency, percentile_latency
 from getpatter.metrics.model import CallMetrics, CostBreakdown, TurnMetrics
 from getpatter.metrics.pricing import (
@@ -34,6 +34,7 @@ from getpatter.metrics.pricing import (
     calculate_stt_cost,
     calculate_telephony_cost,
     calculate_tts_cost,
+    has_calibrated_price,
     resolve_model_pricing,
 )
 
@@ -55,9 +56,10 @@ class _Tokens:
 class _CallMeter:
     """The running totals of one call. Lives as long as the call's bus subscriptions."""
 
-    def __init__(self, owner: MetricsCollector, ctx: CallContext) -> None:
+    def __init__(self, owner: MetricsCollector, ctx: CallContext, bus: EventBus) -> None:
         self._owner = owner
         self._ctx = ctx
+        self._bus = bus
         self._measurer = TurnMeasurer()
         self.turns: list[TurnMetrics] = []
         self.started_at = ctx.started_at
@@ -96,6 +98,7 @@ class _CallMeter:
             tokens.cache_write += ev.cache_write_tokens
             self.context_tokens = max(self.context_tokens, ev.input_tokens + ev.cache_read_tokens)
         elif ev.kind == "realtime" and ev.provider == "openai_realtime":
+            self._owner.warn_if_uncalibrated(ev.provider, ev.model)  # e.g. a per-call model override
             cost, savings = calculate_realtime_cost(self._owner.pricing, ev.model, ev.details)
             self.realtime_cost += cost
             self.realtime_savings += savings
@@ -130,7 +133,9 @@ class _CallMeter:
             return
         self.ended = True
         duration = ev.duration_seconds if ev.duration_seconds > 0 else max(ev.at - self.started_at, 0.0)
-        self._ctx.metrics = self.call_metrics(duration, ev.error_code)
+        metrics = self.call_metrics(duration, ev.error_code)
+        self._ctx.metrics = metrics
+        self._bus.emit(CallSummary(call_id=ev.call_id, at=ev.at, ended=ev, metrics=metrics))
 
     # -- results -------------------------------------------------------------------------------------
     def cost(self, duration_seconds: float) -> CostBreakdown:
@@ -217,10 +222,31 @@ class MetricsCollector:
         self.provider_mode = provider_mode
         self.telephony_provider = telephony_provider
         self._tasks: set[asyncio.Future[None]] = set()
+        self._checked: set[tuple[str, str]] = set()
+
+    def warn_if_uncalibrated(self, provider: str, model: str) -> bool:
+        """Warn (once per model) when a speech-to-speech model has no price of its own in the table, so
+        its cost would be a guess; ``True`` when this call warned. Called at startup for the served
+        agent's model and on the first usage of any other (per-call overrides)."""
+        if provider != "openai_realtime" or not model or (provider, model) in self._checked:
+            return False
+        self._checked.add((provider, model))
+        if has_calibrated_price(self.pricing, provider, model):
+            return False
+        log.warning(
+            "realtime model %r has no calibrated price: its cost will be estimated with the default "
+            "realtime rates and may be far off. Fix: Patter(pricing={'openai_realtime': {'models': "
+            "{%r: {'audio_input_per_token': ..., 'audio_output_per_token': ..., 'text_input_per_token': "
+            "..., 'text_output_per_token': ...}}}}).",
+            model,
+            model,
+        )
+        return True
 
     def observer(self, bus: EventBus, ctx: CallContext) -> None:
-        """The ``Observer`` for ``CallRuntime.observers``: one meter per call, fed by the call's bus."""
-        meter = _CallMeter(self, ctx)
+        """The ``Observer`` for ``CallRuntime.observers``: one meter per call, fed by the call's bus; it
+        publishes the call's ``CallSummary`` on the same bus."""
+        meter = _CallMeter(self, ctx, bus)
         bus.on(CallStarted, meter.on_started)
         bus.on(UsageRecorded, meter.on_usage)
         bus.on(TurnCompleted, meter.on_turn)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, TypedDict, cast
@@ -194,10 +195,13 @@ def _check_entry(entry: object, where: str, allow_models: bool) -> dict[str, Any
 
 
 def merge_pricing(overrides: Mapping[str, Any] | None = None) -> PricingTable:
-    """A fresh table: defaults, with each override entry shallow-merged over its provider.
+    """A fresh table: defaults, with each override entry merged over its provider.
 
-    ``models`` merges per model (an override for one model keeps the other models and the fields of that
-    model it does not mention). Unknown providers are added. The defaults are never mutated.
+    A user's price beats every built-in row: a provider-level field the override sets (``price``,
+    ``audio_input_per_token``...) is removed from the provider's *built-in* model rows, so it applies to
+    every model of that provider. Model rows the user gives are merged on top of that, per model (an
+    override for one model keeps the other models and the fields of that model it does not mention).
+    Unknown providers are added. The defaults are never mutated.
     """
     table: dict[str, dict[str, Any]] = copy.deepcopy(cast(dict[str, dict[str, Any]], DEFAULT_PRICING))
     if overrides is None:
@@ -214,6 +218,10 @@ def merge_pricing(overrides: Mapping[str, Any] | None = None) -> PricingTable:
         merged = table.setdefault(provider, {})
         model_overrides = checked.pop("models", None)
         merged.update(checked)
+        overridden = checked.keys() & _NUMBER_FIELDS
+        for row in (merged.get("models") or {}).values():
+            for key in overridden:
+                row.pop(key, None)
         if model_overrides:
             models = merged.setdefault("models", {})
             for model_id, model_entry in model_overrides.items():
@@ -242,6 +250,19 @@ def resolve_model_pricing(
         if row is not None:
             base.update(row)
     return cast(ProviderPricing, base)
+
+
+def has_calibrated_price(table: Mapping[str, ProviderPricing], provider: str, model: str) -> bool:
+    """Whether ``model`` of ``provider`` has a price of its own in ``table``: a model row for exactly it
+    (or for the model it is a dated snapshot of, ``<row>-YYYY-MM-DD``), or provider-level prices the user
+    set (which apply to every model). Otherwise its cost is priced with another model's rates: a guess."""
+    entry = table.get(provider) or {}
+    models = entry.get("models") or {}
+    if any(model == key or re.fullmatch(re.escape(key) + r"-\d{4}-\d{2}-\d{2}", model) for key in models):
+        return True
+    own = {k: v for k, v in entry.items() if k != "models"}
+    default = {k: v for k, v in (DEFAULT_PRICING.get(provider) or {}).items() if k != "models"}
+    return bool(own) and own != default
 
 
 def _num(value: object) -> float:
@@ -371,6 +392,7 @@ __all__ = [
     "calculate_stt_cost",
     "calculate_telephony_cost",
     "calculate_tts_cost",
+    "has_calibrated_price",
     "merge_pricing",
     "resolve_model_pricing",
 ]

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from getpatter.agent import Agent
 from getpatter.call.bus import EventBus
 from getpatter.call.context import CallContext
-from getpatter.call.events import CallEnded
+from getpatter.call.events import CallSummary
 from getpatter.call.progress import CallStatusChanged, MachineDetected
 from getpatter.call.results import (
     TERMINAL_STATUSES,
@@ -107,6 +107,7 @@ class OutboundCall:
     media_ended: bool = False
     media_duration: float | None = None
     transcript: tuple[dict[str, Any], ...] = ()
+    metrics: Any = None  # the media session's CallMetrics, from its CallSummary
     ctx: CallContext | None = None
     result: asyncio.Future[CallResult] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
@@ -262,8 +263,9 @@ class OutboundRegistry:
             return
         record.media_started, record.ctx = True, ctx
 
-        def ended(event: CallEnded) -> None:
-            record.media_ended = True
+        def ended(summary: CallSummary) -> None:
+            event = summary.ended
+            record.media_ended, record.metrics = True, summary.metrics
             record.media_duration = event.duration_seconds
             record.transcript = event.transcript
             if record.status in TERMINAL_STATUSES:
@@ -273,7 +275,7 @@ class OutboundRegistry:
                     STATUS_GRACE_S, self._finish, record, "completed"
                 )
 
-        bus.on(CallEnded, ended)
+        bus.on(CallSummary, ended)
 
     # ---- results -------------------------------------------------------------------------------------
     def _maybe_finish(self, record: OutboundCall) -> None:
@@ -302,7 +304,7 @@ class OutboundRegistry:
         classification = record.machine.classification if record.machine is not None else None
         answered = record.answered or record.media_started
         duration = record.carrier_duration if record.carrier_duration is not None else record.media_duration
-        metrics = record.ctx.metrics if record.ctx is not None else None
+        metrics = record.metrics
         record.result.set_result(
             CallResult(
                 call_id=record.call_id,
