@@ -9,13 +9,12 @@ nothing useful, so each one is refused here with the reason and the one-line rep
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from getpatter.errors import PatterConfigError, PatterTypeError, PatterUnsupportedError
 
 #: What ``Patter(...)`` takes, for the "unexpected keyword" message.
-CLIENT_PARAMS: Final = ("carrier", "phone_number", "webhook_url", "tunnel", "pricing", "persist")
 
 _CLOUD = (
     "is Patter Cloud, which getpatter does not use: pass carrier=..., phone_number=... instead "
@@ -37,8 +36,9 @@ _LEGACY_KEYS: Final[Mapping[str, str]] = {
 }
 
 
-def reject_client_kwargs(kwargs: Mapping[str, object]) -> None:
-    """Refuse every Patter-only keyword of ``Patter(...)`` with the reason and the replacement."""
+def reject_client_kwargs(kwargs: Mapping[str, object], accepted: Sequence[str]) -> None:
+    """Refuse every Patter-only keyword of ``Patter(...)`` with the reason and the replacement
+    (``accepted``: the parameters ``Patter(...)`` does take, for the unknown-keyword message)."""
     for name, value in kwargs.items():
         if name in ("api_key", "backend_url"):
             raise PatterUnsupportedError(f"Patter({name}=...) {_CLOUD}.")
@@ -61,7 +61,7 @@ def reject_client_kwargs(kwargs: Mapping[str, object]) -> None:
                 f"and provider objects. Fix: pass {_LEGACY_KEYS[name]}."
             )
         raise PatterTypeError(
-            f"Patter() got an unexpected keyword argument {name!r}. It takes: {', '.join(CLIENT_PARAMS)}."
+            f"Patter() got an unexpected keyword argument {name!r}. It takes: {', '.join(accepted)}."
         )
 
 
@@ -135,7 +135,6 @@ def check_agent_provider(wanted: str | None, resolved: str) -> None:
 
 
 __all__ = [
-    "CLIENT_PARAMS",
     "PATTER_07_AGENT_OPTIONS",
     "check_agent_provider",
     "reject_agent_kwargs",

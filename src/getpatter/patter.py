@@ -7,6 +7,7 @@ misconfiguration fails at ``Patter(...)`` with a message naming the parameter, n
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -83,6 +84,12 @@ def _resolve_webhook_host(webhook_url: str, tunnel: TunnelConfig | None) -> str:
     return host
 
 
+def _client_params() -> list[str]:
+    """The keyword parameters ``Patter(...)`` takes, read from its signature (never a list to keep up)."""
+    skip = {"self", "patter_only"}
+    return [name for name in inspect.signature(Patter.__init__).parameters if name not in skip]
+
+
 class Patter(_ServingMixin):
     """A phone-enabled agent runtime.
 
@@ -105,7 +112,8 @@ class Patter(_ServingMixin):
         dashboard_notify: bool | int | str | None = None,
         **patter_only: object,
     ) -> None:
-        reject_client_kwargs(patter_only)  # api_key=, mode=, twilio_sid=, ...: say what to use instead
+        # api_key=, mode=, twilio_sid=, ...: say what to use instead
+        reject_client_kwargs(patter_only, _client_params())
         if carrier is not None and not isinstance(carrier, Twilio | Telnyx):
             raise PatterTypeError(
                 f"carrier must be Twilio(...) or Telnyx(...), got {type(carrier).__name__}. "
