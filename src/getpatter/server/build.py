@@ -81,7 +81,7 @@ def build_state(
         outbound=outbound,
         socket_limiter=SocketLimiter(config.max_sockets_per_ip),
     )
-    if recording:
+    if config.recording:
         runtime.observers.append(_recording_observer(state))
     return state
 

@@ -55,11 +55,3 @@ class ServerState:
     @property
     def carrier(self) -> Carrier:
         return self.config.carrier
-
-    @property
-    def verify_signatures(self) -> bool:
-        return self.config.verify_signatures
-
-    @property
-    def recording(self) -> bool:
-        return self.config.recording

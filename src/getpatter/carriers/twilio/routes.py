@@ -1,6 +1,7 @@
 """Twilio routes: the voice webhook (answers ``<Connect><Stream>``), status callbacks, the media socket.
 
-Mounted by :meth:`TwilioCarrier.add_routes`; everything server-side goes through ``host``.
+Mounted by :meth:`TwilioCarrier.add_routes`; everything server-side goes through ``state`` (the
+:class:`~getpatter.carriers.host.CarrierHost`).
 """
 
 from __future__ import annotations
