@@ -129,7 +129,6 @@ def _traced_app(phone: Any, agent: Any) -> Any:
     from getpatter.call.events import TurnCompleted
     from getpatter.server.app import create_app
     from getpatter.server.build import build_state
-    from getpatter.server.limits import SocketLimiter
 
     def trace(bus: Any, ctx: Any) -> None:
         def on_turn(turn: TurnCompleted) -> None:
@@ -145,8 +144,8 @@ def _traced_app(phone: Any, agent: Any) -> Any:
         webhook_host=HOST,
         agent=agent,
         observers=[*phone._observers(agent, None), trace],
+        settings=phone.settings,  # socket cap and watchdog, as asgi_app() does
     )
-    state.socket_limiter = SocketLimiter(phone._settings.max_sockets_per_ip)  # as asgi_app() does
     return create_app(state)
 
 

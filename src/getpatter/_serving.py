@@ -1,6 +1,9 @@
-"""``Patter``'s serving lifecycle: bind, quick tunnel, number auto-configuration, graceful stop.
+"""``Patter``'s server: bind, quick tunnel, number auto-configuration, graceful stop.
 
-Split out of ``patter.py`` so the client class stays readable; ``Patter`` inherits it.
+``Patter`` holds one :class:`Server` (it does not inherit from it) and hands it the app and state it
+built; the server owns the uvicorn runner, the cloudflared process and the public host once a quick
+tunnel provides it. Nothing here knows which carrier it serves: number set-up and closing go through the
+state's :class:`~getpatter.carriers.base.Carrier`.
 """
 
 from __future__ import annotations
@@ -9,167 +12,117 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from getpatter.agent import Agent
-from getpatter.carriers.telnyx.config import Telnyx
-from getpatter.carriers.twilio.config import Twilio
 from getpatter.errors import PatterConfigError, PatterTypeError
 from getpatter.settings import Settings
-from getpatter.tunnels.config import CloudflareTunnel, TunnelConfig
+from getpatter.tunnels.config import CloudflareTunnel, Ngrok, Static, TunnelConfig
+from getpatter.validation import validate_webhook_host
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from getpatter.server.app import ServerState
     from getpatter.server.runner import ServerRunner
+    from getpatter.server.state import ServerState
     from getpatter.tunnels.cloudflare import CloudflaredTunnel
 
 log = logging.getLogger("getpatter")
 Callback = Callable[..., Any]
 
-CarrierConfig = Twilio | Telnyx
 
+class Server:
+    """The serving side of one ``Patter``: at most one ``serve()`` at a time, restartable."""
 
-class _ServingMixin:
-    """Needs the attributes ``Patter.__init__`` sets (declared here for the type checker)."""
+    def __init__(
+        self, *, phone_number: str, webhook_host: str, tunnel: TunnelConfig | None, settings: Settings
+    ) -> None:
+        self.phone_number = phone_number
+        #: Public ``host[:port]``; ``""`` until known (a quick tunnel sets it once up, and clears it).
+        self.webhook_host = webhook_host
+        self.tunnel = tunnel
+        self.settings = settings
+        #: The state of the app last built by ``asgi_app()`` / ``serve()`` (what ``phone.call()`` uses).
+        self.state: ServerState | None = None
+        self.runner: ServerRunner | None = None
+        self.tunnel_process: CloudflaredTunnel | None = None
+        #: Set while a quick tunnel is expected or up: resolves with its host.
+        self.tunnel_future: asyncio.Future[str] | None = None
 
-    _runner: ServerRunner | None
-    _state: ServerState | None
-    _carrier: CarrierConfig | None
-    _phone_number: str
-    _webhook_host: str
-    _tunnel: TunnelConfig | None
-    _settings: Settings
-    _tunnel_process: CloudflaredTunnel | None
-    _tunnel_ready: asyncio.Future[str] | None
-    dashboard_token: str
+    def wants_quick_tunnel(self, tunnel: bool) -> bool:
+        """``serve(tunnel=True)`` or ``Patter(tunnel=True / CloudflareTunnel())``; a known host conflicts."""
+        if tunnel and self.webhook_host:
+            raise PatterConfigError(
+                f"serve(tunnel=True) conflicts with the webhook host {self.webhook_host!r} (from "
+                "webhook_url or a Static/Ngrok tunnel). Fix: drop tunnel=True to use that host, or drop "
+                "webhook_url to get a temporary trycloudflare.com host."
+            )
+        return tunnel or isinstance(self.tunnel, CloudflareTunnel)
 
-    asgi_app: Callable[..., FastAPI]  # provided by Patter
-    flush_logs: Callable[..., Awaitable[None]]  # provided by Patter
+    def expect_quick_tunnel(self) -> None:
+        self.tunnel_future = asyncio.get_running_loop().create_future()
 
     async def serve(
-        self,
-        agent: Agent,
-        port: int = 8000,
-        recording: bool = False,
-        on_call_start: Callback | None = None,
-        on_call_end: Callback | None = None,
-        on_transcript: Callback | None = None,
-        on_message: Callback | None = None,
-        voicemail_message: str = "",
-        on_metrics: Callback | None = None,
-        dashboard: bool = True,
-        dashboard_token: str = "",
-        tunnel: bool = False,
+        self, app: FastAPI, state: ServerState, *, port: int, quick_tunnel: bool, dashboard_query: str | None
     ) -> None:
-        """Answer calls until :meth:`disconnect` (or SIGINT/SIGTERM). Binds ``PATTER_BIND_HOST:port``."""
+        """Serve ``app`` until :meth:`stop` (or SIGINT/SIGTERM); ``dashboard_query`` is ``None`` without
+        a dashboard, else the query string its URL needs. The carrier is closed when serving ends."""
         from getpatter.server.runner import ServerRunner
 
-        if isinstance(port, bool) or not isinstance(port, int):
-            raise PatterTypeError(f"port must be an int, got {type(port).__name__}")
-        if not 0 <= port <= 65535:
-            raise PatterConfigError(f"port must be 1-65535 (or 0 for any free port), got {port}")
-        for name, flag in (("recording", recording), ("dashboard", dashboard), ("tunnel", tunnel)):
-            if not isinstance(flag, bool):
-                raise PatterTypeError(f"{name} must be a bool, got {type(flag).__name__}")
-        if not isinstance(voicemail_message, str):
-            raise PatterConfigError(
-                f"voicemail_message must be a str (or '' for none), got {type(voicemail_message).__name__}"
-            )
-        quick_tunnel = self._wants_quick_tunnel(tunnel)
-        if self._runner is not None:
-            raise PatterConfigError("this Patter is already serving; call disconnect() first")
-        if self._carrier is None:
-            raise PatterConfigError(
-                "serve() needs a carrier. Fix: Patter(carrier=Twilio(), phone_number=...)"
-            )
-        if quick_tunnel:
-            _resolve_agent(agent, on_message)  # fail before any tunnel bookkeeping
-            self._tunnel_ready = asyncio.get_running_loop().create_future()
-        app = self.asgi_app(
-            agent,
-            on_call_start=on_call_start,
-            on_call_end=on_call_end,
-            on_transcript=on_transcript,
-            on_message=on_message,
-            on_metrics=on_metrics,
-            dashboard=dashboard,
-            dashboard_token=dashboard_token,
-        )
-        assert self._state is not None
-        self._state.recording = recording
-        self._state.outbound.default_voicemail = voicemail_message.strip()
-        runner = ServerRunner(app, self._state, host=self._settings.bind_host, port=port)
-        self._runner = runner
+        runner = ServerRunner(app, state, host=self.settings.bind_host, port=port)
+        self.runner = runner
         try:
             serving = asyncio.create_task(runner.run())
             bound = await asyncio.shield(runner.ready)
-            if quick_tunnel and not await self._open_quick_tunnel(bound, serving):
+            if quick_tunnel and not await self._open_quick_tunnel(state, bound, serving):
                 return
-            log.info("getpatter listening on %s:%d for https://%s", runner.host, bound, self._webhook_host)
-            if dashboard:
-                query = f"?token={self.dashboard_token}" if self.dashboard_token else ""
-                log.info("dashboard: http://127.0.0.1:%d/%s", bound, query)
-            await self._point_number_at_us()
+            log.info("getpatter listening on %s:%d for https://%s", runner.host, bound, self.webhook_host)
+            if dashboard_query is not None:
+                log.info("dashboard: http://127.0.0.1:%d/%s", bound, dashboard_query)
+            await state.carrier.configure_number(self.phone_number, self.webhook_host)
             await serving
         finally:
             await self._close_quick_tunnel()
-            self._runner = None
-            if self._state is not None:
-                self._state.outbound.close()
-                for client in (self._state.twilio, self._state.telnyx):
-                    if client is not None:
-                        await client.close()
+            self.runner = None
+            state.outbound.close()
+            await state.carrier.close()
 
     @property
     def ready(self) -> asyncio.Future[int]:
         """Resolves with the bound port once :meth:`serve` is listening."""
-        if self._runner is None:
+        if self.runner is None:
             raise PatterConfigError("not serving: call serve() first")
-        return self._runner.ready
+        return self.runner.ready
 
     @property
     def tunnel_ready(self) -> asyncio.Future[str]:
-        """Resolves with the public host once :meth:`serve`'s quick tunnel is up (at once if known)."""
-        if self._tunnel_ready is not None:
-            return self._tunnel_ready
-        if self._runner is None:
+        """Resolves with the public host once the quick tunnel is up (at once if known)."""
+        if self.tunnel_future is not None:
+            return self.tunnel_future
+        if self.runner is None:
             raise PatterConfigError("not serving: call serve() first")
         known: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        known.set_result(self._webhook_host)
+        known.set_result(self.webhook_host)
         return known
 
-    # -- outbound --------------------------------------------------------------------------------------
+    async def stop(self) -> None:
+        """Stop serving; live calls are ended cleanly first. Idempotent."""
+        if self.runner is not None:
+            await self.runner.stop()
 
-    async def disconnect(self) -> None:
-        """Stop serving and the quick tunnel; live calls are ended cleanly first. Idempotent; ``serve()``
-        may be called again (a quick tunnel then gets a new host)."""
-        if self._runner is not None:
-            await self._runner.stop()
-        await self.flush_logs()
-        if self._tunnel_process is not None:
-            await self._tunnel_process.stop()
+    async def stop_tunnel(self) -> None:
+        if self.tunnel_process is not None:
+            await self.tunnel_process.stop()
 
-    def _wants_quick_tunnel(self, tunnel: bool) -> bool:
-        """``serve(tunnel=True)`` or ``Patter(tunnel=True / CloudflareTunnel())``; a known host conflicts."""
-        if tunnel and self._webhook_host:
-            raise PatterConfigError(
-                f"serve(tunnel=True) conflicts with the webhook host {self._webhook_host!r} (from "
-                "webhook_url or a Static/Ngrok tunnel). Fix: drop tunnel=True to use that host, or drop "
-                "webhook_url to get a temporary trycloudflare.com host."
-            )
-        return tunnel or isinstance(self._tunnel, CloudflareTunnel)
-
-    async def _open_quick_tunnel(self, port: int, serving: asyncio.Task[None]) -> bool:
+    async def _open_quick_tunnel(self, state: ServerState, port: int, serving: asyncio.Task[None]) -> bool:
         """Start cloudflared for ``port`` and adopt its host; ``False`` if serving stopped meanwhile."""
         from getpatter.tunnels.cloudflare import CloudflaredTunnel, origin_host
 
-        assert self._state is not None and self._tunnel_ready is not None and self._runner is not None
-        process = CloudflaredTunnel(port, origin=origin_host(self._settings.bind_host))
-        self._tunnel_process = process
+        assert self.tunnel_future is not None and self.runner is not None
+        process = CloudflaredTunnel(port, origin=origin_host(self.settings.bind_host))
+        self.tunnel_process = process
         starting = asyncio.create_task(process.start())
         await asyncio.wait({starting, serving}, return_when=asyncio.FIRST_COMPLETED)
         if not starting.done():  # disconnect() or a signal while cloudflared was starting
@@ -179,46 +132,73 @@ class _ServingMixin:
             await serving
             return False
         if (error := starting.exception()) is not None:
-            await self._runner.stop()
+            await self.runner.stop()
             with contextlib.suppress(Exception):
                 await serving
             raise error
         host = starting.result()
-        self._webhook_host = host
-        self._state.webhook_host = host
+        self.webhook_host = host
+        state.webhook_host = host
         log.info("Tunnel ready: https://%s is now the webhook host", host)
-        self._tunnel_ready.set_result(host)
+        self.tunnel_future.set_result(host)
         return True
 
     async def _close_quick_tunnel(self) -> None:
-        process, self._tunnel_process = self._tunnel_process, None
+        process, self.tunnel_process = self.tunnel_process, None
         if process is not None:
             await process.stop()
-        if self._tunnel_ready is not None:
-            self._tunnel_ready.cancel()  # no-op once resolved
-            self._tunnel_ready = None
-            self._webhook_host = ""  # a quick-tunnel host dies with its process
+        if self.tunnel_future is not None:
+            self.tunnel_future.cancel()  # no-op once resolved
+            self.tunnel_future = None
+            self.webhook_host = ""  # a quick-tunnel host dies with its process
 
-    async def _point_number_at_us(self) -> None:
-        """Best effort: set the Twilio number's VoiceUrl to our webhook, and say exactly what changed."""
-        state = self._state
-        if state is None or state.twilio is None:
-            return
-        voice_url = f"https://{self._webhook_host}/webhooks/twilio/voice"
-        try:
-            changed = await state.twilio.configure_number(self._phone_number, voice_url)
-        except Exception as exc:
-            log.warning(
-                "could not point %s at %s (%s); set its Voice URL by hand in the Twilio console",
-                self._phone_number,
-                voice_url,
-                exc,
+
+def _resolve_tunnel(tunnel: object) -> TunnelConfig | None:
+    if tunnel is None or tunnel is False:
+        return None
+    if tunnel is True:
+        return CloudflareTunnel()
+    if isinstance(tunnel, CloudflareTunnel | Static | Ngrok):
+        return tunnel
+    raise PatterTypeError(
+        "tunnel must be True/False/None, CloudflareTunnel(), Static(hostname) or Ngrok(hostname), "
+        f"got {type(tunnel).__name__}"
+    )
+
+
+def _resolve_webhook_host(webhook_url: str, tunnel: TunnelConfig | None) -> str:
+    """One public host, whether it came from ``webhook_url`` or from a tunnel that knows its host."""
+    host = validate_webhook_host(webhook_url, "webhook_url")
+    if isinstance(tunnel, CloudflareTunnel) and host:
+        raise PatterConfigError(
+            f"webhook_url={host!r} conflicts with tunnel=CloudflareTunnel(), which gets a new random host on "
+            "every start. Fix: drop webhook_url to use the tunnel, or drop tunnel to use your own host."
+        )
+    if isinstance(tunnel, Static | Ngrok):
+        if host and host.lower() != tunnel.hostname.lower():
+            raise PatterConfigError(
+                f"webhook_url={host!r} differs from the tunnel hostname {tunnel.hostname!r}. "
+                "Fix: pass only one of them (the tunnel's hostname is used as the webhook host)."
             )
-            return
-        if changed:
-            log.info("Twilio number %s: VoiceUrl set to %s (POST)", self._phone_number, voice_url)
-        else:
-            log.warning("%s is not a number of this Twilio account; VoiceUrl not changed", self._phone_number)
+        return tunnel.hostname
+    return host
+
+
+def check_serve_options(
+    port: object, voicemail_message: object, *, recording: object, dashboard: object, tunnel: object
+) -> None:
+    """``serve()``'s own arguments, checked before anything is built."""
+    if isinstance(port, bool) or not isinstance(port, int):
+        raise PatterTypeError(f"port must be an int, got {type(port).__name__}")
+    if not 0 <= port <= 65535:
+        raise PatterConfigError(f"port must be 1-65535 (or 0 for any free port), got {port}")
+    for name, flag in (("recording", recording), ("dashboard", dashboard), ("tunnel", tunnel)):
+        if not isinstance(flag, bool):
+            raise PatterTypeError(f"{name} must be a bool, got {type(flag).__name__}")
+    if not isinstance(voicemail_message, str):
+        raise PatterConfigError(
+            f"voicemail_message must be a str (or '' for none), got {type(voicemail_message).__name__}"
+        )
 
 
 def _resolve_agent(agent: Agent, on_message: Callback | None) -> Agent:

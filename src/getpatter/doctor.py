@@ -20,6 +20,7 @@ from typing import Literal
 from rich.console import Console
 from rich.markup import escape
 
+from getpatter.carriers import CREDENTIAL_ENV
 from getpatter.settings import DEFAULT_BIND_HOST
 
 Status = Literal["ok", "warn", "fail"]
@@ -40,10 +41,7 @@ PROVIDER_KEYS: dict[str, tuple[str, ...]] = {
     "Rime": ("RIME_API_KEY",),
     "LMNT": ("LMNT_API_KEY",),
 }
-CARRIER_KEYS: dict[str, tuple[str, ...]] = {
-    "Twilio": ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"),
-    "Telnyx": ("TELNYX_API_KEY", "TELNYX_CONNECTION_ID"),
-}
+CARRIER_KEYS = CREDENTIAL_ENV
 LOCAL_MODULES = (("faster_whisper", "faster-whisper"), ("py_nanotts", "py-nanotts"))
 
 

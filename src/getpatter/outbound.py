@@ -1,16 +1,8 @@
 """``phone.call()``: validate the options, dial through the carrier, register the call (API.md A.5).
 
-The dial request asks the carrier for everything the rest of the call needs, so no instance has to
-remember anything for the call to work:
-
-* **Twilio**: ``Calls.json`` with inline TwiML ``<Connect><Stream url="wss://{host}/ws/stream/outbound">``
-  whose ``<Parameter>``s carry caller, callee, ``direction=outbound`` and the call's first message;
-  call-progress callbacks (initiated, ringing, answered, completed) to ``/webhooks/twilio/status``; with
-  answering-machine detection, async AMD (``DetectMessageEnd``: the verdict comes once a machine's
-  greeting is over, the moment to leave a message) to ``/webhooks/twilio/amd``.
-* **Telnyx**: ``POST /calls`` with ``timeout_secs``, ``answering_machine_detection=greeting_end`` when
-  wanted, and a base64 ``client_state`` marking the call as ours (with its first message); the media
-  stream is started on ``call.answered`` (see ``server/telnyx_routes.py``).
+The carrier's dial request (:meth:`Carrier.dial`, in ``carriers/<name>/carrier.py``) asks for everything
+the rest of the call needs (media stream, call-progress callbacks, answering-machine detection, the
+first message), so no instance has to remember anything for the call to work.
 
 Answering-machine detection is on when ``machine_detection=True`` or a voicemail message applies (the
 call's own, else ``serve(voicemail_message=...)``; API.md C4).
@@ -25,33 +17,18 @@ from typing import TYPE_CHECKING, Any
 from getpatter.agent import Agent
 from getpatter.call.progress import CallInitiated
 from getpatter.call.results import CallResult
-from getpatter.carriers.twilio.twiml import connect_stream
+from getpatter.carriers.base import Carrier, Dial
 from getpatter.errors import PatterConfigError, PatterConnectionError
-from getpatter.server.outbound import (
-    DIRECTION_PARAM,
-    FIRST_MESSAGE_PARAM,
-    MAX_PARAM_CHARS,
-    TWILIO_AMD_PATH,
-    TWILIO_OUTBOUND_STREAM_ID,
-    TWILIO_STATUS_PATH,
-    encode_client_state,
-)
-from getpatter.server.urls import public_url, public_ws_url
 from getpatter.validation import validate_e164
 
 if TYPE_CHECKING:
-    from getpatter.server.app import ServerState
+    from getpatter.server.state import ServerState
 
 __all__ = [
-    "STATUS_EVENTS",
     "OutboundOptions",
     "place_call",
     "validate_call_options",
 ]
-
-STATUS_EVENTS = ("initiated", "ringing", "answered", "completed")
-#: Ring-time limits in seconds: Twilio ``Timeout`` 1-600, Telnyx ``timeout_secs`` 5-600.
-RING_LIMITS = {"twilio": (1, 600), "telnyx": (5, 600)}
 
 Callback = Callable[..., Any]
 
@@ -80,7 +57,7 @@ def _text(value: object, param: str) -> str:
 
 def validate_call_options(
     *,
-    carrier: str,
+    carrier: Carrier,
     phone_number: str,
     default_voicemail: str,
     to: object,
@@ -123,14 +100,14 @@ def validate_call_options(
             f"got {type(callback).__name__}"
         )
     voicemail = _text(voicemail_message, "voicemail_message") or default_voicemail
-    low, high = RING_LIMITS.get(carrier, (1, 600))
+    low, high = carrier.ring_limits
     if ring_timeout is not None and (
         isinstance(ring_timeout, bool)
         or not isinstance(ring_timeout, int | float)
         or not low <= ring_timeout <= high
     ):
         raise PatterConfigError(
-            f"ring_timeout must be seconds between {low} and {high} for {carrier} (or None for the "
+            f"ring_timeout must be seconds between {low} and {high} for {carrier.kind} (or None for the "
             f"carrier default), got {ring_timeout!r}. Fix: ring_timeout=25."
         )
     return OutboundOptions(
@@ -146,9 +123,7 @@ def validate_call_options(
     )
 
 
-async def place_call(
-    state: ServerState, options: OutboundOptions, *, telnyx_connection_id: str = ""
-) -> str | CallResult:
+async def place_call(state: ServerState, options: OutboundOptions) -> str | CallResult:
     """Dial ``options.to`` and register the call; with ``wait`` return its :class:`CallResult`.
 
     ``wait`` has no time limit of its own beyond the call's: wrap it in ``asyncio.wait_for`` to bound it.
@@ -159,41 +134,18 @@ async def place_call(
             "the server has no public host yet (a quick tunnel still starting?). Fix: await phone.ready "
             "before phone.call(...)."
         )
-    carrier = state.runtime.carrier
-    if carrier == "twilio" and state.twilio is not None:
-        params = {"caller": options.from_, "callee": options.to, DIRECTION_PARAM: "outbound"}
-        if options.first_message:
-            params[FIRST_MESSAGE_PARAM] = options.first_message[:MAX_PARAM_CHARS]
-        amd = options.machine_detection
-        created = await state.twilio.create_call(
-            options.to,
-            options.from_,
-            twiml=connect_stream(public_ws_url(host, f"/ws/stream/{TWILIO_OUTBOUND_STREAM_ID}"), params),
-            status_callback=public_url(host, TWILIO_STATUS_PATH),
-            status_callback_event=STATUS_EVENTS,
-            timeout=options.ring_timeout,
-            machine_detection="DetectMessageEnd" if amd else None,
-            async_amd=True if amd else None,
-            async_amd_status_callback=public_url(host, TWILIO_AMD_PATH) if amd else None,
-        )
-        call_id = created.get("sid")
-    elif carrier == "telnyx" and state.telnyx is not None:
-        dialled = await state.telnyx.dial(
-            options.to,
-            options.from_,
-            connection_id=telnyx_connection_id,
-            timeout_secs=options.ring_timeout,
-            answering_machine_detection="greeting_end" if options.machine_detection else None,
-            client_state=encode_client_state(options.first_message),
-        )
-        call_id = dialled.get("call_control_id")
-    else:
-        raise PatterConfigError("phone.call() needs a Twilio or Telnyx carrier on Patter(carrier=...)")
-    if not isinstance(call_id, str) or not call_id:
-        raise PatterConnectionError(f"{carrier} accepted the call but returned no call id")
+    carrier = state.carrier
+    dial = Dial(
+        to=options.to,
+        from_=options.from_,
+        first_message=options.first_message,
+        machine_detection=options.machine_detection,
+        ring_timeout=options.ring_timeout,
+    )
+    call_id = await carrier.dial(dial, host)
     record = state.outbound.register(
         call_id,
-        carrier,
+        carrier.kind,
         to=options.to,
         from_=options.from_,
         agent=options.agent,
@@ -202,7 +154,9 @@ async def place_call(
         machine_detection=options.machine_detection,
         on_machine_detection=options.on_machine_detection,
     )
-    state.events.emit(CallInitiated(call_id=call_id, carrier=carrier, to=options.to, from_=options.from_))
+    state.events.emit(
+        CallInitiated(call_id=call_id, carrier=carrier.kind, to=options.to, from_=options.from_)
+    )
     if not options.wait:
         return call_id
     return await record.result

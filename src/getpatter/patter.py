@@ -17,18 +17,23 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, TextIO, overload
 
 from getpatter._compat import check_agent_provider, reject_agent_kwargs, reject_client_kwargs
-from getpatter._serving import _resolve_agent, _ServingMixin
+from getpatter._serving import (
+    Server,
+    _resolve_agent,
+    _resolve_tunnel,
+    _resolve_webhook_host,
+    check_serve_options,
+)
 from getpatter.agent import Agent, build_agent
 from getpatter.call.bus import EventBus
-from getpatter.carriers.telnyx.config import Telnyx
-from getpatter.carriers.twilio.config import Twilio
+from getpatter.carriers.base import CarrierConfig
 from getpatter.dashboard.notify_target import resolve_notify_target
 from getpatter.errors import PatterConfigError, PatterTypeError
 from getpatter.metrics.pricing import ProviderPricing, merge_pricing
 from getpatter.persist_root import resolve_log_root
 from getpatter.settings import Settings
-from getpatter.tunnels.config import CloudflareTunnel, Ngrok, Static, TunnelConfig
-from getpatter.validation import validate_e164, validate_webhook_host
+from getpatter.tunnels.config import TunnelConfig
+from getpatter.validation import validate_e164
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -40,48 +45,14 @@ if TYPE_CHECKING:
     from getpatter.dashboard.store import MetricsStore
     from getpatter.guardrails import Guardrail
     from getpatter.llm.base import LLM
-    from getpatter.server.app import ServerState
     from getpatter.server.runner import ServerRunner
+    from getpatter.server.state import ServerState
     from getpatter.stt.base import STT
     from getpatter.tools.tool import Tool, ToolDecorator
     from getpatter.tts.base import TTS
-    from getpatter.tunnels.cloudflare import CloudflaredTunnel
 
 log = logging.getLogger("getpatter")
 Callback = Callable[..., Any]
-
-CarrierConfig = Twilio | Telnyx
-
-
-def _resolve_tunnel(tunnel: object) -> TunnelConfig | None:
-    if tunnel is None or tunnel is False:
-        return None
-    if tunnel is True:
-        return CloudflareTunnel()
-    if isinstance(tunnel, CloudflareTunnel | Static | Ngrok):
-        return tunnel
-    raise PatterTypeError(
-        "tunnel must be True/False/None, CloudflareTunnel(), Static(hostname) or Ngrok(hostname), "
-        f"got {type(tunnel).__name__}"
-    )
-
-
-def _resolve_webhook_host(webhook_url: str, tunnel: TunnelConfig | None) -> str:
-    """One public host, whether it came from ``webhook_url`` or from a tunnel that knows its host."""
-    host = validate_webhook_host(webhook_url, "webhook_url")
-    if isinstance(tunnel, CloudflareTunnel) and host:
-        raise PatterConfigError(
-            f"webhook_url={host!r} conflicts with tunnel=CloudflareTunnel(), which gets a new random host on "
-            "every start. Fix: drop webhook_url to use the tunnel, or drop tunnel to use your own host."
-        )
-    if isinstance(tunnel, Static | Ngrok):
-        if host and host.lower() != tunnel.hostname.lower():
-            raise PatterConfigError(
-                f"webhook_url={host!r} differs from the tunnel hostname {tunnel.hostname!r}. "
-                "Fix: pass only one of them (the tunnel's hostname is used as the webhook host)."
-            )
-        return tunnel.hostname
-    return host
 
 
 def _client_params() -> list[str]:
@@ -90,7 +61,7 @@ def _client_params() -> list[str]:
     return [name for name in inspect.signature(Patter.__init__).parameters if name not in skip]
 
 
-class Patter(_ServingMixin):
+class Patter:
     """A phone-enabled agent runtime.
 
     ``carrier`` is ``Twilio(...)`` or ``Telnyx(...)``; with a carrier, ``phone_number`` (E.164) is
@@ -114,7 +85,7 @@ class Patter(_ServingMixin):
     ) -> None:
         # api_key=, mode=, twilio_sid=, ...: say what to use instead
         reject_client_kwargs(patter_only, _client_params())
-        if carrier is not None and not isinstance(carrier, Twilio | Telnyx):
+        if carrier is not None and not isinstance(carrier, CarrierConfig):
             raise PatterTypeError(
                 f"carrier must be Twilio(...) or Telnyx(...), got {type(carrier).__name__}. "
                 "Fix: from getpatter import Twilio; Patter(carrier=Twilio(), ...)"
@@ -134,17 +105,19 @@ class Patter(_ServingMixin):
         self._carrier: CarrierConfig | None = carrier
         self._phone_number = number
         self._tunnel = resolved_tunnel
-        self._webhook_host = _resolve_webhook_host(webhook_url, resolved_tunnel)
         self._pricing: dict[str, ProviderPricing] = merge_pricing(pricing)
         self._log_root = resolve_log_root(persist)
         #: The standalone dashboard every call is posted to (``None`` = off); see dashboard/notify.py.
         self._notify_target = resolve_notify_target(dashboard_notify)
         self._notifier: DashboardNotifier | None = None
         self._settings = Settings.from_env()
-        self._runner: ServerRunner | None = None
-        self._state: ServerState | None = None
-        self._tunnel_process: CloudflaredTunnel | None = None
-        self._tunnel_ready: asyncio.Future[str] | None = None
+        #: The serving side (runner, quick tunnel, state of the last app built); held, not inherited.
+        self._server = Server(
+            phone_number=number,
+            webhook_host=_resolve_webhook_host(webhook_url, resolved_tunnel),
+            tunnel=resolved_tunnel,
+            settings=self._settings,
+        )
         self._store: MetricsStore | None = None
         #: The token the dashboard requires ("" = open; generated when the server is exposed).
         self.dashboard_token = ""
@@ -166,7 +139,16 @@ class Patter(_ServingMixin):
     @property
     def webhook_host(self) -> str:
         """Public ``host[:port]`` for carrier callbacks; ``""`` until known (a quick tunnel not yet up)."""
-        return self._webhook_host
+        return self._server.webhook_host
+
+    @property
+    def _runner(self) -> ServerRunner | None:
+        return self._server.runner
+
+    @property
+    def _state(self) -> ServerState | None:
+        """The state of the app last built by :meth:`asgi_app` / :meth:`serve`."""
+        return self._server.state
 
     @property
     def tunnel(self) -> TunnelConfig | None:
@@ -259,6 +241,70 @@ class Patter(_ServingMixin):
         return agent
 
     # -- serving -------------------------------------------------------------------------------------
+    async def serve(
+        self,
+        agent: Agent,
+        port: int = 8000,
+        recording: bool = False,
+        on_call_start: Callback | None = None,
+        on_call_end: Callback | None = None,
+        on_transcript: Callback | None = None,
+        on_message: Callback | None = None,
+        voicemail_message: str = "",
+        on_metrics: Callback | None = None,
+        dashboard: bool = True,
+        dashboard_token: str = "",
+        tunnel: bool = False,
+    ) -> None:
+        """Answer calls until :meth:`disconnect` (or SIGINT/SIGTERM). Binds ``PATTER_BIND_HOST:port``."""
+        check_serve_options(port, voicemail_message, recording=recording, dashboard=dashboard, tunnel=tunnel)
+        server = self._server
+        quick_tunnel = server.wants_quick_tunnel(tunnel)
+        if server.runner is not None:
+            raise PatterConfigError("this Patter is already serving; call disconnect() first")
+        if self._carrier is None:
+            raise PatterConfigError(
+                "serve() needs a carrier. Fix: Patter(carrier=Twilio(), phone_number=...)"
+            )
+        if quick_tunnel:
+            _resolve_agent(agent, on_message)  # fail before any tunnel bookkeeping
+            server.expect_quick_tunnel()
+        app = self._build_app(
+            agent,
+            on_call_start=on_call_start,
+            on_call_end=on_call_end,
+            on_transcript=on_transcript,
+            on_message=on_message,
+            on_metrics=on_metrics,
+            dashboard=dashboard,
+            dashboard_token=dashboard_token,
+            recording=recording,
+            voicemail_message=voicemail_message,
+        )
+        assert server.state is not None
+        query = f"?token={self.dashboard_token}" if self.dashboard_token else ""
+        dashboard_query = query if dashboard else None
+        await server.serve(
+            app, server.state, port=port, quick_tunnel=quick_tunnel, dashboard_query=dashboard_query
+        )
+
+    @property
+    def ready(self) -> asyncio.Future[int]:
+        """Resolves with the bound port once :meth:`serve` is listening."""
+        return self._server.ready
+
+    @property
+    def tunnel_ready(self) -> asyncio.Future[str]:
+        """Resolves with the public host once :meth:`serve`'s quick tunnel is up (at once if known)."""
+        return self._server.tunnel_ready
+
+    async def disconnect(self) -> None:
+        """Stop serving and the quick tunnel; live calls are ended cleanly first. Idempotent; ``serve()``
+        may be called again (a quick tunnel then gets a new host)."""
+        await self._server.stop()
+        await self.flush_logs()
+        await self._server.stop_tunnel()
+
     def asgi_app(
         self,
         agent: Agent,
@@ -277,19 +323,47 @@ class Patter(_ServingMixin):
         Every call is measured (latency, cost) and, when persistence is on, logged to disk; the store
         behind the dashboard is loaded from that log first, so a restarted server shows its history.
         """
+        return self._build_app(
+            agent,
+            on_call_start=on_call_start,
+            on_call_end=on_call_end,
+            on_transcript=on_transcript,
+            on_message=on_message,
+            on_metrics=on_metrics,
+            dashboard=dashboard,
+            dashboard_token=dashboard_token,
+            allow_insecure_dashboard=allow_insecure_dashboard,
+        )
+
+    def _build_app(
+        self,
+        agent: Agent,
+        *,
+        on_call_start: Callback | None,
+        on_call_end: Callback | None,
+        on_transcript: Callback | None,
+        on_message: Callback | None,
+        on_metrics: Callback | None,
+        dashboard: bool,
+        dashboard_token: str,
+        allow_insecure_dashboard: bool = False,
+        recording: bool = False,
+        voicemail_message: str = "",
+    ) -> FastAPI:
+        """Build the server state (once, complete) and the app on it; the state becomes ``_state``."""
         from getpatter.server.app import create_app
         from getpatter.server.build import build_state
-        from getpatter.server.limits import SocketLimiter
 
         agent = _resolve_agent(agent, on_message)
-        if not self._webhook_host and self._tunnel_ready is None:  # a quick tunnel sets it once up
+        server = self._server
+        if not server.webhook_host and server.tunnel_future is None:  # a quick tunnel sets it once up
             raise PatterConfigError(
                 "no public host for carrier webhooks. Fix: Patter(webhook_url='abc.example.com', ...) "
                 "or Patter(tunnel=True, ...)"
             )
-        self._state = build_state(
+        state = build_state(
             carrier=self._carrier,
-            webhook_host=self._webhook_host,
+            webhook_host=server.webhook_host,
             agent=agent,
             on_call_start=on_call_start,
             on_call_end=on_call_end,
@@ -297,12 +371,13 @@ class Patter(_ServingMixin):
             on_message=on_message,
             observers=self._observers(agent, on_metrics),
             events=self.events,
+            recording=recording,
+            voicemail_message=voicemail_message,
+            settings=self._settings,
         )
+        server.state = state
         self._feed_outbound()
-        self._state.runtime.allow_private_webhooks = self._settings.allow_private_webhooks
-        self._state.socket_limiter = SocketLimiter(self._settings.max_sockets_per_ip)
-        self._state.runtime.media_timeout_s = self._settings.media_timeout_s
-        app = create_app(self._state)
+        app = create_app(state)
         if self._log_root is None:
             log.info(
                 "call logs are off (getpatter's default; the Patter SDK wrote them by default). "
@@ -312,10 +387,11 @@ class Patter(_ServingMixin):
             from getpatter.dashboard.auth import resolve_dashboard_token
             from getpatter.dashboard.routes import add_dashboard_routes
 
+            quick = "quick-tunnel" if server.tunnel_future is not None else ""
             self.dashboard_token = resolve_dashboard_token(
                 dashboard_token,
                 bind_host=self._settings.bind_host,
-                webhook_host=self._webhook_host or ("quick-tunnel" if self._tunnel_ready is not None else ""),
+                webhook_host=server.webhook_host or quick,
                 allow_insecure=allow_insecure_dashboard,
             )
             add_dashboard_routes(app, self.metrics_store, token=self.dashboard_token)
@@ -471,7 +547,7 @@ class Patter(_ServingMixin):
                 "(or mount phone.asgi_app(agent) in your own server first)."
             )
         options = validate_call_options(
-            carrier=state.runtime.carrier,
+            carrier=state.carrier,
             phone_number=self._phone_number,
             default_voicemail=state.outbound.default_voicemail,
             to=to,
@@ -487,8 +563,7 @@ class Patter(_ServingMixin):
         )
         if options.agent is not None:
             options = replace(options, agent=_resolve_agent(options.agent, state.runtime.on_message))
-        connection_id = self._carrier.connection_id if isinstance(self._carrier, Telnyx) else ""
-        return await place_call(state, options, telnyx_connection_id=connection_id)
+        return await place_call(state, options)
 
     async def test(
         self,
@@ -515,12 +590,11 @@ class Patter(_ServingMixin):
             allow_private_webhooks=self._settings.allow_private_webhooks,
         )
 
-    # -- quick tunnel (cloudflared, API.md A.18) -----------------------------------------------------
     def __repr__(self) -> str:
         # Carrier reprs already omit secrets; nothing else held here is secret.
         return (
             f"Patter(carrier={self._carrier!r}, phone_number={self._phone_number!r}, "
-            f"webhook_host={self._webhook_host!r}, tunnel={self._tunnel!r}, log_root={self._log_root!r})"
+            f"webhook_host={self.webhook_host!r}, tunnel={self._tunnel!r}, log_root={self._log_root!r})"
         )
 
 

@@ -128,5 +128,5 @@ async def telnyx_harness(
             finally:
                 await telnyx.aclose()
                 state = getattr(phone, "_state", None)
-                if state is not None and state.telnyx is not None:
-                    await state.telnyx.close()
+                if state is not None:
+                    await state.carrier.close()

@@ -10,7 +10,7 @@ from getpatter.call.events import CallEnded, CallStarted
 from getpatter.metrics.collector import MetricsCollector
 from getpatter.metrics.model import CallMetrics
 from getpatter.metrics.pricing import merge_pricing
-from getpatter.server.outbound import OutboundRegistry
+from getpatter.server.calls import OutboundRegistry
 
 
 async def test_wait_result_carries_the_summary_metrics_when_the_registry_listens_first() -> None:

@@ -1,5 +1,6 @@
 """The package surface: every public name resolves, and importing getpatter stays light."""
 
+import pathlib
 import subprocess
 import sys
 
@@ -38,10 +39,13 @@ phone = Patter(carrier=twilio, phone_number="+15550002222", webhook_url="a.examp
 from getpatter.engines.openai_realtime import OpenAIRealtime
 phone.asgi_app(phone.agent("p", engine=OpenAIRealtime(api_key="sk-test"), first_message="hi"))
 import httpx
-assert "fastapi" in sys.modules and "getpatter.server.twilio_routes" in sys.modules
-print(",".join(m for m in ("cryptography", "pygments", "getpatter.server.telnyx_routes") if m in sys.modules))
+assert "fastapi" in sys.modules and "getpatter.carriers.twilio.routes" in sys.modules
+heavy = ("cryptography", "pygments", "getpatter.carriers.telnyx.routes")
+print(",".join(m for m in heavy if m in sys.modules))
 """
+    # An empty environment (no carrier or vendor keys), but the same getpatter as this test imports.
+    env = {"PATH": "", "PYTHONPATH": str(pathlib.Path(getpatter.__file__).parents[1])}
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PATH": ""}
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     ).stdout.strip()
     assert out == ""

@@ -11,21 +11,25 @@ import pytest
 
 from getpatter import Patter
 from getpatter.carriers.telnyx.config import Telnyx
-from getpatter.server.app import ServerState, create_app
+from getpatter.server.app import create_app
 from getpatter.server.build import build_state
+from getpatter.server.state import ServerState
 from getpatter.stt.deepgram import DeepgramSTT
 from getpatter.tts.elevenlabs import ElevenLabsTTS
 
 PATH = "/webhooks/telnyx/voice"
 
 
-def _state(public_key: str = "") -> ServerState:
-    carrier = Telnyx(api_key="KEYsecret", connection_id="123", public_key=public_key)
+def _state(public_key: str = "", *, strict: bool = False) -> ServerState:
+    # Nothing here may reach a real API: the REST root is a closed local port.
+    carrier = Telnyx(
+        api_key="KEYsecret", connection_id="123", public_key=public_key, base_url="http://127.0.0.1:9"
+    )
+    if strict:  # a state the config refuses to build (strict without a key), to test the route's guard
+        object.__setattr__(carrier, "strict_signatures", True)
     phone = Patter(carrier=carrier, phone_number="+15550002222", webhook_url="agent.example.test")
     agent = phone.agent("hi", stt=DeepgramSTT(api_key="dg"), tts=ElevenLabsTTS(api_key="el"))
-    state = build_state(carrier=carrier, webhook_host="agent.example.test", agent=agent)
-    state.telnyx = None  # nothing here may reach a real API
-    return state
+    return build_state(carrier=carrier, webhook_host="agent.example.test", agent=agent)
 
 
 def _event(event_type: str, **payload: object) -> bytes:
@@ -40,8 +44,7 @@ async def _post(state: ServerState, body: bytes) -> httpx.Response:
 
 
 async def test_strict_mode_without_a_key_refuses_everything() -> None:
-    state = _state()
-    state.telnyx_strict_signatures = True
+    state = _state(strict=True)
     assert (await _post(state, _event("call.hangup"))).status_code == 403
 
 

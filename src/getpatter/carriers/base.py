@@ -1,15 +1,37 @@
-"""What the call layer sees of a carrier: media events in, media messages out, and call control.
+"""What the rest of getpatter sees of a carrier.
 
-The call layer never knows which carrier it has. Each carrier supplies a :class:`MediaCodec` (its media
-WebSocket protocol) and a :class:`CarrierControl` (its REST API for one live call).
+The call layer sees a :class:`MediaCodec` (the media WebSocket protocol) and a :class:`CarrierControl`
+(REST control of one live call). The server, outbound dialling and the call registry see one
+:class:`Carrier` per server, built from the user's :class:`CarrierConfig` (``Twilio(...)``,
+``Telnyx(...)``); it owns everything carrier-specific (webhook routes and paths, signature checks, the
+answer and its stream URL, the dial request, recording, number setup, answering-machine vocabulary), so
+nothing outside ``carriers/`` asks which carrier it is on. A new carrier is one new folder with a config
+class and a :class:`Carrier`.
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from getpatter.audio.format import AudioFormat
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from getpatter.carriers.host import CarrierHost
+
+#: The answering-machine verdict, whatever the carrier's own vocabulary (each carrier maps onto it).
+Classification = Literal["human", "machine", "fax", "unknown"]
+
+#: Stream parameters every carrier passes to its media stream, read back by the call registry: the one
+#: marking an outbound call, and the one carrying its first message (so any instance can run the call).
+DIRECTION_PARAM = "direction"
+FIRST_MESSAGE_PARAM = "first_message"
+#: Carriers cap custom stream parameters (~500 characters); the full text stays in the registry.
+MAX_PARAM_CHARS = 500
 
 
 class MediaProtocolError(ValueError):
@@ -93,3 +115,65 @@ class CarrierControl(abc.ABC):
         Carriers without such a verb just hang up.
         """
         await self.hangup()
+
+
+@dataclass(frozen=True, slots=True)
+class Dial:
+    """One outbound call as the server asks a carrier to place it (options already validated)."""
+
+    to: str
+    from_: str
+    first_message: str
+    machine_detection: bool
+    ring_timeout: int | None
+
+
+class Carrier(abc.ABC):
+    """One carrier, for one server: its REST client, its routes and everything else carrier-specific.
+
+    Built once per server by :meth:`CarrierConfig.build_carrier`; closed when the server stops.
+    """
+
+    #: The carrier's name (``"twilio"``), as events, metrics and call records report it.
+    kind: ClassVar[str]
+    #: Ring-time bounds in seconds that the carrier's dial request accepts.
+    ring_limits: ClassVar[tuple[int, int]] = (1, 600)
+
+    @abc.abstractmethod
+    def add_routes(self, app: FastAPI, host: CarrierHost) -> None:
+        """Mount the carrier's webhook routes and media WebSocket on ``app``; ``host`` is the server."""
+
+    @abc.abstractmethod
+    def codec(self, params: Mapping[str, str] | None = None) -> MediaCodec:
+        """A fresh media codec for one stream (``params``: what the stream URL carried)."""
+
+    @abc.abstractmethod
+    def control(self, call_id: str) -> CarrierControl | None:
+        """REST control of a live call, or ``None`` when ``call_id`` cannot be one of this carrier's."""
+
+    @abc.abstractmethod
+    async def dial(self, dial: Dial, webhook_host: str) -> str:
+        """Place the call with everything the rest of it needs (stream, callbacks, AMD); its call id."""
+
+    @abc.abstractmethod
+    async def start_recording(self, call_id: str, webhook_host: str) -> str:
+        """Start the carrier's recording of a live call; the recording's id (may be ``""``)."""
+
+    @abc.abstractmethod
+    async def configure_number(self, number: str, webhook_host: str) -> None:
+        """Best effort at ``serve()``: point ``number`` at this server (failures are logged, not raised).
+        Carriers whose numbers are pointed elsewhere (a Call Control application) do nothing."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release the REST client."""
+
+
+class CarrierConfig(abc.ABC):
+    """What users pass as ``Patter(carrier=...)``: a frozen, validated configuration."""
+
+    kind: ClassVar[str]
+
+    @abc.abstractmethod
+    def build_carrier(self) -> Carrier:
+        """The runtime :class:`Carrier` for one server (opens a REST client)."""

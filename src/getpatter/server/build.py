@@ -1,21 +1,26 @@
-"""Wire one ``serve()``: carrier REST client, per-call runtime, observers -> a ``ServerState``."""
+"""Build one server's state, in one place: carrier, outbound-call book, per-call runtime, observers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from getpatter.agent import Agent
 from getpatter.call.bus import EventBus
 from getpatter.call.callbacks import transcript_observer
+from getpatter.call.context import CallContext
 from getpatter.call.session import CallRuntime, Observer
-from getpatter.carriers.base import CarrierControl
-from getpatter.carriers.telnyx.config import Telnyx
-from getpatter.carriers.telnyx.rest import TelnyxCallControl, TelnyxRestClient, resolve_base_url
-from getpatter.carriers.twilio.config import Twilio
-from getpatter.carriers.twilio.rest import TwilioCallControl, TwilioRestClient
+from getpatter.carriers.base import CarrierConfig
 from getpatter.errors import PatterConfigError
-from getpatter.server.app import ServerState
+from getpatter.server.calls import OutboundRegistry
+from getpatter.server.limits import SocketLimiter
+from getpatter.server.state import ServerConfig, ServerState
+from getpatter.settings import Settings
+
+__all__ = ["build_state"]
+
+log = logging.getLogger("getpatter.outbound")
 
 
 def build_state(
@@ -29,45 +34,69 @@ def build_state(
     on_message: Callable[..., Any] | None = None,
     observers: list[Observer] | None = None,
     events: EventBus | None = None,
+    recording: bool = False,
+    voicemail_message: str = "",
+    settings: Settings | None = None,
 ) -> ServerState:
-    all_observers: list[Observer] = list(observers or [])
-    if on_transcript is not None:
-        all_observers.append(transcript_observer(on_transcript))
-    make_control: Callable[[str], CarrierControl | None]
-    carrier_fields: dict[str, Any]
-    if isinstance(carrier, Twilio):
-        twilio = TwilioRestClient(carrier.account_sid, carrier.auth_token, base_url=carrier.base_url)
+    """The state of one server for ``carrier`` (a ``Twilio(...)`` / ``Telnyx(...)`` config).
 
-        def make_control(call_id: str) -> CarrierControl | None:
-            return TwilioCallControl(twilio, call_id) if call_id.startswith("CA") else None
-
-        carrier_fields = {"twilio_auth_token": carrier.auth_token, "twilio": twilio}
-    elif isinstance(carrier, Telnyx):
-        telnyx = TelnyxRestClient(carrier.api_key, base_url=resolve_base_url(carrier))
-
-        def make_control(call_id: str) -> CarrierControl | None:
-            return TelnyxCallControl(telnyx, call_id) if call_id else None
-
-        carrier_fields = {
-            "telnyx": telnyx,
-            "telnyx_public_key": carrier.public_key,
-            "telnyx_strict_signatures": carrier.strict_signatures,
-            "telnyx_stream_codec": carrier.stream_codec,
-        }
-    else:
+    ``settings`` (else the defaults) gives the socket cap, the media watchdog and whether webhook tools
+    may reach private addresses; ``events`` is the bus for call-progress events (else a new one).
+    """
+    if not isinstance(carrier, CarrierConfig):
         raise PatterConfigError(
             f"serve() needs a carrier; got {type(carrier).__name__}. Fix: Patter(carrier=Twilio(), ...)"
         )
+    settings = settings if settings is not None else Settings()
+    config = ServerConfig(
+        carrier=carrier.build_carrier(),
+        recording=recording,
+        default_voicemail=voicemail_message.strip(),
+        max_sockets_per_ip=settings.max_sockets_per_ip,
+    )
+    bus = events if events is not None else EventBus()
+    outbound = OutboundRegistry(bus, config.default_voicemail)
+    all_observers: list[Observer] = list(observers or [])
+    if on_transcript is not None:
+        all_observers.append(transcript_observer(on_transcript))
+    all_observers.append(outbound.observe)
     runtime = CallRuntime(
         agent=agent,
-        carrier=carrier.kind,
-        make_control=make_control,
+        carrier=config.carrier.kind,
+        make_control=config.carrier.control,
         on_call_start=on_call_start,
         on_call_end=on_call_end,
         on_transcript=on_transcript,
         on_message=on_message,
         observers=all_observers,
+        allow_private_webhooks=settings.allow_private_webhooks,
+        media_timeout_s=settings.media_timeout_s,
+        call_agent=outbound.agent_for,
     )
-    if events is not None:
-        carrier_fields["events"] = events
-    return ServerState(webhook_host=webhook_host, runtime=runtime, **carrier_fields)
+    state = ServerState(
+        config=config,
+        runtime=runtime,
+        webhook_host=webhook_host,
+        events=bus,
+        outbound=outbound,
+        socket_limiter=SocketLimiter(config.max_sockets_per_ip),
+    )
+    if config.recording:
+        runtime.observers.append(_recording_observer(state))
+    return state
+
+
+def _recording_observer(state: ServerState) -> Observer:
+    """``serve(recording=True)``: start the carrier's recording of every call as its media starts (the
+    call is answered by then, which carriers require). The carrier reports the file later."""
+
+    def observe(bus: EventBus, ctx: CallContext) -> None:
+        coro = state.carrier.start_recording(ctx.call_id, state.webhook_host)
+        state.outbound.spawn(_log_recording(coro, ctx), f"start recording of call {ctx.call_id}")
+
+    return observe
+
+
+async def _log_recording(coro: Coroutine[Any, Any, str], ctx: CallContext) -> None:
+    ref = await coro
+    log.info("%s call %s: recording started %s", ctx.carrier, ctx.call_id, ref)

@@ -14,7 +14,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from getpatter.call.session import CallSession
 
 if TYPE_CHECKING:
-    from getpatter.server.app import ServerState
+    from getpatter.server.state import ServerState
 
 log = logging.getLogger("getpatter.server")
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import uvicorn
 
-from getpatter.server.app import ServerState
+from getpatter.server.state import ServerState
 
 log = logging.getLogger("getpatter.server")
 

@@ -10,9 +10,13 @@ import base64
 import binascii
 import os
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
+from getpatter.carriers.base import CarrierConfig
 from getpatter.errors import PatterConfigError, PatterTypeError
+
+if TYPE_CHECKING:
+    from getpatter.carriers.telnyx.carrier import TelnyxCarrier
 
 TelnyxCodec = Literal["L16", "PCMU"]
 
@@ -30,7 +34,7 @@ def _str_or_env(value: object, param: str, env_var: str | None = None) -> str:
 
 
 @dataclass(frozen=True)
-class Telnyx:
+class Telnyx(CarrierConfig):
     """Telnyx Call Control credentials.
 
     ``api_key`` and ``connection_id`` are required (env ``TELNYX_API_KEY``, ``TELNYX_CONNECTION_ID``).
@@ -49,6 +53,12 @@ class Telnyx:
     base_url: str = ""
 
     kind: ClassVar[Literal["telnyx"]] = "telnyx"
+
+    def build_carrier(self) -> TelnyxCarrier:
+        """The runtime carrier for one server (REST client, routes); loaded on first use."""
+        from getpatter.carriers.telnyx.carrier import TelnyxCarrier
+
+        return TelnyxCarrier(self)
 
     def __post_init__(self) -> None:
         api_key = _str_or_env(self.api_key, "api_key", "TELNYX_API_KEY")

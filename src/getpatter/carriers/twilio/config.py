@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
+from getpatter.carriers.base import CarrierConfig
 from getpatter.errors import PatterConfigError, PatterTypeError
+
+if TYPE_CHECKING:
+    from getpatter.carriers.twilio.carrier import TwilioCarrier
 
 
 def _from_env(value: object, param: str, env_var: str) -> str:
@@ -22,7 +26,7 @@ def _from_env(value: object, param: str, env_var: str) -> str:
 
 
 @dataclass(frozen=True)
-class Twilio:
+class Twilio(CarrierConfig):
     """Twilio account credentials; empty arguments fall back to ``TWILIO_ACCOUNT_SID`` and
     ``TWILIO_AUTH_TOKEN``.
 
@@ -36,6 +40,12 @@ class Twilio:
     base_url: str = "https://api.twilio.com"
 
     kind: ClassVar[Literal["twilio"]] = "twilio"
+
+    def build_carrier(self) -> TwilioCarrier:
+        """The runtime carrier for one server (REST client, routes); loaded on first use."""
+        from getpatter.carriers.twilio.carrier import TwilioCarrier
+
+        return TwilioCarrier(self)
 
     def __post_init__(self) -> None:
         sid = _from_env(self.account_sid, "account_sid", "TWILIO_ACCOUNT_SID")

@@ -1,4 +1,8 @@
-"""Twilio routes: the voice webhook (answers ``<Connect><Stream>``), status callbacks, the media socket."""
+"""Twilio routes: the voice webhook (answers ``<Connect><Stream>``), status callbacks, the media socket.
+
+Mounted by :meth:`TwilioCarrier.add_routes`; everything server-side goes through ``state`` (the
+:class:`~getpatter.carriers.host.CarrierHost`).
+"""
 
 from __future__ import annotations
 
@@ -9,31 +13,31 @@ from urllib.parse import parse_qsl
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import Response
 
-from getpatter.call.progress import RecordingSaved
-from getpatter.call.results import classify_twilio_answered_by
-from getpatter.call.session import CallSession
-from getpatter.carriers.twilio.media import TwilioMediaCodec
+from getpatter.carriers.twilio.carrier import (
+    AMD_PATH,
+    OUTBOUND_STREAM_ID,
+    RECORDING_PATH,
+    STATUS_PATH,
+    STREAM_PATH,
+    VOICE_PATH,
+    classify_answered_by,
+    stream_url,
+)
 from getpatter.carriers.twilio.rest import TwilioCallControl
 from getpatter.carriers.twilio.signature import verify_signature
 from getpatter.carriers.twilio.twiml import connect_stream
-from getpatter.server.media_socket import serve_media_socket
-from getpatter.server.outbound import (
-    TWILIO_AMD_PATH,
-    TWILIO_OUTBOUND_STREAM_ID,
-    TWILIO_RECORDING_PATH,
-    TWILIO_STATUS_PATH,
-)
-from getpatter.server.urls import public_url, public_ws_url
+from getpatter.carriers.urls import public_url
 
 if TYPE_CHECKING:
-    from getpatter.server.app import ServerState
+    from getpatter.carriers.host import CarrierHost
+    from getpatter.carriers.twilio.carrier import TwilioCarrier
 
 log = logging.getLogger("getpatter.server.twilio")
 
 MAX_WEBHOOK_BYTES = 64 * 1024
 
 
-def add_twilio_routes(app: FastAPI, state: ServerState) -> None:
+def add_twilio_routes(app: FastAPI, state: CarrierHost, carrier: TwilioCarrier) -> None:
     async def verified_form(request: Request) -> dict[str, str] | None:
         body = await request.body()
         if len(body) > MAX_WEBHOOK_BYTES:
@@ -47,12 +51,12 @@ def add_twilio_routes(app: FastAPI, state: ServerState) -> None:
         if state.verify_signatures:
             url = public_url(state.webhook_host, request.url.path, request.url.query)
             signature = request.headers.get("x-twilio-signature")
-            if not verify_signature(state.twilio_auth_token, url, params, signature):
+            if not verify_signature(carrier.config.auth_token, url, params, signature):
                 log.warning("Twilio webhook %s rejected: invalid signature", request.url.path)
                 return None
         return dict(params)
 
-    @app.post("/webhooks/twilio/voice")
+    @app.post(VOICE_PATH)
     async def voice(request: Request) -> Response:
         form = await verified_form(request)
         if form is None:
@@ -62,11 +66,10 @@ def add_twilio_routes(app: FastAPI, state: ServerState) -> None:
             return Response("Missing CallSid", status_code=400)
         caller = form.get("From") or form.get("Caller", "")
         callee = form.get("To") or form.get("Called", "")
-        stream_url = public_ws_url(state.webhook_host, f"/ws/stream/{call_sid}")
-        twiml = connect_stream(stream_url, {"caller": caller, "callee": callee})
+        twiml = connect_stream(stream_url(state.webhook_host, call_sid), {"caller": caller, "callee": callee})
         return Response(twiml, media_type="text/xml")
 
-    @app.post(TWILIO_STATUS_PATH)
+    @app.post(STATUS_PATH)
     async def status(request: Request) -> Response:
         """Call progress (twilio.md §1.2): drives outbound call state and ``wait=True`` results."""
         form = await verified_form(request)
@@ -77,7 +80,7 @@ def add_twilio_routes(app: FastAPI, state: ServerState) -> None:
             return Response("Missing CallSid or CallStatus", status_code=400)
         state.outbound.status(
             call_sid,
-            "twilio",
+            carrier.kind,
             call_status,
             direction="inbound" if form.get("Direction") == "inbound" else "outbound",
             sequence=_int(form.get("SequenceNumber")),
@@ -85,7 +88,7 @@ def add_twilio_routes(app: FastAPI, state: ServerState) -> None:
         )
         return Response(status_code=204)
 
-    @app.post(TWILIO_AMD_PATH)
+    @app.post(AMD_PATH)
     async def amd(request: Request) -> Response:
         """Async AMD verdict (twilio.md §1.3), once per call: a machine gets the voicemail message
         (``<Say>`` then ``<Hangup/>``, which also ends the agent's stream) or a hang-up; a fax is hung up
@@ -96,10 +99,10 @@ def add_twilio_routes(app: FastAPI, state: ServerState) -> None:
         call_sid, answered_by = form.get("CallSid", ""), form.get("AnsweredBy", "unknown")
         if not call_sid.isalnum():
             return Response("Missing CallSid", status_code=400)
-        classification = classify_twilio_answered_by(answered_by)
-        result = state.outbound.machine_detected(call_sid, "twilio", classification, answered_by)
-        if result is not None and classification in ("machine", "fax") and state.twilio is not None:
-            control = TwilioCallControl(state.twilio, call_sid)
+        classification = classify_answered_by(answered_by)
+        result = state.outbound.machine_detected(call_sid, carrier.kind, classification, answered_by)
+        if result is not None and classification in ("machine", "fax"):
+            control = TwilioCallControl(carrier.rest, call_sid)
             message = state.outbound.voicemail_for(call_sid) if classification == "machine" else ""
             if message:
                 record = state.outbound.get(call_sid)
@@ -110,7 +113,7 @@ def add_twilio_routes(app: FastAPI, state: ServerState) -> None:
                 state.outbound.spawn(control.hangup(), f"hang-up on {classification} of call {call_sid}")
         return Response(status_code=204)
 
-    @app.post(TWILIO_RECORDING_PATH)
+    @app.post(RECORDING_PATH)
     async def recording(request: Request) -> Response:
         """Recording status (twilio.md §1.4): emitted as ``RecordingSaved`` on the server bus."""
         form = await verified_form(request)
@@ -119,35 +122,30 @@ def add_twilio_routes(app: FastAPI, state: ServerState) -> None:
         call_sid = form.get("CallSid", "")
         if not call_sid.isalnum():
             return Response("Missing CallSid", status_code=400)
-        event = RecordingSaved(
-            call_id=call_sid,
-            carrier="twilio",
-            url=form.get("RecordingUrl", ""),
-            recording_id=form.get("RecordingSid", ""),
-            status=form.get("RecordingStatus", "completed"),
+        recording_id, status = form.get("RecordingSid", ""), form.get("RecordingStatus", "completed")
+        url = form.get("RecordingUrl", "")
+        log.info("Twilio call %s recording %s %s: %s", call_sid, recording_id, status, url)
+        state.recording_saved(
+            call_sid,
+            carrier.kind,
+            url=url,
+            recording_id=recording_id,
+            status=status,
             duration_seconds=_number(form.get("RecordingDuration")),
             details={k: v for k, v in form.items() if k.startswith("Recording") or k == "ErrorCode"},
         )
-        log.info("Twilio call %s recording %s %s: %s", call_sid, event.recording_id, event.status, event.url)
-        state.events.emit(event)
         return Response(status_code=204)
 
-    @app.websocket("/ws/stream/{call_id}")
+    @app.websocket(STREAM_PATH + "/{call_id}")
     async def media(websocket: WebSocket, call_id: str) -> None:
         # Outbound calls all stream to one path; their CallSid arrives in ``start``.
-        outbound = call_id == TWILIO_OUTBOUND_STREAM_ID
-
-        def make_session() -> CallSession:
-            return CallSession(
-                state.runtime,
-                TwilioMediaCodec(),
-                websocket.send_text,
-                call_id_hint=call_id,
-                direction="outbound" if outbound else "inbound",
-            )
-
-        await serve_media_socket(
-            state, websocket, make_session, lambda s: f"{call_id}-{id(s):x}" if outbound else call_id
+        outbound = call_id == OUTBOUND_STREAM_ID
+        await state.run_media(
+            websocket,
+            carrier.codec(),
+            call_id=call_id,
+            direction="outbound" if outbound else "inbound",
+            unique_key=outbound,
         )
 
 

@@ -8,22 +8,20 @@ carries the transcript. The session finds its per-call agent and first message h
 Stateless instances: what a call needs to run on another instance (direction, first message) also
 travels in the carrier's stream parameters; :meth:`OutboundRegistry.agent_for` falls back to them when
 this instance did not place the call. Callbacks for unknown call ids still update a record created on
-the fly (a status can even arrive before ``Calls.json`` has answered), and finished records are kept, a
+the fly (a status can even arrive before the dial request has returned), and finished records are kept, a
 bounded number, for late callbacks.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import collections
 import inspect
-import json
 import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from getpatter.agent import Agent
 from getpatter.call.bus import EventBus
@@ -37,24 +35,14 @@ from getpatter.call.results import (
     MachineDetectionResult,
     outcome_for,
 )
+from getpatter.carriers.base import DIRECTION_PARAM, FIRST_MESSAGE_PARAM
 from getpatter.errors import PatterConnectionError
-from getpatter.server.urls import public_url
-
-if TYPE_CHECKING:
-    from getpatter.server.app import ServerState
 
 __all__ = [
     "MEDIA_GRACE_S",
     "STATUS_GRACE_S",
-    "TWILIO_AMD_PATH",
-    "TWILIO_OUTBOUND_STREAM_ID",
-    "TWILIO_RECORDING_PATH",
-    "TWILIO_STATUS_PATH",
     "OutboundCall",
     "OutboundRegistry",
-    "decode_client_state",
-    "encode_client_state",
-    "recording_observer",
 ]
 
 log = logging.getLogger("getpatter.outbound")
@@ -66,18 +54,6 @@ MEDIA_GRACE_S = 10.0
 STATUS_GRACE_S = 30.0
 #: Finished records kept for late callbacks (recordings, out-of-order statuses).
 KEEP_FINISHED = 1024
-#: Stream parameter marking an outbound call, and the one carrying its first message.
-DIRECTION_PARAM = "direction"
-FIRST_MESSAGE_PARAM = "first_message"
-#: Carriers cap custom stream parameters (~500 characters); the full text stays in the registry.
-MAX_PARAM_CHARS = 500
-#: ``client_state`` marker of a Telnyx call placed by getpatter.
-CLIENT_STATE_MARK = "getpatter-outbound"
-#: Twilio callback routes (API.md B.1) and the media-socket id of every outbound call's stream.
-TWILIO_STATUS_PATH = "/webhooks/twilio/status"
-TWILIO_AMD_PATH = "/webhooks/twilio/amd"
-TWILIO_RECORDING_PATH = "/webhooks/twilio/recording"
-TWILIO_OUTBOUND_STREAM_ID = "outbound"
 
 Callback = Callable[..., Any]
 
@@ -119,10 +95,10 @@ class OutboundRegistry:
     """Outbound calls of one server (see the module docstring). ``events`` is the server-level bus
     on which status changes and AMD verdicts are emitted."""
 
-    def __init__(self, events: EventBus) -> None:
+    def __init__(self, events: EventBus, default_voicemail: str = "") -> None:
         self.events = events
         #: ``serve(voicemail_message=...)``: left on a machine when the call gave none of its own.
-        self.default_voicemail = ""
+        self.default_voicemail = default_voicemail
         self._calls: collections.OrderedDict[str, OutboundCall] = collections.OrderedDict()
         self._tasks: set[asyncio.Task[Any]] = set()
         #: Set once the server stopped: no new calls; pending ``wait=True`` results fail.
@@ -231,7 +207,7 @@ class OutboundRegistry:
         self, call_id: str, carrier: str, classification: Classification, raw: str
     ) -> MachineDetectionResult | None:
         """Record the AMD verdict and hand it to ``on_machine_detection``; ``None`` when this call
-        already has one (carriers may report twice, e.g. Telnyx detection then greeting end)."""
+        already has one (carriers may report twice, e.g. detection then greeting end)."""
         record = self._record(call_id, carrier)
         if record.machine is not None:
             return None
@@ -352,48 +328,3 @@ class OutboundRegistry:
 
 async def _awaited(value: Any) -> None:
     await value
-
-
-def recording_observer(state: ServerState) -> Callable[[EventBus, CallContext], None]:
-    """Session observer for ``serve(recording=True)``: start the carrier's recording of every call as
-    its media starts (the call is answered by then, which both carriers require). Twilio reports the
-    file to ``/webhooks/twilio/recording``; Telnyx sends ``call.recording.saved``."""
-
-    def observe(bus: EventBus, ctx: CallContext) -> None:
-        if not state.recording:
-            return
-        if state.twilio is not None and ctx.carrier == "twilio":
-            callback = public_url(state.webhook_host, TWILIO_RECORDING_PATH)
-            coro: Coroutine[Any, Any, dict[str, Any]] = state.twilio.start_recording(ctx.call_id, callback)
-        elif state.telnyx is not None and ctx.carrier == "telnyx":
-            coro = state.telnyx.record_start(ctx.call_id, format="wav", channels="single")
-        else:
-            return
-        state.outbound.spawn(_log_recording(coro, ctx), f"start recording of call {ctx.call_id}")
-
-    return observe
-
-
-async def _log_recording(coro: Coroutine[Any, Any, dict[str, Any]], ctx: CallContext) -> None:
-    started = await coro
-    ref = started.get("sid") or started.get("recording_id") or ""
-    log.info("%s call %s: recording started %s", ctx.carrier, ctx.call_id, ref)
-
-
-def encode_client_state(first_message: str) -> str:
-    """Telnyx ``client_state``: base64 JSON marking the call as ours, with its first message."""
-    state = {"getpatter": CLIENT_STATE_MARK, "first_message": first_message[:MAX_PARAM_CHARS]}
-    return base64.b64encode(json.dumps(state, separators=(",", ":")).encode()).decode()
-
-
-def decode_client_state(value: object) -> dict[str, str] | None:
-    """The fields of a ``client_state`` we set, or ``None`` for anything else (absent, foreign, bad)."""
-    if not isinstance(value, str) or not value or len(value) > 8192:
-        return None
-    try:
-        data = json.loads(base64.b64decode(value, validate=True))
-    except (ValueError, RecursionError):  # RecursionError: hostile deeply nested JSON
-        return None
-    if not isinstance(data, dict) or data.get("getpatter") != CLIENT_STATE_MARK:
-        return None
-    return {str(k): v for k, v in data.items() if isinstance(v, str)}

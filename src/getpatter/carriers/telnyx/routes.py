@@ -2,7 +2,8 @@
 
 The webhook acknowledges at once and sends the ``answer`` command in the background: Telnyx expects a
 fast 2xx and retries slow deliveries, and the command is a separate REST request anyway. Deliveries are
-deduplicated on ``data.id`` because Telnyx retries them.
+deduplicated on ``data.id`` because Telnyx retries them. Mounted by :meth:`TelnyxCarrier.add_routes`;
+everything server-side goes through ``state`` (the :class:`CarrierHost`).
 """
 
 from __future__ import annotations
@@ -15,34 +16,29 @@ import re
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlencode
 
 import orjson
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import Response
 
-from getpatter.call.progress import RecordingSaved
-from getpatter.call.results import classify_telnyx_amd, status_for_telnyx_hangup
-from getpatter.call.session import CallSession
-from getpatter.carriers.telnyx.media import TelnyxMediaCodec
+from getpatter.carriers.base import DIRECTION_PARAM, FIRST_MESSAGE_PARAM, MAX_PARAM_CHARS
+from getpatter.carriers.telnyx.carrier import (
+    STREAM_PATH,
+    VOICE_PATH,
+    classify_amd,
+    status_for_hangup,
+    stream_url,
+)
+from getpatter.carriers.telnyx.client_state import decode_client_state
 from getpatter.carriers.telnyx.rest import TelnyxCallControl, TelnyxRestClient
 from getpatter.carriers.telnyx.signature import verify_webhook
-from getpatter.server.media_socket import serve_media_socket
-from getpatter.server.outbound import (
-    DIRECTION_PARAM,
-    FIRST_MESSAGE_PARAM,
-    MAX_PARAM_CHARS,
-    decode_client_state,
-)
-from getpatter.server.urls import public_ws_url
 
 if TYPE_CHECKING:
-    from getpatter.server.app import ServerState
+    from getpatter.carriers.host import CarrierHost
+    from getpatter.carriers.telnyx.carrier import TelnyxCarrier
 
 log = logging.getLogger("getpatter.server.telnyx")
 
-VOICE_PATH = "/webhooks/telnyx/voice"
-STREAM_PATH = "/ws/telnyx/stream"
 #: Call Control payloads carry SIP headers and more; anything this large is not a webhook.
 MAX_WEBHOOK_BYTES = 256 * 1024
 #: How many recent ``data.id`` values are remembered for deduplication.
@@ -56,7 +52,7 @@ def _party(payload: dict[str, Any], key: str) -> str:
     return value[:_MAX_PARTY_CHARS] if isinstance(value, str) else ""
 
 
-def add_telnyx_routes(app: FastAPI, state: ServerState) -> None:
+def add_telnyx_routes(app: FastAPI, state: CarrierHost, carrier: TelnyxCarrier) -> None:
     warned_unsigned = False
     seen: collections.OrderedDict[str, None] = collections.OrderedDict()
     background: set[asyncio.Task[None]] = set()
@@ -65,9 +61,9 @@ def add_telnyx_routes(app: FastAPI, state: ServerState) -> None:
         nonlocal warned_unsigned
         if not state.verify_signatures:
             return True
-        if state.telnyx_public_key:
-            return verify_webhook(state.telnyx_public_key, request.headers, body)
-        if state.telnyx_strict_signatures:
+        if carrier.config.public_key:
+            return verify_webhook(carrier.config.public_key, request.headers, body)
+        if carrier.config.strict_signatures:
             return False
         if not warned_unsigned:
             warned_unsigned = True
@@ -102,14 +98,11 @@ def add_telnyx_routes(app: FastAPI, state: ServerState) -> None:
         if payload.get("direction") != "incoming":
             log.info("Telnyx call %s initiated (%s)", call_control_id, payload.get("direction"))
             return
-        if state.telnyx is None:
-            log.error("Telnyx call %s cannot be answered: no Telnyx REST client configured", call_control_id)
-            return
-        query = urlencode({"caller": _party(payload, "from"), "callee": _party(payload, "to")})
-        path = f"{STREAM_PATH}/{quote(call_control_id, safe='')}"
-        stream_url = f"{public_ws_url(state.webhook_host, path)}?{query}"
-        answer = state.telnyx.answer(
-            call_control_id, stream_url=stream_url, stream_codec=state.telnyx_stream_codec
+        query = {"caller": _party(payload, "from"), "callee": _party(payload, "to")}
+        answer = carrier.rest.answer(
+            call_control_id,
+            stream_url=stream_url(state.webhook_host, call_control_id, query),
+            stream_codec=carrier.config.stream_codec,
         )
         in_background(answer, f"answer of call {call_control_id}")
 
@@ -138,7 +131,7 @@ def add_telnyx_routes(app: FastAPI, state: ServerState) -> None:
         if not first_delivery(data.get("id")):
             return Response(status_code=200)
         ccid = str(call_control_id)
-        _call_progress(state, event_type, payload, ccid, in_background)
+        _call_progress(state, carrier, event_type, payload, ccid, in_background)
         if event_type == "call.initiated":
             on_initiated(payload, ccid)
         elif event_type == "call.hangup":
@@ -164,19 +157,13 @@ def add_telnyx_routes(app: FastAPI, state: ServerState) -> None:
             for key in ("caller", "callee", DIRECTION_PARAM, FIRST_MESSAGE_PARAM)
             if (value := websocket.query_params.get(key))
         }
-        codec = TelnyxMediaCodec(state.telnyx_stream_codec, params=params)
         outbound = params.get(DIRECTION_PARAM) == "outbound"
-
-        def make_session() -> CallSession:
-            return CallSession(
-                state.runtime,
-                codec,
-                websocket.send_text,
-                call_id_hint=call_id,
-                direction="outbound" if outbound else "inbound",
-            )
-
-        await serve_media_socket(state, websocket, make_session, lambda _s: call_id)
+        await state.run_media(
+            websocket,
+            carrier.codec(params),
+            call_id=call_id,
+            direction="outbound" if outbound else "inbound",
+        )
 
 
 _AMD_DETECTION = ("call.machine.detection.ended", "call.machine.premium.detection.ended")
@@ -186,7 +173,8 @@ VOICEMAIL_VOICE = "Polly.Joanna"
 
 
 def _call_progress(
-    state: ServerState,
+    state: CarrierHost,
+    carrier: TelnyxCarrier,
     event_type: str,
     payload: dict[str, Any],
     ccid: str,
@@ -200,18 +188,18 @@ def _call_progress(
     arrives; without a message (or on a fax) the call is hung up at once.
     """
     if event_type == "call.recording.saved":
-        _recording_saved(state, payload, ccid)
+        _recording_saved(state, carrier, payload, ccid)
         return
     registry = state.outbound
     record = registry.get(ccid)
     mark = decode_client_state(payload.get("client_state"))
     if (record is None or not record.placed) and mark is None:
         return
-    client = state.telnyx
+    client = carrier.rest
     if event_type == "call.initiated":
-        registry.status(ccid, "telnyx", "initiated", raw=event_type)
+        registry.status(ccid, carrier.kind, "initiated", raw=event_type)
     elif event_type == "call.answered":
-        registry.status(ccid, "telnyx", "in-progress", raw=event_type)
+        registry.status(ccid, carrier.kind, "in-progress", raw=event_type)
         first = (
             record.first_message
             if record is not None and record.placed
@@ -224,27 +212,23 @@ def _call_progress(
         }
         if first:
             query[FIRST_MESSAGE_PARAM] = first[:MAX_PARAM_CHARS]
-        path = f"{STREAM_PATH}/{quote(ccid, safe='')}"
-        url = f"{public_ws_url(state.webhook_host, path)}?{urlencode(query)}"
-        if client is not None:
-            start = client.streaming_start(ccid, stream_url=url, stream_codec=state.telnyx_stream_codec)
-            run(start, f"streaming_start of call {ccid}")
+        url = stream_url(state.webhook_host, ccid, query)
+        start = client.streaming_start(ccid, stream_url=url, stream_codec=carrier.config.stream_codec)
+        run(start, f"streaming_start of call {ccid}")
     elif event_type == "call.hangup":
         cause = str(payload.get("hangup_cause") or "unspecified")
         answered = record is not None and record.answered
-        registry.status(ccid, "telnyx", status_for_telnyx_hangup(cause, answered=answered), raw=cause)
-    elif client is None:
-        return
+        registry.status(ccid, carrier.kind, status_for_hangup(cause, answered=answered), raw=cause)
     elif event_type in _AMD_DETECTION:
         raw = str(payload.get("result") or "not_sure")
-        classification = classify_telnyx_amd(raw)
-        verdict = registry.machine_detected(ccid, "telnyx", classification, raw)
+        classification = classify_amd(raw)
+        verdict = registry.machine_detected(ccid, carrier.kind, classification, raw)
         if verdict is not None and (
             classification == "fax" or (classification == "machine" and not registry.voicemail_for(ccid))
         ):
             run(TelnyxCallControl(client, ccid).hangup(), f"hang-up on {classification} of call {ccid}")
     elif event_type in _AMD_GREETING:
-        registry.machine_detected(ccid, "telnyx", "machine", f"greeting_{payload.get('result', 'ended')}")
+        registry.machine_detected(ccid, carrier.kind, "machine", f"greeting_{payload.get('result', 'ended')}")
         record = registry.get(ccid)
         if record is None or record.machine is None or record.machine.classification != "machine":
             return
@@ -265,7 +249,7 @@ async def _leave_voicemail(client: TelnyxRestClient, ccid: str, message: str) ->
     await client.speak(ccid, message, voice=VOICEMAIL_VOICE)
 
 
-def _recording_saved(state: ServerState, payload: dict[str, Any], ccid: str) -> None:
+def _recording_saved(state: CarrierHost, carrier: TelnyxCarrier, payload: dict[str, Any], ccid: str) -> None:
     urls = payload.get("recording_urls") or payload.get("public_recording_urls") or {}
     url = str(urls.get("wav") or urls.get("mp3") or "") if isinstance(urls, dict) else ""
     keys = (
@@ -275,9 +259,10 @@ def _recording_saved(state: ServerState, payload: dict[str, Any], ccid: str) -> 
         "recording_ended_at",
         "channels",
     )
-    event = RecordingSaved(
-        call_id=ccid,
-        carrier="telnyx",
+    log.info("Telnyx call %s recording saved: %s", ccid, url)
+    state.recording_saved(
+        ccid,
+        carrier.kind,
         url=url,
         recording_id=str(payload.get("recording_id") or ""),
         duration_seconds=_seconds_between(
@@ -285,8 +270,6 @@ def _recording_saved(state: ServerState, payload: dict[str, Any], ccid: str) -> 
         ),
         details={k: payload[k] for k in keys if k in payload},
     )
-    log.info("Telnyx call %s recording saved: %s", ccid, url)
-    state.events.emit(event)
 
 
 def _seconds_between(start: object, end: object) -> float | None:

@@ -1,0 +1,119 @@
+"""What a carrier's routes may use of the server that mounts them (implemented by ``server/host.py``).
+
+Carriers sit below the server: their routes reach the call registry, the server's event bus and the
+media-socket runner only through these protocols, so a carrier imports nothing of ``server/`` or
+``call/`` and the server never learns which carrier it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from starlette.websockets import WebSocket
+
+    from getpatter.carriers.base import Classification, MediaCodec
+
+__all__ = ["CallBook", "CarrierHost", "MachineVerdict", "PlacedCall"]
+
+
+class MachineVerdict(Protocol):
+    @property
+    def classification(self) -> str: ...
+
+
+class PlacedCall(Protocol):
+    """One outbound call's record, as a carrier's callbacks read it."""
+
+    @property
+    def placed(self) -> bool:
+        """This instance placed the call (``phone.call()``), not just heard of it."""
+        ...
+
+    @property
+    def answered(self) -> bool: ...
+
+    @property
+    def first_message(self) -> str: ...
+
+    @property
+    def machine(self) -> MachineVerdict | None: ...
+
+    #: Set by the carrier once it starts leaving the voicemail message (at most once per call).
+    voicemail_started: bool
+
+
+class CallBook(Protocol):
+    """The server's book of outbound calls (``server/calls.py``), as carrier callbacks update it."""
+
+    def get(self, call_id: str) -> PlacedCall | None: ...
+
+    def status(
+        self,
+        call_id: str,
+        carrier: str,
+        status: str,
+        *,
+        raw: str = "",
+        direction: str = "outbound",
+        sequence: int | None = None,
+        duration_seconds: float | None = None,
+    ) -> None:
+        """A call-status change, in Twilio's words for every carrier (``in-progress``, ``completed``)."""
+        ...
+
+    def machine_detected(
+        self, call_id: str, carrier: str, classification: Classification, raw: str
+    ) -> object | None:
+        """Record the AMD verdict; ``None`` when the call already had one."""
+        ...
+
+    def voicemail_for(self, call_id: str) -> str: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> None:
+        """Run a carrier reaction (a REST command) after the webhook has been answered."""
+        ...
+
+
+class CarrierHost(Protocol):
+    """The server, as one carrier's routes see it."""
+
+    @property
+    def webhook_host(self) -> str:
+        """The public ``host[:port]`` carriers call back (read per request: a quick tunnel sets it late)."""
+        ...
+
+    @property
+    def verify_signatures(self) -> bool: ...
+
+    @property
+    def outbound(self) -> CallBook: ...
+
+    def recording_saved(
+        self,
+        call_id: str,
+        carrier: str,
+        *,
+        url: str,
+        recording_id: str,
+        status: str = "completed",
+        duration_seconds: float | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        """A carrier recording is available: emitted as ``RecordingSaved`` on the server bus."""
+        ...
+
+    async def run_media(
+        self,
+        websocket: WebSocket,
+        codec: MediaCodec,
+        *,
+        call_id: str,
+        direction: Literal["inbound", "outbound"],
+        unique_key: bool = False,
+    ) -> None:
+        """Run one call on an (unaccepted) media WebSocket until it ends. ``call_id`` is the id known
+        from the URL (the codec's ``start`` may bring the real one); ``unique_key`` when several live
+        streams share that id (Twilio outbound streams all use one path)."""
+        ...

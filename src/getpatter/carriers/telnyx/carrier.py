@@ -1,0 +1,135 @@
+"""The Telnyx :class:`Carrier`: routes, the dial request, recording, AMD and hang-up vocabularies.
+
+Outbound calls are dialled with ``POST /calls`` (``timeout_secs``, ``answering_machine_detection=
+greeting_end`` when wanted, and a ``client_state`` marking the call as ours with its first message);
+the media stream is started on ``call.answered`` (``routes.py``). Numbers are pointed at the server in
+the Call Control application, so :meth:`configure_number` does nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+from urllib.parse import quote, urlencode
+
+from getpatter.carriers.base import Carrier, CarrierControl, Classification, Dial, MediaCodec
+from getpatter.carriers.telnyx.client_state import encode_client_state
+from getpatter.carriers.telnyx.config import Telnyx
+from getpatter.carriers.telnyx.rest import TelnyxCallControl, TelnyxRestClient, resolve_base_url
+from getpatter.carriers.urls import public_ws_url
+from getpatter.errors import PatterConnectionError
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from getpatter.carriers.host import CarrierHost
+
+__all__ = [
+    "STREAM_PATH",
+    "VOICE_PATH",
+    "TelnyxCarrier",
+    "classify_amd",
+    "status_for_hangup",
+    "stream_url",
+]
+
+VOICE_PATH = "/webhooks/telnyx/voice"
+STREAM_PATH = "/ws/telnyx/stream"
+
+_AMD: dict[str, Classification] = {
+    # call.machine.detection.ended
+    "human": "human",
+    "machine": "machine",
+    "not_sure": "unknown",
+    # call.machine.premium.detection.ended
+    "human_residence": "human",
+    "human_business": "human",
+    "silence": "unknown",
+    "fax_detected": "fax",
+}
+
+
+def classify_amd(result: str) -> Classification:
+    """Telnyx ``call.machine[.premium].detection.ended`` ``result`` -> classification (telnyx.md §3)."""
+    return _AMD.get(result.strip().lower(), "unknown")
+
+
+_HANGUP: dict[str, str] = {
+    "timeout": "no-answer",
+    "no_answer": "no-answer",
+    "user_busy": "busy",
+    # A callee who declines is reported as busy by carriers (SIP 486/603); the caller cannot tell apart.
+    "call_rejected": "busy",
+    "originator_cancel": "canceled",
+    "not_found": "failed",
+    "unspecified": "failed",
+}
+
+
+def status_for_hangup(hangup_cause: str, *, answered: bool) -> str:
+    """Telnyx ``call.hangup`` ``hangup_cause`` -> a Twilio-style terminal status.
+
+    An answered call that ends for any reason has ``completed``; an unanswered one is classified by its
+    cause, and a "normal" clearing before anyone answered counts as ``failed``.
+    """
+    if answered:
+        return "completed"
+    return _HANGUP.get(hangup_cause.strip().lower(), "failed")
+
+
+def stream_url(webhook_host: str, call_control_id: str, query: Mapping[str, str]) -> str:
+    """The media-stream URL of a call; ``query`` carries what the stream needs (parties, direction)."""
+    path = f"{STREAM_PATH}/{quote(call_control_id, safe='')}"
+    return f"{public_ws_url(webhook_host, path)}?{urlencode(query)}"
+
+
+class TelnyxCarrier(Carrier):
+    kind = Telnyx.kind
+    ring_limits = (5, 600)  # ``timeout_secs``
+
+    def __init__(self, config: Telnyx) -> None:
+        self.config = config
+        self.rest = TelnyxRestClient(config.api_key, base_url=resolve_base_url(config))
+
+    def __repr__(self) -> str:
+        return f"TelnyxCarrier({self.config!r})"  # the config's repr omits the API key
+
+    def add_routes(self, app: FastAPI, host: CarrierHost) -> None:
+        # Imported here: the routes pull in Ed25519 (cryptography, ~7 MB), only for Telnyx servers.
+        from getpatter.carriers.telnyx.routes import add_telnyx_routes
+
+        add_telnyx_routes(app, host, self)
+
+    def codec(self, params: Mapping[str, str] | None = None) -> MediaCodec:
+        from getpatter.carriers.telnyx.media import TelnyxMediaCodec
+
+        return TelnyxMediaCodec(self.config.stream_codec, params=params)
+
+    def control(self, call_id: str) -> CarrierControl | None:
+        return TelnyxCallControl(self.rest, call_id) if call_id else None
+
+    async def dial(self, dial: Dial, webhook_host: str) -> str:
+        dialled = await self.rest.dial(
+            dial.to,
+            dial.from_,
+            connection_id=self.config.connection_id,
+            timeout_secs=dial.ring_timeout,
+            answering_machine_detection="greeting_end" if dial.machine_detection else None,
+            client_state=encode_client_state(dial.first_message),
+        )
+        call_id = dialled.get("call_control_id")
+        if not isinstance(call_id, str) or not call_id:
+            raise PatterConnectionError(f"{self.kind} accepted the call but returned no call id")
+        return call_id
+
+    async def start_recording(self, call_id: str, webhook_host: str) -> str:
+        """Telnyx reports the file as ``call.recording.saved`` on the voice webhook."""
+        started = await self.rest.record_start(call_id, format="wav", channels="single")
+        return str(started.get("recording_id") or "")
+
+    async def configure_number(self, number: str, webhook_host: str) -> None:
+        """Nothing to do: a Telnyx number routes to its Call Control application, whose webhook URL is
+        set in the Telnyx portal."""
+
+    async def close(self) -> None:
+        await self.rest.close()

@@ -1,0 +1,149 @@
+"""The Twilio :class:`Carrier`: routes, paths, the dial request, recording, number setup, AMD words.
+
+Outbound calls are dialled with everything the rest of the call needs, so no instance has to remember
+anything for the call to work: ``Calls.json`` with inline TwiML ``<Connect><Stream
+url="wss://{host}/ws/stream/outbound">`` whose ``<Parameter>``s carry caller, callee,
+``direction=outbound`` and the call's first message; call-progress callbacks to
+``/webhooks/twilio/status``; with answering-machine detection, async AMD (``DetectMessageEnd``: the
+verdict comes once a machine's greeting is over, the moment to leave a message) to ``/webhooks/twilio/amd``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from getpatter.carriers.base import (
+    DIRECTION_PARAM,
+    FIRST_MESSAGE_PARAM,
+    MAX_PARAM_CHARS,
+    Carrier,
+    CarrierControl,
+    Classification,
+    Dial,
+    MediaCodec,
+)
+from getpatter.carriers.twilio.config import Twilio
+from getpatter.carriers.twilio.rest import TwilioCallControl, TwilioRestClient
+from getpatter.carriers.twilio.twiml import connect_stream
+from getpatter.carriers.urls import public_url, public_ws_url
+from getpatter.errors import PatterConnectionError
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from getpatter.carriers.host import CarrierHost
+
+__all__ = [
+    "AMD_PATH",
+    "OUTBOUND_STREAM_ID",
+    "RECORDING_PATH",
+    "STATUS_EVENTS",
+    "STATUS_PATH",
+    "STREAM_PATH",
+    "VOICE_PATH",
+    "TwilioCarrier",
+    "classify_answered_by",
+]
+
+log = logging.getLogger("getpatter")
+
+#: Webhook routes (API.md B.1) and the media-socket path; every outbound stream uses one id on it.
+VOICE_PATH = "/webhooks/twilio/voice"
+STATUS_PATH = "/webhooks/twilio/status"
+AMD_PATH = "/webhooks/twilio/amd"
+RECORDING_PATH = "/webhooks/twilio/recording"
+STREAM_PATH = "/ws/stream"
+OUTBOUND_STREAM_ID = "outbound"
+#: Call-progress events an outbound call reports to ``STATUS_PATH``.
+STATUS_EVENTS = ("initiated", "ringing", "answered", "completed")
+
+
+def classify_answered_by(answered_by: str) -> Classification:
+    """Twilio ``AnsweredBy`` (twilio.md §1.3) -> classification. Unknown values count as ``unknown``."""
+    value = answered_by.strip().lower()
+    if value == "human":
+        return "human"
+    if value.startswith("machine"):
+        return "machine"
+    if value == "fax":
+        return "fax"
+    return "unknown"
+
+
+def stream_url(webhook_host: str, call_id: str) -> str:
+    """The ``<Stream url>`` of a call: inbound calls use their CallSid, outbound ones ``outbound``."""
+    return public_ws_url(webhook_host, f"{STREAM_PATH}/{call_id}")
+
+
+class TwilioCarrier(Carrier):
+    kind = Twilio.kind
+    ring_limits = (1, 600)  # Calls.json ``Timeout``
+
+    def __init__(self, config: Twilio) -> None:
+        self.config = config
+        self.rest = TwilioRestClient(config.account_sid, config.auth_token, base_url=config.base_url)
+
+    def __repr__(self) -> str:
+        return f"TwilioCarrier({self.config!r})"  # the config's repr omits the auth token
+
+    def add_routes(self, app: FastAPI, host: CarrierHost) -> None:
+        from getpatter.carriers.twilio.routes import add_twilio_routes
+
+        add_twilio_routes(app, host, self)
+
+    def codec(self, params: Mapping[str, str] | None = None) -> MediaCodec:
+        from getpatter.carriers.twilio.media import TwilioMediaCodec
+
+        return TwilioMediaCodec()  # Twilio's parameters arrive in the ``start`` message instead
+
+    def control(self, call_id: str) -> CarrierControl | None:
+        return TwilioCallControl(self.rest, call_id) if call_id.startswith("CA") else None
+
+    async def dial(self, dial: Dial, webhook_host: str) -> str:
+        params = {"caller": dial.from_, "callee": dial.to, DIRECTION_PARAM: "outbound"}
+        if dial.first_message:
+            params[FIRST_MESSAGE_PARAM] = dial.first_message[:MAX_PARAM_CHARS]
+        amd = dial.machine_detection
+        created = await self.rest.create_call(
+            dial.to,
+            dial.from_,
+            twiml=connect_stream(stream_url(webhook_host, OUTBOUND_STREAM_ID), params),
+            status_callback=public_url(webhook_host, STATUS_PATH),
+            status_callback_event=STATUS_EVENTS,
+            timeout=dial.ring_timeout,
+            machine_detection="DetectMessageEnd" if amd else None,
+            async_amd=True if amd else None,
+            async_amd_status_callback=public_url(webhook_host, AMD_PATH) if amd else None,
+        )
+        call_id = created.get("sid")
+        if not isinstance(call_id, str) or not call_id:
+            raise PatterConnectionError(f"{self.kind} accepted the call but returned no call id")
+        return call_id
+
+    async def start_recording(self, call_id: str, webhook_host: str) -> str:
+        """Twilio reports the file to ``RECORDING_PATH``."""
+        started = await self.rest.start_recording(call_id, public_url(webhook_host, RECORDING_PATH))
+        return str(started.get("sid") or "")
+
+    async def configure_number(self, number: str, webhook_host: str) -> None:
+        """Best effort: set the number's VoiceUrl to our webhook, and say exactly what changed."""
+        voice_url = public_url(webhook_host, VOICE_PATH)
+        try:
+            changed = await self.rest.configure_number(number, voice_url)
+        except Exception as exc:
+            log.warning(
+                "could not point %s at %s (%s); set its Voice URL by hand in the Twilio console",
+                number,
+                voice_url,
+                exc,
+            )
+            return
+        if changed:
+            log.info("Twilio number %s: VoiceUrl set to %s (POST)", number, voice_url)
+        else:
+            log.warning("%s is not a number of this Twilio account; VoiceUrl not changed", number)
+
+    async def close(self) -> None:
+        await self.rest.close()

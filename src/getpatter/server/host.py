@@ -1,0 +1,83 @@
+"""The server as a carrier's routes see it (:class:`getpatter.carriers.host.CarrierHost`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from starlette.websockets import WebSocket
+
+from getpatter.call.progress import RecordingSaved
+from getpatter.call.session import CallSession
+from getpatter.carriers.base import MediaCodec
+from getpatter.server.calls import OutboundRegistry
+from getpatter.server.media_socket import serve_media_socket
+from getpatter.server.state import ServerState
+
+__all__ = ["ServerHost"]
+
+
+class ServerHost:
+    """Adapts one :class:`ServerState` to what carrier routes may use: public host, signature policy,
+    the outbound-call book, recording events and the media-socket runner."""
+
+    __slots__ = ("_state",)
+
+    def __init__(self, state: ServerState) -> None:
+        self._state = state
+
+    @property
+    def webhook_host(self) -> str:
+        return self._state.webhook_host
+
+    @property
+    def verify_signatures(self) -> bool:
+        return self._state.config.verify_signatures
+
+    @property
+    def outbound(self) -> OutboundRegistry:
+        return self._state.outbound
+
+    def recording_saved(
+        self,
+        call_id: str,
+        carrier: str,
+        *,
+        url: str,
+        recording_id: str,
+        status: str = "completed",
+        duration_seconds: float | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._state.events.emit(
+            RecordingSaved(
+                call_id=call_id,
+                carrier=carrier,
+                url=url,
+                recording_id=recording_id,
+                status=status,
+                duration_seconds=duration_seconds,
+                details=dict(details or {}),
+            )
+        )
+
+    async def run_media(
+        self,
+        websocket: WebSocket,
+        codec: MediaCodec,
+        *,
+        call_id: str,
+        direction: Literal["inbound", "outbound"],
+        unique_key: bool = False,
+    ) -> None:
+        state = self._state
+
+        def make_session() -> CallSession:
+            return CallSession(
+                state.runtime, codec, websocket.send_text, call_id_hint=call_id, direction=direction
+            )
+
+        def key(session: CallSession) -> str:
+            return f"{call_id}-{id(session):x}" if unique_key else call_id
+
+        await serve_media_socket(state, websocket, make_session, key)
