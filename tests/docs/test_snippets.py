@@ -79,7 +79,8 @@ def test_snippet_runs_offline(snippet: Snippet, tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, (
-        f"the snippet at {snippet.id} failed (exit {done.returncode}):\n{done.stderr[-4000:]}\n{done.stdout[-2000:]}"
+        f"the snippet at {snippet.id} failed (exit {done.returncode}):\n"
+        f"{done.stderr[-4000:]}\n{done.stdout[-2000:]}"
     )
 
 
@@ -91,7 +92,9 @@ def test_compile_only_snippet_compiles(snippet: Snippet) -> None:
 def test_snippets_type_check(tmp_path: Path) -> None:
     if importlib.util.find_spec("mypy") is None:
         if os.environ.get("CI"):
-            pytest.fail("mypy is not installed, and CI=1 needs the snippets type-checked: install the dev extra")
+            pytest.fail(
+                "mypy is not installed, and CI=1 needs the snippets type-checked: install the dev extra"
+            )
         pytest.skip("mypy is not installed (dev extra); the snippets are not type-checked")
     where: dict[str, str] = {}
     for snippet in SNIPPETS:
