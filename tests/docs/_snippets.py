@@ -1,9 +1,14 @@
 """Find the Python snippets of the user docs (``docs/*.md`` and ``README.md``) and how each is tested.
 
-A fenced ```` ```python ```` block is *executed* unless the nearest non-blank line above its fence is
-``<!-- snippet: compile-only -->`` (it needs a real account: it serves, or places a call); those are only
-compiled and type-checked. Any other ``<!-- snippet: ... -->`` marker is an error, so a typo cannot
-silently turn a test off.
+A fenced ```` ```python ```` block is *executed*, unless the nearest non-blank line above its fence is a
+marker:
+
+* ``<!-- snippet: compile-only -->``: it needs a real account (it serves, or places a call), so it is only
+  compiled and type-checked;
+* ``<!-- snippet: fake-openai -->``: it is executed with a fake OpenAI Chat Completions server from
+  ``tests/fakes`` listening on 127.0.0.1, whose ``/v1`` URL is in ``OPENAI_BASE_URL``.
+
+Any other ``<!-- snippet: ... -->`` marker is an error, so a typo cannot silently turn a test off.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 MARKER = re.compile(r"^<!--\s*snippet:\s*(?P<mode>[\w-]+)\s*-->$")
-MODES = frozenset({"compile-only"})
+MODES = frozenset({"compile-only", "fake-openai"})
 FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 
 
@@ -24,7 +29,11 @@ class Snippet:
     path: Path
     line: int  # 1-based line of the opening fence
     code: str
-    compile_only: bool
+    mode: str  # "" (executed), or one of MODES
+
+    @property
+    def compile_only(self) -> bool:
+        return self.mode == "compile-only"
 
     @property
     def id(self) -> str:
@@ -57,7 +66,7 @@ def snippets_in(path: Path) -> list[Snippet]:
         if info.split()[:1] == ["python"]:
             indent = len(match["indent"])
             code = "\n".join(line[indent:] for line in lines[start + 1 : end]) + "\n"
-            found.append(Snippet(path, start + 1, code, _marker(path, lines, start) == "compile-only"))
+            found.append(Snippet(path, start + 1, code, _marker(path, lines, start)))
         i = end + 1
     return found
 

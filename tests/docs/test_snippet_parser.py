@@ -24,6 +24,7 @@ import asyncio
 echo not python
 ```
 
+<!-- snippet: fake-openai -->
 !!! note
     ```python
     y = 2
@@ -35,10 +36,10 @@ def test_finds_python_fences_and_reads_the_marker_above(tmp_path: Path) -> None:
     page = tmp_path / "page.md"
     page.write_text(PAGE)
     found = snippets_in(page)
-    assert [(s.line, s.code, s.compile_only) for s in found] == [
-        (3, "x = 1\n", False),
-        (9, "import asyncio\n", True),
-        (18, "y = 2\n", False),
+    assert [(s.line, s.code, s.mode, s.compile_only) for s in found] == [
+        (3, "x = 1\n", "", False),
+        (9, "import asyncio\n", "compile-only", True),
+        (19, "y = 2\n", "", False),  # the marker is not the line right above this fence
     ]
 
 
@@ -57,3 +58,10 @@ def test_the_docs_have_snippets_of_both_kinds() -> None:
     # Compile-only snippets are the exception (they need a real account): keep them a minority.
     assert 0 < len(compile_only) < len(executed) + 4, [s.id for s in compile_only]
     assert any(s.path.name == "README.md" for s in snippets)
+
+
+def test_the_fake_openai_marker_is_read(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("<!-- snippet: fake-openai -->\n```python\nx = 1\n```\n")
+    [snippet] = snippets_in(page)
+    assert (snippet.mode, snippet.compile_only) == ("fake-openai", False)

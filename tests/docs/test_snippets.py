@@ -3,12 +3,15 @@
 * Executed snippets run offline, each in a fresh interpreter with an empty working directory and fake
   credentials in the environment, so constructors that read keys succeed and nothing real is reachable
   (a proxy on a closed local port catches any HTTP request that would leave the machine).
+* Snippets marked ``<!-- snippet: fake-openai -->`` run the same way while a fake OpenAI Chat Completions
+  server (``tests/fakes/openai_chat.py``) listens on 127.0.0.1; its ``/v1`` URL is in ``OPENAI_BASE_URL``.
 * Compile-only snippets (marked ``<!-- snippet: compile-only -->``: they need a real account) are compiled.
 * All snippets, both kinds, are type-checked together in one mypy run against ``src/getpatter``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
 import subprocess
@@ -19,9 +22,13 @@ import pytest
 
 from tests.docs._snippets import ROOT, Snippet, all_snippets
 from tests.fakes._patience import PATIENCE
+from tests.fakes.openai_chat import FakeOpenAIChat
+from tests.fakes.server import running
 
 SNIPPETS = all_snippets()
-EXECUTED = [s for s in SNIPPETS if not s.compile_only]
+EXECUTED = [s for s in SNIPPETS if not s.mode]
+WITH_FAKE_OPENAI = [s for s in SNIPPETS if s.mode == "fake-openai"]
+FAKE_REPLY = "We are open nine to five, Monday to Friday."
 COMPILE_ONLY = [s for s in SNIPPETS if s.compile_only]
 
 FAKE_CREDENTIALS = {
@@ -58,7 +65,7 @@ def snippet_env() -> dict[str, str]:
         HTTP_PROXY=DEAD_PROXY,
         HTTPS_PROXY=DEAD_PROXY,
         ALL_PROXY=DEAD_PROXY,
-        NO_PROXY="",
+        NO_PROXY="127.0.0.1,localhost",
         PYTHONDONTWRITEBYTECODE="1",
     )
     env.pop("PATTER_TEST_PATIENCE", None)
@@ -82,6 +89,27 @@ def test_snippet_runs_offline(snippet: Snippet, tmp_path: Path) -> None:
         f"the snippet at {snippet.id} failed (exit {done.returncode}):\n"
         f"{done.stderr[-4000:]}\n{done.stdout[-2000:]}"
     )
+
+
+@pytest.mark.parametrize("snippet", WITH_FAKE_OPENAI, ids=[s.id for s in WITH_FAKE_OPENAI])
+async def test_snippet_runs_against_the_fake_openai(snippet: Snippet, tmp_path: Path) -> None:
+    fake = FakeOpenAIChat(api_key=FAKE_CREDENTIALS["OPENAI_API_KEY"], fallback_text=FAKE_REPLY)
+    script = tmp_path / f"{snippet.module_name}.py"
+    script.write_text(snippet.code, encoding="utf-8")
+    async with running(fake.app) as server:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(script),
+            cwd=tmp_path,
+            env={**snippet_env(), "OPENAI_BASE_URL": server.http_url + "/v1"},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 60 * PATIENCE)
+    stdout, stderr = out.decode(), err.decode()
+    assert process.returncode == 0, f"the snippet at {snippet.id} failed:\n{stderr[-4000:]}\n{stdout[-2000:]}"
+    assert fake.requests, f"the snippet at {snippet.id} never called the (fake) OpenAI API"
+    assert FAKE_REPLY in " ".join(stdout.split()), f"the model's reply is not in the output:\n{stdout}"
 
 
 @pytest.mark.parametrize("snippet", COMPILE_ONLY, ids=[s.id for s in COMPILE_ONLY])
