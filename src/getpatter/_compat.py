@@ -66,7 +66,7 @@ def reject_client_kwargs(kwargs: Mapping[str, object], accepted: Sequence[str]) 
 
 
 #: ``phone.agent(...)`` options of Patter 0.7 that getpatter does not implement (API.md A.3, "0.7.0-only").
-PATTER_07_AGENT_OPTIONS: Final = frozenset(
+PATTER07_AGENT_OPTIONS: Final = frozenset(
     {
         "llm_error_message", "long_turn_message", "long_turn_message_after_s", "turn_detector",
         "max_semantic_hold_ms", "barge_in_mode", "barge_in_confirm_ms", "disable_phone_preamble",
@@ -115,7 +115,7 @@ def reject_agent_kwargs(kwargs: Mapping[str, object], *, pipeline_given: bool) -
                 f"phone.agent({name}=...) is the pre-0.5 Patter form; getpatter takes keys on the provider "
                 f"objects. Fix: pass {_LEGACY_AGENT_KEYS[name]}."
             )
-        elif name in PATTER_07_AGENT_OPTIONS:
+        elif name in PATTER07_AGENT_OPTIONS:
             raise PatterTypeError(
                 f"phone.agent({name}=...) is a Patter 0.7 option that getpatter does not have. Fix: remove "
                 "it (docs/migrating-from-patter.md lists these options and what to use instead)."
@@ -135,7 +135,7 @@ def check_agent_provider(wanted: str | None, resolved: str) -> None:
 
 
 __all__ = [
-    "PATTER_07_AGENT_OPTIONS",
+    "PATTER07_AGENT_OPTIONS",
     "check_agent_provider",
     "reject_agent_kwargs",
     "reject_client_kwargs",

@@ -77,7 +77,11 @@ def diff_message(what: str, in_code: set[str], on_page: set[str]) -> str:
 
 
 def test_patter_parameters_match_the_table() -> None:
-    in_code = {name for name in inspect.signature(Patter.__init__).parameters if name != "self"}
+    in_code = {
+        name
+        for name, param in inspect.signature(Patter.__init__).parameters.items()
+        if name != "self" and param.kind is not inspect.Parameter.VAR_KEYWORD  # Patter-only names: refused
+    }
     on_page = table("`Patter(...)` parameters")
     assert in_code == on_page, diff_message("Patter(...) parameters", in_code, on_page)
 
