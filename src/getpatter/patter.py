@@ -29,6 +29,8 @@ from getpatter.call.bus import EventBus
 from getpatter.carriers.base import CarrierConfig
 from getpatter.dashboard.notify_target import resolve_notify_target
 from getpatter.errors import PatterConfigError, PatterTypeError
+from getpatter.fleet.join import install as install_fleet
+from getpatter.fleet.join import joined, resolve_fleet
 from getpatter.metrics.pricing import ProviderPricing, merge_pricing
 from getpatter.persist_root import resolve_log_root
 from getpatter.settings import Settings
@@ -81,6 +83,7 @@ class Patter:
         pricing: Mapping[str, Mapping[str, Any]] | None = None,
         persist: bool | str | os.PathLike[str] | None = None,
         dashboard_notify: bool | int | str | None = None,
+        redis_url: str | None = None,
         **patter_only: object,
     ) -> None:
         # api_key=, mode=, twilio_sid=, ...: say what to use instead
@@ -110,6 +113,9 @@ class Patter:
         #: The standalone dashboard every call is posted to (``None`` = off); see dashboard/notify.py.
         self._notify_target = resolve_notify_target(dashboard_notify)
         self._notifier: DashboardNotifier | None = None
+        #: ``(url, prefix)`` of the Redis a fleet of instances shares while serving (``None`` = alone).
+        self._fleet = resolve_fleet(redis_url)
+        install_fleet(self._fleet)  # scheduled jobs wait for serve() to join the fleet
         self._settings = Settings.from_env()
         #: The serving side (runner, quick tunnel, state of the last app built); held, not inherited.
         self._server = Server(
@@ -284,9 +290,10 @@ class Patter:
         assert server.state is not None
         query = f"?token={self.dashboard_token}" if self.dashboard_token else ""
         dashboard_query = query if dashboard else None
-        await server.serve(
-            app, server.state, port=port, quick_tunnel=quick_tunnel, dashboard_query=dashboard_query
-        )
+        async with joined(self._fleet):
+            await server.serve(
+                app, server.state, port=port, quick_tunnel=quick_tunnel, dashboard_query=dashboard_query
+            )
 
     @property
     def ready(self) -> asyncio.Future[int]:
