@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from getpatter._pool import ENDPOINT_KEEPALIVE_EXPIRY_S, pooled_client
 from getpatter.call.bus import EventBus
 from getpatter.call.context import CallContext
 from getpatter.call.events import AgentUtterance, CallStarted, CallSummary, UserTranscript
@@ -129,7 +130,9 @@ class DashboardNotifier:
 
     async def _run(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
         # trust_env=False: a loopback post must never be routed through an HTTP(S)_PROXY.
-        self._client = httpx.AsyncClient(timeout=self.timeout, trust_env=False)
+        self._client = pooled_client(
+            keepalive_expiry_s=ENDPOINT_KEEPALIVE_EXPIRY_S, timeout=self.timeout, trust_env=False
+        )
         try:
             while self.enabled:
                 if queue.empty():
