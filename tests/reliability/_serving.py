@@ -71,7 +71,7 @@ async def health_latencies(base_url: str, count: int, gap_s: float = 0.05) -> li
 
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 def median(values: list[float]) -> float:
