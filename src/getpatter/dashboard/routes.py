@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 from collections.abc import AsyncIterator
 from functools import cache
@@ -25,6 +26,8 @@ from getpatter.dashboard.persistence import parse_iso
 from getpatter.dashboard.store import Item, MetricsStore, calls_to_csv, calls_to_json
 
 KEEPALIVE_SECONDS = 30.0
+#: Open SSE streams per dashboard at most (``PATTER_MAX_SSE_SUBSCRIBERS``); more get 503.
+MAX_SSE_SUBSCRIBERS = 32
 EXPORT_LIMIT = 10_000
 _NO_STORE = {"Cache-Control": "no-store"}
 
@@ -118,9 +121,12 @@ class EventStreams:
     ends and new ones end at once.
     """
 
-    def __init__(self, store: MetricsStore, keepalive: float = KEEPALIVE_SECONDS) -> None:
+    def __init__(
+        self, store: MetricsStore, keepalive: float = KEEPALIVE_SECONDS, max_open: int | None = None
+    ) -> None:
         self.store = store
         self.keepalive = keepalive
+        self.max_open = max_open if max_open is not None else max_sse_subscribers()
         self.closed = False
         self._queues: set[asyncio.Queue[Item]] = set()
 
@@ -162,9 +168,17 @@ class EventStreams:
             self._queues.discard(queue)
             self.store.unsubscribe(queue)
 
-    def response(self) -> StreamingResponse:
+    def response(self) -> Response:
+        if self.open_count >= self.max_open:
+            headers = {**_NO_STORE, "Retry-After": "5"}
+            return JSONResponse({"error": "too many open event streams"}, status_code=503, headers=headers)
         headers = {**_NO_STORE, "X-Accel-Buffering": "no"}
         return StreamingResponse(self.stream(), media_type="text/event-stream", headers=headers)
+
+
+def max_sse_subscribers() -> int:
+    raw = os.environ.get("PATTER_MAX_SSE_SUBSCRIBERS", "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else MAX_SSE_SUBSCRIBERS
 
 
 def close_event_streams(app: FastAPI) -> None:
@@ -240,7 +254,7 @@ def _add_ui_routes(router: APIRouter, store: MetricsStore, version: str, streams
         return JSONResponse(overview(store, version), headers=_NO_STORE)
 
     @router.get("/api/dashboard/events")
-    async def events() -> StreamingResponse:
+    async def events() -> Response:
         return streams.response()
 
     @router.get("/api/dashboard/export/calls")
@@ -317,7 +331,7 @@ def _add_v1_routes(router: APIRouter, store: MetricsStore, version: str, streams
         return _export(store, "json", request.query_params.get("from"), to)
 
     @router.get("/api/v1/events")
-    async def events() -> StreamingResponse:
+    async def events() -> Response:
         return streams.response()
 
 

@@ -22,6 +22,7 @@ from getpatter.dashboard.auth import require_token
 from getpatter.dashboard.persistence import parse_iso
 from getpatter.dashboard.routes import KEEPALIVE_SECONDS, add_dashboard_routes, close_event_streams
 from getpatter.dashboard.store import MetricsStore
+from getpatter.server.body_limit import BodyLimitMiddleware
 
 log = logging.getLogger("getpatter.dashboard")
 
@@ -163,6 +164,8 @@ def create_dashboard_app(
 
     app.include_router(router)
     add_dashboard_routes(app, store, token=token, version=version, keepalive_seconds=keepalive_seconds)
+    # Chunked ingests too are refused as soon as they pass the cap, not after being read whole.
+    app.add_middleware(BodyLimitMiddleware, caps={"/api/dashboard/ingest": MAX_INGEST_BYTES})
     return app
 
 

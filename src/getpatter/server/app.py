@@ -13,6 +13,7 @@ from getpatter.call.bus import EventBus
 from getpatter.call.session import CallRuntime, CallSession
 from getpatter.carriers.telnyx.rest import TelnyxRestClient
 from getpatter.carriers.twilio.rest import TwilioRestClient
+from getpatter.server.body_limit import BodyLimitMiddleware
 from getpatter.server.limits import SocketLimiter
 from getpatter.server.outbound import OutboundRegistry, recording_observer
 
@@ -57,12 +58,19 @@ def create_app(state: ServerState) -> FastAPI:
         return JSONResponse({"status": "ok", "mode": "local", "active_calls": len(state.sessions)})
 
     # Only the configured carrier's routes are imported: Telnyx's pull in Ed25519 (cryptography, ~7 MB).
+    body_caps: dict[str, int] = {}
     if state.runtime.carrier == "twilio":
+        from getpatter.server.twilio_routes import MAX_WEBHOOK_BYTES as TWILIO_MAX
         from getpatter.server.twilio_routes import add_twilio_routes
 
         add_twilio_routes(app, state)
+        body_caps["/webhooks/twilio/"] = TWILIO_MAX
     elif state.runtime.carrier == "telnyx":
+        from getpatter.server.telnyx_routes import MAX_WEBHOOK_BYTES as TELNYX_MAX
         from getpatter.server.telnyx_routes import add_telnyx_routes
 
         add_telnyx_routes(app, state)
+        body_caps["/webhooks/telnyx/"] = TELNYX_MAX
+    # Webhook bodies are refused past their cap while they stream in (everything else: 1 MiB default).
+    app.add_middleware(BodyLimitMiddleware, caps=body_caps)
     return app
