@@ -26,6 +26,7 @@ from getpatter.agent import Agent
 from getpatter.call.results import CallResult
 from getpatter.carriers.twilio.twiml import connect_stream
 from getpatter.errors import PatterConfigError, PatterConnectionError
+from getpatter.server.client_state import encode_client_state
 from getpatter.server.outbound import (
     DIRECTION_PARAM,
     FIRST_MESSAGE_PARAM,
@@ -33,7 +34,6 @@ from getpatter.server.outbound import (
     TWILIO_AMD_PATH,
     TWILIO_OUTBOUND_STREAM_ID,
     TWILIO_STATUS_PATH,
-    encode_client_state,
 )
 from getpatter.server.urls import public_url, public_ws_url
 from getpatter.validation import validate_e164
@@ -183,7 +183,7 @@ async def place_call(
             connection_id=telnyx_connection_id,
             timeout_secs=options.ring_timeout,
             answering_machine_detection="greeting_end" if options.machine_detection else None,
-            client_state=encode_client_state(options.first_message),
+            client_state=encode_client_state(options.first_message, state.telnyx_state_key),
         )
         call_id = dialled.get("call_control_id")
     else:

@@ -77,6 +77,7 @@ async def telnyx_harness(
     ms_per_char: float = 20.0,
     signed: bool = True,
     strict_signatures: bool = False,
+    allow_unsigned: bool | None = None,
     on_message: Callable[..., Any] | None = None,
 ) -> AsyncIterator[TelnyxHarness]:
     """``on_message`` replaces the LLM (custom reply callback, may take ``(event, call_control)``)."""
@@ -94,6 +95,7 @@ async def telnyx_harness(
             api_key=telnyx.api_key,
             connection_id=telnyx.connection_id,
             public_key=telnyx.public_key if signed else "",
+            allow_unsigned_webhooks=(not signed) if allow_unsigned is None else allow_unsigned,
             stream_codec=codec,
             strict_signatures=strict_signatures,
         )

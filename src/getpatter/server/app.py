@@ -31,6 +31,10 @@ class ServerState:
     telnyx: TelnyxRestClient | None = None
     telnyx_public_key: str = ""
     telnyx_strict_signatures: bool = False
+    #: ``Telnyx(allow_unsigned_webhooks=True)``: accept unsigned webhooks when no public key is set.
+    telnyx_allow_unsigned: bool = False
+    #: HMAC key of the ``client_state`` marker on calls we place (see ``server/client_state.py``).
+    telnyx_state_key: bytes = field(default=b"", repr=False)
     telnyx_stream_codec: str = "L16"
     verify_signatures: bool = True
     sessions: dict[str, CallSession] = field(default_factory=dict)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,9 @@ from getpatter.carriers.twilio.config import Twilio
 from getpatter.carriers.twilio.rest import TwilioCallControl, TwilioRestClient
 from getpatter.errors import PatterConfigError
 from getpatter.server.app import ServerState
+from getpatter.server.client_state import client_state_key
+
+log = logging.getLogger("getpatter.server")
 
 
 def build_state(
@@ -52,6 +56,8 @@ def build_state(
             "telnyx": telnyx,
             "telnyx_public_key": carrier.public_key,
             "telnyx_strict_signatures": carrier.strict_signatures,
+            "telnyx_allow_unsigned": _check_unsigned_webhooks(carrier),
+            "telnyx_state_key": client_state_key(carrier.api_key),
             "telnyx_stream_codec": carrier.stream_codec,
         }
     else:
@@ -71,3 +77,21 @@ def build_state(
     if events is not None:
         carrier_fields["events"] = events
     return ServerState(webhook_host=webhook_host, runtime=runtime, **carrier_fields)
+
+
+def _check_unsigned_webhooks(carrier: Telnyx) -> bool:
+    """Refuse to serve Telnyx without webhook verification unless explicitly allowed (and then warn, at
+    every start): unsigned webhooks let anyone make this server answer, stream and hang up calls."""
+    if carrier.public_key:
+        return False
+    if not carrier.allow_unsigned_webhooks:
+        raise PatterConfigError(
+            "Telnyx webhooks cannot be verified: no public_key is set. Fix: pass "
+            "Telnyx(public_key='<base64 Ed25519 key>') or set TELNYX_PUBLIC_KEY (Mission Control > Keys & "
+            "Credentials); for local development only, Telnyx(allow_unsigned_webhooks=True)."
+        )
+    log.warning(
+        "Telnyx webhooks are accepted WITHOUT signature verification (allow_unsigned_webhooks=True): "
+        "anyone who can reach this server can drive its calls. Development only; set TELNYX_PUBLIC_KEY."
+    )
+    return True

@@ -15,10 +15,8 @@ bounded number, for late callbacks.
 from __future__ import annotations
 
 import asyncio
-import base64
 import collections
 import inspect
-import json
 import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
@@ -52,8 +50,6 @@ __all__ = [
     "TWILIO_STATUS_PATH",
     "OutboundCall",
     "OutboundRegistry",
-    "decode_client_state",
-    "encode_client_state",
     "recording_observer",
 ]
 
@@ -71,8 +67,6 @@ DIRECTION_PARAM = "direction"
 FIRST_MESSAGE_PARAM = "first_message"
 #: Carriers cap custom stream parameters (~500 characters); the full text stays in the registry.
 MAX_PARAM_CHARS = 500
-#: ``client_state`` marker of a Telnyx call placed by getpatter.
-CLIENT_STATE_MARK = "getpatter-outbound"
 #: Twilio callback routes (API.md B.1) and the media-socket id of every outbound call's stream.
 TWILIO_STATUS_PATH = "/webhooks/twilio/status"
 TWILIO_AMD_PATH = "/webhooks/twilio/amd"
@@ -376,22 +370,3 @@ async def _log_recording(coro: Coroutine[Any, Any, dict[str, Any]], ctx: CallCon
     started = await coro
     ref = started.get("sid") or started.get("recording_id") or ""
     log.info("%s call %s: recording started %s", ctx.carrier, ctx.call_id, ref)
-
-
-def encode_client_state(first_message: str) -> str:
-    """Telnyx ``client_state``: base64 JSON marking the call as ours, with its first message."""
-    state = {"getpatter": CLIENT_STATE_MARK, "first_message": first_message[:MAX_PARAM_CHARS]}
-    return base64.b64encode(json.dumps(state, separators=(",", ":")).encode()).decode()
-
-
-def decode_client_state(value: object) -> dict[str, str] | None:
-    """The fields of a ``client_state`` we set, or ``None`` for anything else (absent, foreign, bad)."""
-    if not isinstance(value, str) or not value or len(value) > 8192:
-        return None
-    try:
-        data = json.loads(base64.b64decode(value, validate=True))
-    except (ValueError, RecursionError):  # RecursionError: hostile deeply nested JSON
-        return None
-    if not isinstance(data, dict) or data.get("getpatter") != CLIENT_STATE_MARK:
-        return None
-    return {str(k): v for k, v in data.items() if isinstance(v, str)}

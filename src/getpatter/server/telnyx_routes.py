@@ -27,13 +27,9 @@ from getpatter.call.session import CallSession
 from getpatter.carriers.telnyx.media import TelnyxMediaCodec
 from getpatter.carriers.telnyx.rest import TelnyxCallControl, TelnyxRestClient
 from getpatter.carriers.telnyx.signature import verify_webhook
+from getpatter.server.client_state import decode_client_state
 from getpatter.server.media_socket import serve_media_socket
-from getpatter.server.outbound import (
-    DIRECTION_PARAM,
-    FIRST_MESSAGE_PARAM,
-    MAX_PARAM_CHARS,
-    decode_client_state,
-)
+from getpatter.server.outbound import DIRECTION_PARAM, FIRST_MESSAGE_PARAM, MAX_PARAM_CHARS
 from getpatter.server.urls import public_ws_url
 
 if TYPE_CHECKING:
@@ -57,25 +53,16 @@ def _party(payload: dict[str, Any], key: str) -> str:
 
 
 def add_telnyx_routes(app: FastAPI, state: ServerState) -> None:
-    warned_unsigned = False
     seen: collections.OrderedDict[str, None] = collections.OrderedDict()
     background: set[asyncio.Task[None]] = set()
 
     def authentic(request: Request, body: bytes) -> bool:
-        nonlocal warned_unsigned
         if not state.verify_signatures:
             return True
         if state.telnyx_public_key:
             return verify_webhook(state.telnyx_public_key, request.headers, body)
-        if state.telnyx_strict_signatures:
-            return False
-        if not warned_unsigned:
-            warned_unsigned = True
-            log.warning(
-                "Telnyx webhooks are accepted WITHOUT signature verification: no public key is set. "
-                "Set Telnyx(public_key=...) or TELNYX_PUBLIC_KEY (Mission Control > Keys & Credentials)."
-            )
-        return True
+        # No key: only with allow_unsigned_webhooks=True (warned at start by build_state).
+        return state.telnyx_allow_unsigned and not state.telnyx_strict_signatures
 
     def first_delivery(event_id: object) -> bool:
         if not isinstance(event_id, str) or not event_id:
@@ -204,7 +191,7 @@ def _call_progress(
         return
     registry = state.outbound
     record = registry.get(ccid)
-    mark = decode_client_state(payload.get("client_state"))
+    mark = decode_client_state(payload.get("client_state"), state.telnyx_state_key)
     if (record is None or not record.placed) and mark is None:
         return
     client = state.telnyx

@@ -1,0 +1,62 @@
+"""The Telnyx ``client_state`` that marks a call as placed by getpatter, signed so it cannot be forged.
+
+Telnyx echoes ``client_state`` verbatim on every webhook of the call, so a constant marker is something
+anyone can copy into a forged webhook. The marker here carries an HMAC-SHA256 over its fields, keyed on
+``PATTER_STREAM_SECRET`` when set, else the Telnyx API key (both known only to this server and Telnyx's
+account owner); a marker that does not verify is ignored like any foreign ``client_state``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+
+#: ``client_state`` marker of a Telnyx call placed by getpatter.
+CLIENT_STATE_MARK = "getpatter-outbound"
+#: Telnyx limits ``client_state``; anything longer is not ours.
+MAX_CLIENT_STATE_CHARS = 8192
+_SIG = "sig"
+
+
+def client_state_key(api_key: str) -> bytes:
+    """The HMAC key: ``PATTER_STREAM_SECRET`` if set (shared by several servers), else the API key."""
+    secret = os.environ.get("PATTER_STREAM_SECRET", "").strip()
+    return (secret or api_key).encode("utf-8")
+
+
+def _mac(key: bytes, fields: dict[str, str]) -> str:
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    return hmac.new(key, b"getpatter-client-state\n" + canonical, hashlib.sha256).hexdigest()
+
+
+def encode_client_state(first_message: str, key: bytes, *, max_chars: int = 500) -> str:
+    """Base64 JSON ``{getpatter, first_message, sig}`` for ``dial(client_state=...)``."""
+    fields = {"getpatter": CLIENT_STATE_MARK, "first_message": first_message[:max_chars]}
+    state = {**fields, _SIG: _mac(key, fields)}
+    return base64.b64encode(json.dumps(state, separators=(",", ":")).encode()).decode()
+
+
+def decode_client_state(value: object, key: bytes) -> dict[str, str] | None:
+    """The fields of a ``client_state`` this server signed, or ``None`` for anything else (absent,
+    foreign, malformed, unsigned or signed with another key)."""
+    if not key or not isinstance(value, str) or not value or len(value) > MAX_CLIENT_STATE_CHARS:
+        return None
+    try:
+        data = json.loads(base64.b64decode(value, validate=True))
+    except (ValueError, RecursionError):  # RecursionError: hostile deeply nested JSON
+        return None
+    if not isinstance(data, dict) or data.get("getpatter") != CLIENT_STATE_MARK:
+        return None
+    signature = data.pop(_SIG, None)
+    fields = {str(k): v for k, v in data.items() if isinstance(v, str)}
+    if len(fields) != len(data) or not isinstance(signature, str):
+        return None
+    if not hmac.compare_digest(signature.encode("ascii", "replace"), _mac(key, fields).encode("ascii")):
+        return None
+    return fields
+
+
+__all__ = ["CLIENT_STATE_MARK", "client_state_key", "decode_client_state", "encode_client_state"]
