@@ -12,7 +12,7 @@ import asyncio
 import json
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 
 from getpatter._version import __version__
 from getpatter.dashboard.auth import require_token
+from getpatter.dashboard.csrf import same_origin_guard
 from getpatter.dashboard.persistence import parse_iso
 from getpatter.dashboard.store import Item, MetricsStore, calls_to_csv, calls_to_json
 
@@ -209,15 +210,19 @@ def add_dashboard_routes(
     token: str = "",
     version: str = __version__,
     keepalive_seconds: float = KEEPALIVE_SECONDS,
+    allowed_hosts: Iterable[str] = (),
 ) -> EventStreams:
     """Mount the dashboard UI (``/``, ``/dashboard``), ``/api/dashboard/*`` and ``/api/v1/*`` on ``app``.
 
     ``token``: when non-empty every route answers 401 ``{"detail": "Unauthorized"}`` unless the request
-    carries it (``Authorization: Bearer`` or ``?token=``). ``keepalive_seconds`` is the SSE idle interval.
+    carries it (``Authorization: Bearer`` or ``?token=``); without one, requests must come from this
+    machine's own origin (``dashboard/csrf.py``; ``allowed_hosts`` adds ``Host`` names besides loopback).
+    ``keepalive_seconds`` is the SSE idle interval.
     Returns the SSE streams (also ``app.state.dashboard_events``): close them before stopping the server.
     """
     streams = EventStreams(store, keepalive_seconds)
-    router = APIRouter(dependencies=[Depends(require_token(token))])
+    guards = [Depends(require_token(token)), Depends(same_origin_guard(token, allowed_hosts))]
+    router = APIRouter(dependencies=guards)
     _add_ui_routes(router, store, version, streams)
     _add_v1_routes(router, store, version, streams)
     app.include_router(router)
@@ -238,7 +243,7 @@ def _add_ui_routes(router: APIRouter, store: MetricsStore, version: str, streams
     async def calls(limit: int = 50, offset: int = 0) -> JSONResponse:
         return JSONResponse(store.get_calls(limit, offset), headers=_NO_STORE)
 
-    @router.get("/api/dashboard/calls/{call_id}")
+    @router.get("/api/dashboard/calls/{call_id:path}")
     async def call(call_id: str) -> JSONResponse:
         record = store.get_call(call_id)
         if record is None:
@@ -262,7 +267,7 @@ def _add_ui_routes(router: APIRouter, store: MetricsStore, version: str, streams
         fmt = request.query_params.get("format", "json").lower()
         return _export(store, fmt, request.query_params.get("from"), to)
 
-    @router.delete("/api/dashboard/calls/{call_id}")
+    @router.delete("/api/dashboard/calls/{call_id:path}")
     async def delete_one(call_id: str) -> JSONResponse:
         deleted = store.delete_calls([call_id])
         return JSONResponse({"deleted": deleted, "count": len(deleted)})
@@ -293,7 +298,7 @@ def _add_v1_routes(router: APIRouter, store: MetricsStore, version: str, streams
         data = store.get_active_calls()
         return JSONResponse({"data": data, "count": len(data)}, headers=_NO_STORE)
 
-    @router.get("/api/v1/calls/{call_id}")
+    @router.get("/api/v1/calls/{call_id:path}")
     async def call(call_id: str) -> JSONResponse:
         record = store.get_call(call_id)
         if record is None:

@@ -11,7 +11,6 @@ import asyncio
 import collections
 import contextlib
 import logging
-import re
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -24,6 +23,7 @@ from fastapi.responses import Response
 from getpatter.call.progress import RecordingSaved
 from getpatter.call.results import classify_telnyx_amd, status_for_telnyx_hangup
 from getpatter.call.session import CallSession
+from getpatter.carriers.call_ids import is_telnyx_call_control_id
 from getpatter.carriers.telnyx.media import TelnyxMediaCodec
 from getpatter.carriers.telnyx.rest import TelnyxCallControl, TelnyxRestClient
 from getpatter.carriers.telnyx.signature import verify_webhook
@@ -43,7 +43,6 @@ STREAM_PATH = "/ws/telnyx/stream"
 MAX_WEBHOOK_BYTES = 256 * 1024
 #: How many recent ``data.id`` values are remembered for deduplication.
 SEEN_EVENTS = 4096
-_CALL_CONTROL_ID = re.compile(r"^[A-Za-z0-9:_.+/=-]{1,256}$")
 _MAX_PARTY_CHARS = 256
 
 
@@ -119,7 +118,7 @@ def add_telnyx_routes(app: FastAPI, state: ServerState) -> None:
             return Response("Expected {data: {event_type, payload}}", status_code=400)
         call_control_id = payload.get("call_control_id")
         if event_type.startswith(("call.", "streaming.")) and (
-            not isinstance(call_control_id, str) or not _CALL_CONTROL_ID.match(call_control_id)
+            not is_telnyx_call_control_id(call_control_id)
         ):
             return Response("Missing or invalid call_control_id", status_code=400)
         if not first_delivery(data.get("id")):
@@ -144,8 +143,12 @@ def add_telnyx_routes(app: FastAPI, state: ServerState) -> None:
             log.debug("Telnyx event %s for call %s", event_type, ccid)
         return Response(status_code=200)
 
-    @app.websocket(STREAM_PATH + "/{call_id}")
+    @app.websocket(STREAM_PATH + "/{call_id:path}")
     async def media(websocket: WebSocket, call_id: str) -> None:
+        if not is_telnyx_call_control_id(call_id):
+            log.warning("Telnyx media socket refused: malformed call id %r", call_id[:40])
+            await websocket.close(code=1008)
+            return
         params = {
             key: value[:_MAX_PARTY_CHARS]
             for key in ("caller", "callee", DIRECTION_PARAM, FIRST_MESSAGE_PARAM)

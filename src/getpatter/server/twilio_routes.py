@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from getpatter.call.progress import RecordingSaved
 from getpatter.call.results import classify_twilio_answered_by
 from getpatter.call.session import CallSession
+from getpatter.carriers.call_ids import is_twilio_call_sid
 from getpatter.carriers.twilio.media import TwilioMediaCodec
 from getpatter.carriers.twilio.rest import TwilioCallControl
 from getpatter.carriers.twilio.signature import verify_signature
@@ -58,7 +59,7 @@ def add_twilio_routes(app: FastAPI, state: ServerState) -> None:
         if form is None:
             return Response("Invalid signature", status_code=403)
         call_sid = form.get("CallSid", "")
-        if not call_sid.isalnum():
+        if not is_twilio_call_sid(call_sid):
             return Response("Missing CallSid", status_code=400)
         caller = form.get("From") or form.get("Caller", "")
         callee = form.get("To") or form.get("Called", "")
@@ -73,7 +74,7 @@ def add_twilio_routes(app: FastAPI, state: ServerState) -> None:
         if form is None:
             return Response("Invalid signature", status_code=403)
         call_sid, call_status = form.get("CallSid", ""), form.get("CallStatus", "")
-        if not call_sid.isalnum() or not call_status:
+        if not is_twilio_call_sid(call_sid) or not call_status:
             return Response("Missing CallSid or CallStatus", status_code=400)
         state.outbound.status(
             call_sid,
@@ -94,7 +95,7 @@ def add_twilio_routes(app: FastAPI, state: ServerState) -> None:
         if form is None:
             return Response("Invalid signature", status_code=403)
         call_sid, answered_by = form.get("CallSid", ""), form.get("AnsweredBy", "unknown")
-        if not call_sid.isalnum():
+        if not is_twilio_call_sid(call_sid):
             return Response("Missing CallSid", status_code=400)
         classification = classify_twilio_answered_by(answered_by)
         result = state.outbound.machine_detected(call_sid, "twilio", classification, answered_by)
@@ -117,7 +118,7 @@ def add_twilio_routes(app: FastAPI, state: ServerState) -> None:
         if form is None:
             return Response("Invalid signature", status_code=403)
         call_sid = form.get("CallSid", "")
-        if not call_sid.isalnum():
+        if not is_twilio_call_sid(call_sid):
             return Response("Missing CallSid", status_code=400)
         event = RecordingSaved(
             call_id=call_sid,
@@ -136,6 +137,10 @@ def add_twilio_routes(app: FastAPI, state: ServerState) -> None:
     async def media(websocket: WebSocket, call_id: str) -> None:
         # Outbound calls all stream to one path; their CallSid arrives in ``start``.
         outbound = call_id == TWILIO_OUTBOUND_STREAM_ID
+        if not outbound and not is_twilio_call_sid(call_id):
+            log.warning("Twilio media socket refused: %r is not a CallSid", call_id[:40])
+            await websocket.close(code=1008)
+            return
 
         def make_session() -> CallSession:
             return CallSession(

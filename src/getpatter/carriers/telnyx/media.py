@@ -45,6 +45,7 @@ from getpatter.carriers.base import (
     MediaProtocolError,
     MediaStarted,
 )
+from getpatter.carriers.call_ids import is_telnyx_call_control_id
 
 __all__ = ["MAX_MESSAGE_BYTES", "WIRE_FORMATS", "TelnyxMediaCodec"]
 
@@ -175,8 +176,8 @@ class TelnyxMediaCodec(MediaCodec):
         if not isinstance(stream_id, str) or not stream_id:
             raise MediaProtocolError("Telnyx start message lacks 'stream_id'")
         call_control_id = field_str(start, "call_control_id", "start", "Telnyx")
-        if not call_control_id:
-            raise MediaProtocolError("Telnyx start message has an empty 'call_control_id'")
+        if not is_telnyx_call_control_id(call_control_id):
+            raise MediaProtocolError(f"Telnyx start call_control_id {call_control_id[:40]!r} is malformed")
         params = dict(self._params)
         params.update(_custom_parameters(start.get("custom_parameters")))
         for key, field in (("caller", "from"), ("callee", "to")):
