@@ -75,6 +75,7 @@ def _twilio_app() -> Any:
 async def test_chunked_webhook_bodies_are_refused_while_streaming(path: str, content_type: str) -> None:
     async with running(_twilio_app()) as server:
         answer, sent = await _chunked_post(server, path, content_type)
+        print(f"\nchunked {path}: 413 after {sent / 1e6:.1f} MB written (of {ATTEMPT_BYTES / 1e6:.0f})")
         assert answer.startswith(b"HTTP/1.1 413"), answer[:60]
         assert sent < 64 * 1024 + SOCKET_SLACK, f"server read {sent} bytes of a 64 KiB-capped webhook"
         async with httpx.AsyncClient(timeout=20) as client:
@@ -86,6 +87,7 @@ async def test_four_concurrent_chunked_ingests_are_refused_early() -> None:
         results = await asyncio.gather(
             *(_chunked_post(server, "/api/dashboard/ingest", "application/json") for _ in range(4))
         )
+    print(f"\n4 chunked ingests: 413 after {[round(sent / 1e6, 1) for _, sent in results]} MB written")
     for answer, sent in results:
         assert answer.startswith(b"HTTP/1.1 413"), answer[:60]
         assert sent < 2 * 1024 * 1024 + SOCKET_SLACK
