@@ -247,7 +247,12 @@ def run_dashboard(
     app = create_dashboard_app(token=token, log_dir=log_dir)
     shown = f"http://127.0.0.1:{port}/" + (f"?token={token}" if token else "")
     print(f"getpatter dashboard: {shown}", flush=True)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    from getpatter.server.connections import ServerLimits
+
+    limits = ServerLimits.from_env().uvicorn_options()  # connection cap, timeouts, TCP_NODELAY
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5, **limits
+    )
     _DashboardServer(config, app).run()
 
 
