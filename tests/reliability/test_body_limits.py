@@ -114,3 +114,4 @@ async def test_declared_oversize_is_refused_before_reading_and_small_bodies_pass
         assert (await client.post(server.http_url + "/other", content=b"y" * 1000)).status_code == 200
         assert (await client.post(server.http_url + "/other", content=b"y" * 1001)).status_code == 413
     assert seen == [b"y" * 10, b"y" * 1000], "refused bodies never reach the app"
+    assert app.refused == 2

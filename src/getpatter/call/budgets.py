@@ -20,16 +20,9 @@ from dataclasses import dataclass
 
 from getpatter._ratelog import RateLimitedLog
 from getpatter.audio.format import AudioFormat
+from getpatter.settings import parse_positive
 
 log = logging.getLogger("getpatter.call")
-
-
-def _positive(raw: str | None, default: float) -> float:
-    try:
-        value = float(raw) if raw is not None and raw.strip() else default
-    except ValueError:
-        return default
-    return value if value > 0 else default
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +43,10 @@ class MediaLimits:
     def from_env(cls, env: Mapping[str, str] | None = None) -> MediaLimits:
         environ: Mapping[str, str] = os.environ if env is None else env
         return cls(
-            max_frames_per_s=int(_positive(environ.get("PATTER_MEDIA_MAX_FRAMES_PER_S"), 250)),
-            max_bytes_per_s=int(_positive(environ.get("PATTER_MEDIA_MAX_BYTES_PER_S"), 512 * 1024)),
-            max_audio_ratio=_positive(environ.get("PATTER_MEDIA_MAX_AUDIO_RATIO"), 4.0),
-            max_dtmf_per_s=int(_positive(environ.get("PATTER_MEDIA_MAX_DTMF_PER_S"), 10)),
+            max_frames_per_s=int(parse_positive(environ.get("PATTER_MEDIA_MAX_FRAMES_PER_S"), 250)),
+            max_bytes_per_s=int(parse_positive(environ.get("PATTER_MEDIA_MAX_BYTES_PER_S"), 512 * 1024)),
+            max_audio_ratio=parse_positive(environ.get("PATTER_MEDIA_MAX_AUDIO_RATIO"), 4.0),
+            max_dtmf_per_s=int(parse_positive(environ.get("PATTER_MEDIA_MAX_DTMF_PER_S"), 10)),
         )
 
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
+
+from getpatter._ratelog import RateLimitedLog
 
 log = logging.getLogger("getpatter.server")
 
@@ -26,7 +27,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
-_WARN_INTERVAL_S = 10.0
 
 
 def default_max_body_bytes(env: Mapping[str, str] | None = None) -> int:
@@ -49,8 +49,7 @@ class BodyLimitMiddleware:
         self.default = default if default is not None else default_max_body_bytes()
         #: Longest prefix first, so ``/webhooks/telnyx/`` beats ``/webhooks/``.
         self.caps = sorted((caps or {}).items(), key=lambda item: -len(item[0]))
-        self.refused = 0
-        self._logged_at = 0.0
+        self._refused = RateLimitedLog(log, "request body over its cap refused with 413", interval_s=10.0)
 
     def cap_for(self, path: str) -> int:
         for prefix, cap in self.caps:
@@ -91,18 +90,12 @@ class BodyLimitMiddleware:
             if not started:
                 await self._refuse(scope, send, cap)
 
+    @property
+    def refused(self) -> int:
+        return self._refused.count
+
     async def _refuse(self, scope: Scope, send: Send, cap: int) -> None:
-        self.refused += 1
-        now = time.monotonic()
-        if now - self._logged_at >= _WARN_INTERVAL_S:
-            self._logged_at = now
-            log.warning(
-                "request body over %d bytes refused with 413 (%s %s; %d so far)",
-                cap,
-                scope.get("method", "?"),
-                str(scope.get("path", ""))[:200],
-                self.refused,
-            )
+        self._refused(f"{scope.get('method', '?')} {str(scope.get('path', ''))[:200]} over {cap} bytes")
         body = b"Payload Too Large"
         headers = [
             (b"content-type", b"text/plain"),

@@ -19,12 +19,14 @@ import logging
 import os
 import resource
 import socket
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from getpatter._ratelog import RateLimitedLog
+from getpatter.settings import parse_positive
 
 log = logging.getLogger("getpatter.server")
 
@@ -39,14 +41,6 @@ def _default_max_connections() -> int:
         if soft > 0:
             return max(32, min(4096, soft // 2))
     return 512
-
-
-def _positive(raw: str | None, default: float) -> float:
-    try:
-        value = float(raw) if raw is not None and raw.strip() else default
-    except ValueError:
-        return default
-    return value if value > 0 else default
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +60,10 @@ class ServerLimits:
     def from_env(cls, env: Mapping[str, str] | None = None) -> ServerLimits:
         environ: Mapping[str, str] = os.environ if env is None else env
         return cls(
-            max_connections=int(_positive(environ.get("PATTER_MAX_CONNECTIONS"), 0)),
-            header_timeout_s=_positive(environ.get("PATTER_HEADER_TIMEOUT_S"), 10.0),
-            keepalive_timeout_s=_positive(environ.get("PATTER_KEEPALIVE_TIMEOUT_S"), 5.0),
-            max_header_bytes=int(_positive(environ.get("PATTER_MAX_HEADER_BYTES"), 16 * 1024)),
+            max_connections=int(parse_positive(environ.get("PATTER_MAX_CONNECTIONS"), 0)),
+            header_timeout_s=parse_positive(environ.get("PATTER_HEADER_TIMEOUT_S"), 10.0),
+            keepalive_timeout_s=parse_positive(environ.get("PATTER_KEEPALIVE_TIMEOUT_S"), 5.0),
+            max_header_bytes=int(parse_positive(environ.get("PATTER_MAX_HEADER_BYTES"), 16 * 1024)),
         )
 
     @property
@@ -96,30 +90,24 @@ def set_nodelay(transport: asyncio.BaseTransport) -> None:
 
 
 class _Counter:
-    """Counts refused/evicted connections and logs them at most once per interval."""
+    """Counts connections closed at the cap; logged through a :class:`RateLimitedLog` (no log flood)."""
 
     def __init__(self) -> None:
         self.evicted = 0
         self.refused = 0
-        self._logged_at = 0.0
-        self._pending = 0
+        self._log = RateLimitedLog(
+            log,
+            "connection cap reached (idle connections evicted first; raise PATTER_MAX_CONNECTIONS if this "
+            "is real traffic)",
+            interval_s=_WARN_INTERVAL_S,
+        )
 
     def note(self, evicted: bool) -> None:
         if evicted:
             self.evicted += 1
         else:
             self.refused += 1
-        self._pending += 1
-        now = time.monotonic()
-        if now - self._logged_at >= _WARN_INTERVAL_S:
-            log.warning(
-                "connection cap reached: %d connection(s) closed in the last %.0f s (idle ones evicted "
-                "first); raise PATTER_MAX_CONNECTIONS if this is real traffic",
-                self._pending,
-                _WARN_INTERVAL_S,
-            )
-            self._logged_at = now
-            self._pending = 0
+        self._log("evicted an idle connection" if evicted else "refused a new connection")
 
 
 def guarded_protocol(limits: ServerLimits) -> type[H11Protocol]:
