@@ -13,8 +13,9 @@ import socket
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, WebSocket
 from fastapi.responses import JSONResponse
+from websockets.asyncio.client import connect
 
 from getpatter.server.connections import ServerLimits
 from tests.reliability._serving import keepalive_round_trips, median, product_server
@@ -23,6 +24,12 @@ from tests.reliability._support import until
 
 def _health_app() -> FastAPI:
     app = FastAPI()
+
+    @app.websocket("/ws")
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(await websocket.receive_text())
+        await websocket.receive_text()  # hold the socket open until the client closes it
 
     @app.get("/health")
     async def health() -> JSONResponse:
@@ -37,6 +44,24 @@ async def test_keepalive_round_trip_is_not_delayed_by_nagle() -> None:
         times = await asyncio.to_thread(keepalive_round_trips, runner.port, "/health", 15)
     print(f"\nkeep-alive round trip: median {median(times[1:]):.2f} ms over {len(times) - 1} requests")
     assert median(times[1:]) < 10.0, f"keep-alive round trips (ms): {[round(t, 1) for t in times]}"
+
+
+async def test_media_sockets_get_tcp_nodelay_too() -> None:
+    """WebSockets start as HTTP upgrades on the same accepted connection: it keeps TCP_NODELAY."""
+    async with product_server(_health_app()) as runner:
+        server = runner._server
+        assert server is not None
+        async with connect(f"ws://127.0.0.1:{runner.port}/ws", open_timeout=10) as ws:
+            await ws.send("ping")
+            assert await ws.recv() == "ping"
+            sockets = [
+                p.transport.get_extra_info("socket")
+                for p in server.server_state.connections
+                if getattr(p, "transport", None) is not None
+            ]
+            assert sockets, "the upgraded connection is tracked"
+            for sock in sockets:
+                assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
 
 
 async def test_idle_connection_flood_cannot_lock_out_a_client(caplog: pytest.LogCaptureFixture) -> None:
