@@ -15,7 +15,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from getpatter.carriers.call_ids import is_telnyx_call_control_id, is_twilio_call_sid
+from getpatter.carriers.telnyx.call_ids import is_telnyx_call_control_id
+from getpatter.carriers.twilio.call_ids import is_twilio_call_sid
 from tests.fakes.twilio import new_sid, twilio_signature
 from tests.integration.harness import PUBLIC_HOST, call_harness
 from tests.reliability._support import RawStream

@@ -45,7 +45,7 @@ from getpatter.carriers.base import (
     MediaProtocolError,
     MediaStarted,
 )
-from getpatter.carriers.call_ids import is_telnyx_call_control_id
+from getpatter.carriers.telnyx.call_ids import is_telnyx_call_control_id
 
 __all__ = ["MAX_MESSAGE_BYTES", "WIRE_FORMATS", "TelnyxMediaCodec"]
 

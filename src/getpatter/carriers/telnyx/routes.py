@@ -21,7 +21,7 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import Response
 
 from getpatter.carriers.base import DIRECTION_PARAM, FIRST_MESSAGE_PARAM, MAX_PARAM_CHARS
-from getpatter.carriers.call_ids import is_telnyx_call_control_id
+from getpatter.carriers.telnyx.call_ids import is_telnyx_call_control_id
 from getpatter.carriers.telnyx.carrier import (
     MAX_WEBHOOK_BYTES,
     STREAM_PATH,

@@ -32,7 +32,7 @@ from getpatter.carriers.base import (
     MediaProtocolError,
     MediaStarted,
 )
-from getpatter.carriers.call_ids import is_twilio_call_sid
+from getpatter.carriers.twilio.call_ids import is_twilio_call_sid
 
 __all__ = ["MAX_MESSAGE_BYTES", "TwilioMediaCodec"]
 

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import Response
 
-from getpatter.carriers.call_ids import is_twilio_call_sid
+from getpatter.carriers.twilio.call_ids import is_twilio_call_sid
 from getpatter.carriers.twilio.carrier import (
     AMD_PATH,
     MAX_WEBHOOK_BYTES,
