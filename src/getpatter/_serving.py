@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from getpatter._ready import ReadySignal, settles_ready
 from getpatter.agent import Agent
 from getpatter.carriers.telnyx.config import Telnyx
 from getpatter.carriers.twilio.config import Twilio
@@ -45,11 +46,13 @@ class _ServingMixin:
     _settings: Settings
     _tunnel_process: CloudflaredTunnel | None
     _tunnel_ready: asyncio.Future[str] | None
+    _ready_signal: ReadySignal
     dashboard_token: str
 
     asgi_app: Callable[..., FastAPI]  # provided by Patter
     flush_logs: Callable[..., Awaitable[None]]  # provided by Patter
 
+    @settles_ready
     async def serve(
         self,
         agent: Agent,
@@ -104,6 +107,7 @@ class _ServingMixin:
         self._state.outbound.default_voicemail = voicemail_message.strip()
         runner = ServerRunner(app, self._state, host=self._settings.bind_host, port=port)
         self._runner = runner
+        self._ready_signal.follow(runner.ready)
         try:
             serving = asyncio.create_task(runner.run())
             bound = await asyncio.shield(runner.ready)
@@ -126,10 +130,12 @@ class _ServingMixin:
 
     @property
     def ready(self) -> asyncio.Future[int]:
-        """Resolves with the bound port once :meth:`serve` is listening."""
-        if self._runner is None:
-            raise PatterConfigError("not serving: call serve() first")
-        return self._runner.ready
+        """Resolves with the bound port once :meth:`serve` is listening. May be read before ``serve()`` has
+        started (``asyncio.create_task(phone.serve(agent)); await phone.ready``); raises what ``serve()``
+        raised if it fails before listening."""
+        if self._runner is not None:
+            return self._runner.ready
+        return self._ready_signal.future()
 
     @property
     def tunnel_ready(self) -> asyncio.Future[str]:

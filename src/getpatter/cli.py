@@ -11,7 +11,6 @@ from pathlib import Path
 from getpatter._version import __version__
 from getpatter.cli_commands import COMMAND_NAMES, add_commands, run_command
 
-
 DEMO_DESCRIPTION = (
     "Place a simulated phone call to a sample dental-clinic agent, entirely on this machine: offline "
     "speech recognition, a scripted assistant and offline speech synthesis, with the live dashboard. "

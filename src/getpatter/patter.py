@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, TextIO, overload
 
 from getpatter._serving import _resolve_agent, _ServingMixin
+from getpatter._ready import ReadySignal
 from getpatter.agent import Agent, build_agent
 from getpatter.call.bus import EventBus
 from getpatter.carriers.telnyx.config import Telnyx
@@ -123,6 +124,7 @@ class Patter(_ServingMixin):
         self._state: ServerState | None = None
         self._tunnel_process: CloudflaredTunnel | None = None
         self._tunnel_ready: asyncio.Future[str] | None = None
+        self._ready_signal = ReadySignal()
         self._store: MetricsStore | None = None
         #: The token the dashboard requires ("" = open; generated when the server is exposed).
         self.dashboard_token = ""

@@ -6,9 +6,11 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 
 from getpatter import Patter
 from getpatter.carriers.twilio.config import Twilio
+from getpatter.errors import PatterConfigError
 from getpatter.stt.deepgram import DeepgramSTT
 from getpatter.tts.elevenlabs import ElevenLabsTTS
 from tests.fakes.deepgram import FakeDeepgram
@@ -101,3 +103,43 @@ async def test_disconnect_mid_utterance_ends_the_call_promptly() -> None:
     assert len(ended) == 1 and ended[0]["reason"] == "server_shutdown"
     heard = ended[0]["transcript"][0]["text"] if ended[0]["transcript"] else ""
     assert long_greeting.startswith(heard) and heard != long_greeting
+
+
+async def test_the_ready_pattern_from_the_docs_serves_and_places_a_call() -> None:
+    """``asyncio.create_task(phone.serve(agent)); await phone.ready; await phone.call(...)``, read before the
+    serve task has run a single step."""
+    twilio, deepgram, tts = FakeTwilio(owned_numbers=(NUMBER,)), FakeDeepgram(), FakeElevenLabs()
+    async with running(twilio.app) as tw, running(deepgram.app) as dg, running(tts.app) as el:
+        phone = Patter(
+            carrier=Twilio(twilio.account_sid, twilio.auth_token, base_url=tw.http_url),
+            phone_number=NUMBER,
+            webhook_url=HOST,
+        )
+        agent = phone.agent(
+            "unused",
+            stt=DeepgramSTT(api_key=deepgram.api_key, base_url=dg.ws_url),
+            tts=ElevenLabsTTS(api_key=tts.api_key, base_url=el.http_url),
+        )
+        serving = asyncio.create_task(phone.serve(agent, port=0, on_message=lambda e: "ok"))
+        port = await asyncio.wait_for(phone.ready, 10)
+        assert isinstance(port, int) and port > 0
+        call_id = await phone.call("+15550003333")
+        assert twilio.calls[call_id].direction == "outbound-api"
+        await phone.disconnect()
+        await asyncio.wait_for(serving, 10)
+        # A second serve() gets a fresh ready.
+        serving = asyncio.create_task(phone.serve(agent, port=0, on_message=lambda e: "ok"))
+        assert await asyncio.wait_for(phone.ready, 10) > 0
+        await phone.disconnect()
+        await asyncio.wait_for(serving, 10)
+    await twilio.aclose()
+
+
+async def test_ready_reports_why_serve_failed_before_listening() -> None:
+    phone = Patter(carrier=Twilio("AC" + "1" * 32, "token"), phone_number=NUMBER, webhook_url=HOST)
+    agent = phone.agent("unused", stt=DeepgramSTT(api_key="k"), tts=ElevenLabsTTS(api_key="k"))
+    serving = asyncio.create_task(phone.serve(agent, port=70000, on_message=lambda e: "ok"))
+    with pytest.raises(PatterConfigError, match="port must be"):
+        await asyncio.wait_for(phone.ready, 10)
+    with pytest.raises(PatterConfigError):
+        await serving
