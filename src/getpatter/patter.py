@@ -15,8 +15,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, TextIO, overload
 
-from getpatter._serving import _resolve_agent, _ServingMixin
 from getpatter._ready import ReadySignal
+from getpatter._serving import _resolve_agent, _ServingMixin
 from getpatter.agent import Agent, build_agent
 from getpatter.call.bus import EventBus
 from getpatter.carriers.telnyx.config import Telnyx
