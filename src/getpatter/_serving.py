@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from getpatter._ready import ReadySignal, settles_ready
-from getpatter.agent import Agent
+from getpatter.agent import Agent, check_can_take_calls
 from getpatter.carriers.telnyx.config import Telnyx
 from getpatter.carriers.twilio.config import Twilio
 from getpatter.errors import PatterConfigError
@@ -231,6 +231,7 @@ def _resolve_agent(agent: Agent, on_message: Callback | None) -> Agent:
     """Checks that need both the agent and serve()'s callbacks."""
     if not isinstance(agent, Agent):
         raise TypeError(f"agent must be the Agent returned by phone.agent(...), got {type(agent).__name__}")
+    check_can_take_calls(agent)
     if on_message is not None:
         if isinstance(on_message, str):
             raise NotImplementedError("a remote on_message URL is not available in this build yet")

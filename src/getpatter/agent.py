@@ -101,9 +101,10 @@ def build_agent(
             llm = None
     elif stt is not None or tts is not None or llm is not None:
         provider = "pipeline"
-        if stt is None:
+        # llm= alone is a text agent: phone.test() runs it; serve()/call() refuse it (check_can_take_calls).
+        if stt is None and tts is not None:
             raise PatterConfigError("pipeline mode needs stt= (e.g. stt=DeepgramSTT()) to hear the caller")
-        if tts is None:
+        if tts is None and stt is not None:
             raise PatterConfigError("pipeline mode needs tts= (e.g. tts=ElevenLabsTTS()) to speak")
     else:
         provider = "openai_realtime"
@@ -138,6 +139,20 @@ def build_agent(
         barge_in_threshold_ms=barge_in_threshold_ms,
         aggressive_first_flush=aggressive_first_flush,
     )
+
+
+def check_can_take_calls(agent: Agent) -> None:
+    """A phone call needs ears and a voice: refuse a pipeline agent without ``stt=``/``tts=`` (an
+    ``llm=``-only agent is fine for ``phone.test()``, which is text in a terminal)."""
+    if agent.provider != "pipeline":
+        return
+    missing = [name for name in ("stt", "tts") if getattr(agent, name) is None]
+    if missing:
+        raise PatterConfigError(
+            f"this pipeline agent has no {' and no '.join(f'{m}=' for m in missing)}, so it cannot take a "
+            "phone call (it works in phone.test() only). Fix: phone.agent(..., stt=DeepgramSTT(), "
+            "tts=ElevenLabsTTS()) or another STT/TTS provider"
+        )
 
 
 def _engine_mode(engine: Any) -> ProviderMode:
