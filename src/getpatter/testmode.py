@@ -233,6 +233,7 @@ class TestSession:
 
     # -- what the carrier would do -------------------------------------------------------------------
     async def _transfer(self, number: str) -> None:
+        validate_e164(number, "transfer number")  # as on a real call: a bad number raises, nothing ends
         self._notices.append(f"[bold magenta]\\[call][/] transferring the caller to {escape(number)}")
         self._end_reason = "transferred"
 

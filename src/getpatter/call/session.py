@@ -31,8 +31,9 @@ from getpatter.carriers.base import (
     MediaStopped,
 )
 from getpatter.engines.base import EngineConfig
-from getpatter.errors import PatterConfigError
+from getpatter.errors import PatterConfigError, PatterConnectionError, PatterError
 from getpatter.text.variables import sanitize_variable, substitute_variables
+from getpatter.validation import validate_e164
 
 log = logging.getLogger("getpatter.call")
 
@@ -334,11 +335,27 @@ class CallSession:
         self.stop_requested.set()
 
     async def transfer(self, number: str) -> None:
-        self._end_reason = "transferred"
-        self._hangup_requested = True
+        """Cold-transfer the caller. A malformed number raises :class:`PatterConfigError`; a transfer the
+        carrier refuses raises its :class:`PatterError` and is reported as a recoverable ``transfer``
+        error. Either way the call is not marked transferred and the conversation goes on."""
+        validate_e164(number, "transfer number")
         if self._control is None:
             raise PatterConfigError("this call has no carrier REST control, so it cannot be transferred")
-        await self._control.transfer(number)
+        before = (self._end_reason, self._hangup_requested)
+        # Set first: the carrier may stop the media stream before its REST answer arrives.
+        self._end_reason, self._hangup_requested = "transferred", True
+        try:
+            await self._control.transfer(number)
+        except Exception as exc:
+            self._end_reason, self._hangup_requested = before
+            log.warning("call %s: the carrier refused the transfer to %s: %s", self._hint, number, exc)
+            if self.ctx is not None:
+                self.bus.emit(
+                    ErrorOccurred(call_id=self.ctx.call_id, error_code="transfer", message=str(exc))
+                )
+            if isinstance(exc, PatterError):
+                raise
+            raise PatterConnectionError(f"transfer to {number} failed: {exc}") from exc
 
     # -- end -----------------------------------------------------------------------------------------
     async def end(self, reason: str) -> None:
