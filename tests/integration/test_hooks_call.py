@@ -156,3 +156,44 @@ async def test_guardrails_see_the_hooked_sentence_replace_it_and_end_the_reply()
     assert (
         h.ended[0]["transcript"][-1]["text"] == "Sure, happy to help with that. Let me check with the team."
     )
+
+
+async def test_audio_stage_aliases_run_as_the_hooks_they_name() -> None:
+    stt_chunks: list[int] = []
+    tts_chunks: list[int] = []
+
+    def before_stt(chunk: bytes) -> bytes:
+        stt_chunks.append(len(chunk))
+        return chunk
+
+    async def after_stt(text: str, ctx: HookContext) -> str:
+        return text + " (caller is a member)"
+
+    def before_tts(sentence: str) -> str:
+        return sentence.replace("Hi", "Hi there")
+
+    def after_tts(chunk: bytes) -> bytes:
+        tts_chunks.append(len(chunk))
+        return chunk
+
+    hooks = PipelineHooks(
+        before_stt=before_stt, after_stt=after_stt, before_tts=before_tts, after_tts=after_tts
+    )
+    assert hooks.before_send_to_stt is before_stt and hooks.after_synthesize is after_tts
+    async with call_harness(
+        utterances=["Book me in"], replies=["Hi, you are booked."], agent_kwargs={"hooks": hooks}
+    ) as h:
+        call = await _greeted(h)
+        await _turn(call)
+        await call.hangup()
+        await h.wait_ended()
+    assert h.llm.requests[0]["messages"][-1] == {"role": "user", "content": "Book me in (caller is a member)"}
+    assert h.tts.texts == [GREETING, "Hi there, you are booked."]
+    assert sum(stt_chunks) > 8000 and sum(tts_chunks) > 8000  # audio really went through both
+
+
+def test_an_alias_and_its_hook_together_is_a_config_error() -> None:
+    from getpatter import PatterConfigError
+
+    with pytest.raises(PatterConfigError, match="before_tts is another name for before_synthesize"):
+        PipelineHooks(before_synthesize=str.upper, before_tts=str.lower)
