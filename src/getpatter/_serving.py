@@ -233,10 +233,11 @@ def _resolve_agent(agent: Agent, on_message: Callback | None) -> Agent:
         raise TypeError(f"agent must be the Agent returned by phone.agent(...), got {type(agent).__name__}")
     check_can_take_calls(agent)
     if on_message is not None:
-        if isinstance(on_message, str):
-            raise NotImplementedError("a remote on_message URL is not available in this build yet")
-        if not callable(on_message):
-            raise TypeError("on_message must be a callable (sync or async) taking (event) or (event, call)")
+        if not isinstance(on_message, str) and not callable(on_message):
+            raise TypeError(
+                "on_message must be a callable (sync or async) taking (event) or (event, call), or an "
+                "https:// URL"
+            )
         if agent.llm is not None:
             raise PatterConfigError("on_message and the agent's llm= are mutually exclusive: pass only one")
     elif agent.provider == "pipeline" and agent.llm is None:

@@ -229,11 +229,13 @@ class Patter(_ServingMixin):
         Every call is measured (latency, cost) and, when persistence is on, logged to disk; the store
         behind the dashboard is loaded from that log first, so a restarted server shows its history.
         """
+        from getpatter.call.remote_message import resolve_on_message
         from getpatter.server.app import create_app
         from getpatter.server.build import build_state
         from getpatter.server.limits import SocketLimiter
 
         agent = _resolve_agent(agent, on_message)
+        on_message = resolve_on_message(on_message, allow_private=self._settings.allow_private_webhooks)
         if not self._webhook_host and self._tunnel_ready is None:  # a quick tunnel sets it once up
             raise PatterConfigError(
                 "no public host for carrier webhooks. Fix: Patter(webhook_url='abc.example.com', ...) "
