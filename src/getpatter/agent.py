@@ -88,6 +88,12 @@ def build_agent(
     if llm is not None and not isinstance(llm, LLM):
         raise TypeError(f"llm must be an LLM provider (e.g. OpenAILLM()), got {type(llm).__name__}")
 
+    if audio_filter is not None and not callable(audio_filter):
+        raise PatterConfigError(
+            f"audio_filter must be a callable taking PCM16 16 kHz bytes and returning bytes, got "
+            f"{type(audio_filter).__name__}. Fix: audio_filter=HighPassFilter() or NoiseGate() "
+            "(from getpatter.audio.filters), or your own function"
+        )
     provider: ProviderMode
     if engine is not None:
         if stt is not None or tts is not None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from getpatter.audio.convert import FormatConverter
+from getpatter.audio.filters import filter_for_call
 from getpatter.audio.format import PCM16_16K, AudioFormat
 from getpatter.audio.vad import EnergyVAD, SpeechEnd, SpeechStart, VoiceActivity
 from getpatter.call.bus import EventBus
@@ -64,6 +65,8 @@ class PipelineConfig:
     end_of_turn_fallback_ms: int = 700
     hooks: PipelineHooks | None = None
     text_transforms: tuple[Callable[[str], str], ...] = ()
+    #: Caller-audio filter (PCM16 16 kHz bytes -> bytes) before VAD and STT; see getpatter.audio.filters.
+    audio_filter: Callable[[bytes], bytes] | None = None
     #: Spoken when the LLM fails (after FallbackLLM, if configured, has given up too).
     llm_error_message: str = "Sorry, I'm having trouble right now. Could you say that again?"
 
@@ -120,6 +123,7 @@ class PipelineConversation:
             run_tool=run_tool,
         )
         self._vad = VoiceActivity(vad or EnergyVAD())
+        self._filter = None if config.audio_filter is None else filter_for_call(config.audio_filter)
         self._to_pcm = FormatConverter(wire_format, PCM16_16K)
         self._stt_passthrough = stt.input_format == wire_format
         self._to_stt = None if stt.input_format == PCM16_16K else FormatConverter(PCM16_16K, stt.input_format)
@@ -189,9 +193,11 @@ class PipelineConversation:
     # -- caller audio --------------------------------------------------------------------------------
     async def on_audio(self, wire: bytes) -> None:
         pcm = self._to_pcm.process(wire)  # may be empty: the resampler releases output in blocks
+        if self._filter is not None and pcm:
+            pcm = self._filtered(pcm)
         self._stream_ms += len(pcm) / 32.0
         if self._stream is not None:
-            if self._stt_passthrough and self.cfg.hooks is None:
+            if self._stt_passthrough and self.cfg.hooks is None and self._filter is None:
                 await self._stream.send(wire)  # carrier-native STT: every frame, bytes untouched
             elif pcm:
                 hooked = await self._hooks.before_send_to_stt(pcm) if self.cfg.hooks else pcm
@@ -203,6 +209,16 @@ class PipelineConversation:
             elif isinstance(event, SpeechEnd):
                 self._on_speech_end(event.end_ms, event.duration_ms)
         await self._check_barge_in()
+
+    def _filtered(self, pcm: bytes) -> bytes:
+        """The agent's ``audio_filter``; one that raises is logged and bypassed for the rest of the call."""
+        assert self._filter is not None
+        try:
+            return self._filter(pcm)
+        except Exception:
+            log.exception("call %s: audio_filter raised; passing caller audio unfiltered", self.ctx.call_id)
+            self._filter = None
+            return pcm
 
     def _on_speech_start(self, onset_ms: float) -> None:
         if self._turns is not None:

@@ -243,6 +243,7 @@ class CallSession:
             aggressive_first_flush=agent.aggressive_first_flush,
             hooks=agent.hooks,
             text_transforms=agent.text_transforms,
+            audio_filter=agent.audio_filter,
         )
         return PipelineConversation(
             ctx=ctx,
