@@ -94,6 +94,12 @@ def build_agent(
             f"{type(audio_filter).__name__}. Fix: audio_filter=HighPassFilter() or NoiseGate() "
             "(from getpatter.audio.filters), or your own function"
         )
+    if background_audio is not None and not callable(getattr(background_audio, "mixer", None)):
+        raise PatterConfigError(
+            f"background_audio must be a BackgroundAudioPlayer, got {type(background_audio).__name__}. Fix: "
+            "background_audio=BackgroundAudioPlayer('ambience.wav', volume=0.1, loop=True) "
+            "(from getpatter.audio.background)"
+        )
     provider: ProviderMode
     if engine is not None:
         if stt is not None or tts is not None:

@@ -215,7 +215,8 @@ class CallSession:
                 custom_params=params,
             )
         )
-        self.playout.start()
+        background = agent.background_audio
+        self.playout.start(background.mixer(self.codec.wire_format) if background is not None else None)
         self.tools = CallTools(
             agent.tools,
             ctx=ctx,
