@@ -8,7 +8,7 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from getpatter.agent import Agent
@@ -16,6 +16,7 @@ from getpatter.call.bus import EventBus
 from getpatter.call.context import CallContext, CallControl
 from getpatter.call.conversation import Conversation
 from getpatter.call.events import CallEnded, CallStarted, Direction, ErrorOccurred
+from getpatter.call.overrides import apply_overrides
 from getpatter.call.pipeline import PipelineConfig, PipelineConversation
 from getpatter.call.playout import Playout
 from getpatter.call.realtime import RealtimeConversation
@@ -39,7 +40,6 @@ log = logging.getLogger("getpatter.call")
 
 Callback = Callable[..., Any]
 Observer = Callable[[EventBus, CallContext], None]
-OVERRIDABLE = ("system_prompt", "voice", "model", "language", "first_message", "tools")
 
 
 @dataclass(slots=True)
@@ -201,7 +201,7 @@ class CallSession:
                     }
                 )
             )
-            agent, extra = _apply_overrides(agent, overrides)
+            agent, extra = apply_overrides(agent, overrides, call_id=call_id)
             variables.update({k: sanitize_variable(v) for k, v in extra.items()})
         ctx.variables = variables
         self.bus.emit(
@@ -422,18 +422,6 @@ class CallSession:
                 )
             except Exception:
                 log.exception("on_call_end callback failed for call %s", ctx.call_id)
-
-
-def _apply_overrides(agent: Agent, overrides: Any) -> tuple[Agent, Mapping[str, Any]]:
-    if not isinstance(overrides, Mapping):
-        return agent, {}
-    changes = {k: overrides[k] for k in OVERRIDABLE if k in overrides}
-    if "tools" in changes:
-        changes["tools"] = tuple(changes["tools"] or ())
-    variables = overrides.get("variables") or {}
-    return (replace(agent, **changes) if changes else agent), variables if isinstance(
-        variables, Mapping
-    ) else {}
 
 
 async def _maybe_await(value: Any) -> Any:
