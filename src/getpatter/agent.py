@@ -127,6 +127,12 @@ def build_agent(
                 "for a pipeline"
             )
 
+    if provider == "openai_realtime" and voice:
+        from getpatter.engines.base import check_realtime_voice
+
+        check_realtime_voice(
+            voice, "voice", allow_unlisted=bool(getattr(engine, "allow_unlisted_voice", False))
+        )
     engine_voice = getattr(engine, "voice", "") or ""
     engine_model = getattr(engine, "model", "") or ""
     return Agent(

@@ -272,7 +272,7 @@ class CallSession:
         if engine is None:
             from getpatter.engines.openai_realtime import OpenAIRealtime
 
-            engine = OpenAIRealtime(voice=agent.voice, model=agent.model)
+            engine = OpenAIRealtime(voice=agent.voice, model=agent.model, allow_unlisted_voice=True)
         config = EngineConfig(
             instructions=system_prompt,
             voice=agent.voice,
