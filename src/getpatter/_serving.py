@@ -206,8 +206,14 @@ class _ServingMixin:
             self._webhook_host = ""  # a quick-tunnel host dies with its process
 
     async def _point_number_at_us(self) -> None:
-        """Best effort: set the Twilio number's VoiceUrl to our webhook, and say exactly what changed."""
+        """Best effort: point the number (Twilio VoiceUrl, Telnyx application) at us; say what changed."""
         state = self._state
+        if state is not None and state.telnyx is not None and isinstance(self._carrier, Telnyx):
+            from getpatter._number_setup import point_telnyx_number
+
+            await point_telnyx_number(
+                state.telnyx, self._phone_number, self._carrier.connection_id, self._webhook_host
+            )
         if state is None or state.twilio is None:
             return
         voice_url = f"https://{self._webhook_host}/webhooks/twilio/voice"

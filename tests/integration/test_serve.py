@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import httpx
@@ -143,3 +144,66 @@ async def test_ready_reports_why_serve_failed_before_listening() -> None:
         await asyncio.wait_for(phone.ready, 10)
     with pytest.raises(PatterConfigError):
         await serving
+
+
+async def _serve_telnyx(telnyx: Any, srv_url: str) -> tuple[Patter, asyncio.Task[None]]:
+    from getpatter.carriers.telnyx.config import Telnyx
+
+    phone = Patter(
+        carrier=Telnyx(
+            api_key=telnyx.api_key,
+            connection_id=telnyx.connection_id,
+            public_key=telnyx.public_key,
+            base_url=srv_url + "/v2",
+        ),
+        phone_number=NUMBER,
+        webhook_url=HOST,
+    )
+    agent = phone.agent("unused", stt=DeepgramSTT(api_key="k"), tts=ElevenLabsTTS(api_key="k"))
+    serving = asyncio.create_task(phone.serve(agent, port=0, on_message=lambda e: "ok"))
+    await asyncio.wait_for(phone.ready, 10)
+    return phone, serving
+
+
+async def _until(check: Any, timeout: float = 10.0) -> None:
+    async def poll() -> None:
+        while not check():
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+async def test_serve_points_the_telnyx_number_and_application_at_us(caplog: pytest.LogCaptureFixture) -> None:
+    from tests.fakes.telnyx import FakeTelnyx
+
+    caplog.set_level(logging.INFO, "getpatter")
+    telnyx = FakeTelnyx()
+    number = telnyx.add_number(NUMBER)  # owned, but on no application yet
+    async with running(telnyx.app) as tl:
+        phone, serving = await _serve_telnyx(telnyx, tl.http_url)
+        await _until(lambda: number["connection_id"] == telnyx.connection_id)
+        await phone.disconnect()
+        await asyncio.wait_for(serving, 10)
+    assert telnyx.application["webhook_event_url"] == f"https://{HOST}/webhooks/telnyx/voice"
+    assert telnyx.application["webhook_api_version"] == "2"
+    assert [r.action for r in telnyx.requests] == ["list_numbers", "update_application", "update_number"]
+    assert all(r.authorization == f"Bearer {telnyx.api_key}" and r.status == 200 for r in telnyx.requests)
+    assert f"Telnyx number {NUMBER}: attached to application {telnyx.connection_id}" in caplog.text
+    await telnyx.aclose()
+
+
+async def test_serve_with_a_telnyx_number_not_on_the_account_says_what_to_do(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from tests.fakes.telnyx import FakeTelnyx
+
+    telnyx = FakeTelnyx()
+    async with running(telnyx.app) as tl:
+        phone, serving = await _serve_telnyx(telnyx, tl.http_url)
+        await _until(lambda: "is not a number of this Telnyx account" in caplog.text)
+        await phone.disconnect()
+        await asyncio.wait_for(serving, 10)
+    assert "attach +15550002222 to Call Control application" in caplog.text
+    assert [r.action for r in telnyx.requests] == ["list_numbers"]
+    assert telnyx.application["webhook_event_url"] is None
+    await telnyx.aclose()
