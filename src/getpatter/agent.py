@@ -127,6 +127,19 @@ def build_agent(
                 "for a pipeline"
             )
 
+    _check_mode_options(
+        provider,
+        voice=voice,
+        model=model,
+        pipeline_only={
+            "hooks": hooks is not None,
+            "text_transforms": bool(text_transforms),
+            "vad": vad is not None,
+            "audio_filter": audio_filter is not None,
+            "barge_in_threshold_ms": barge_in_threshold_ms != 300,
+            "aggressive_first_flush": aggressive_first_flush,
+        },
+    )
     if provider == "openai_realtime" and voice:
         from getpatter.engines.base import check_realtime_voice
 
@@ -157,6 +170,28 @@ def build_agent(
         barge_in_threshold_ms=barge_in_threshold_ms,
         aggressive_first_flush=aggressive_first_flush,
     )
+
+
+def _check_mode_options(
+    provider: ProviderMode, *, voice: str | None, model: str | None, pipeline_only: Mapping[str, bool]
+) -> None:
+    """Options the chosen mode would never read are refused, naming where they belong."""
+    if provider == "pipeline":
+        given = [name for name, value in (("voice", voice), ("model", model)) if value is not None]
+        if given:
+            raise PatterConfigError(
+                f"{'= and '.join(given)}= set the speech-to-speech engine's voice/model; this is a "
+                "pipeline agent. Fix: set the voice on the TTS (e.g. ElevenLabsTTS(voice_id=...)) and the "
+                "model on the LLM (e.g. OpenAILLM(model=...))"
+            )
+        return
+    given = [name for name, set_ in pipeline_only.items() if set_]
+    if given:
+        raise PatterConfigError(
+            f"{', '.join(f'{g}=' for g in given)} only apply to pipeline mode (stt=/llm=/tts=), but this "
+            f"agent runs {provider}, which does its own listening and turn-taking. Fix: drop them, or "
+            "build a pipeline agent"
+        )
 
 
 def check_can_take_calls(agent: Agent) -> None:
