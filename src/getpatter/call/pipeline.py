@@ -96,14 +96,8 @@ class PipelineConversation:
         self.cfg = config
         self._stt = stt
         self._tts = tts
-        self._llm = llm
-        self._on_message = on_message
-        self._control = call_control
         self._playout = playout
-        self._wire = wire_format
         self._bus = bus
-        self._tools = tools or None
-        self._run_tool = run_tool
         self._after_utterance = after_utterance
         self._on_tts_failure = on_tts_failure
         self.history: list[HistoryEntry] = []
