@@ -260,6 +260,7 @@ class ScheduleHandle:
     def __init__(self, job_id: str, task: asyncio.Task[None]) -> None:
         self.job_id = job_id
         self._task = task
+        self._cancelled = False
         #: When the job fires next (``None`` once it will not fire again).
         self.next_run_time: datetime | None = None
         #: How many times the callback has run.
@@ -267,10 +268,12 @@ class ScheduleHandle:
 
     @property
     def pending(self) -> bool:
-        return not self._task.done()
+        # ``Task.cancel()`` only requests cancellation: the task is done one loop step later.
+        return not self._cancelled and not self._task.done()
 
     def cancel(self) -> None:
         """Stop the job; a callback already running is cancelled too. Idempotent."""
+        self._cancelled = True
         self._task.cancel()
         self.next_run_time = None
 

@@ -180,3 +180,14 @@ async def test_module_functions_use_the_wall_clock_and_cancel() -> None:
     handle.cancel()
     await asyncio.sleep(0)
     assert not handle.pending
+
+
+async def test_pending_is_false_right_after_cancel_without_yielding_to_the_loop() -> None:
+    clock, scheduler = _clocked()
+    handle = scheduler.schedule_interval(60, print)
+    assert handle.pending
+    handle.cancel()
+    assert not handle.pending  # no loop step in between: cancel() alone settles it
+    assert "pending=False" in repr(handle)
+    await clock.advance(180)
+    assert not handle.pending
