@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from getpatter.agent import Agent
+from getpatter._ready import ReadySignal
+from getpatter.agent import Agent, check_can_take_calls
 from getpatter.errors import PatterConfigError, PatterTypeError
 from getpatter.settings import Settings
 from getpatter.tunnels.config import CloudflareTunnel, Ngrok, Static, TunnelConfig
@@ -50,6 +51,8 @@ class Server:
         self.tunnel_process: CloudflaredTunnel | None = None
         #: Set while a quick tunnel is expected or up: resolves with its host.
         self.tunnel_future: asyncio.Future[str] | None = None
+        #: ``ready`` before ``serve()`` has started: settled by the next run (see ``_ready.py``).
+        self.ready_signal = ReadySignal()
 
     def wants_quick_tunnel(self, tunnel: bool) -> bool:
         """``serve(tunnel=True)`` or ``Patter(tunnel=True / CloudflareTunnel())``; a known host conflicts."""
@@ -73,6 +76,7 @@ class Server:
 
         runner = ServerRunner(app, state, host=self.settings.bind_host, port=port)
         self.runner = runner
+        self.ready_signal.follow(runner.ready)
         try:
             serving = asyncio.create_task(runner.run())
             bound = await asyncio.shield(runner.ready)
@@ -91,10 +95,12 @@ class Server:
 
     @property
     def ready(self) -> asyncio.Future[int]:
-        """Resolves with the bound port once :meth:`serve` is listening."""
-        if self.runner is None:
-            raise PatterConfigError("not serving: call serve() first")
-        return self.runner.ready
+        """Resolves with the bound port once :meth:`serve` is listening. May be read before ``serve()`` has
+        started (``asyncio.create_task(phone.serve(agent)); await phone.ready``); raises what ``serve()``
+        raised if it fails before listening."""
+        if self.runner is not None:
+            return self.runner.ready
+        return self.ready_signal.future()
 
     @property
     def tunnel_ready(self) -> asyncio.Future[str]:
@@ -207,12 +213,12 @@ def _resolve_agent(agent: Agent, on_message: Callback | None) -> Agent:
         raise PatterTypeError(
             f"agent must be the Agent returned by phone.agent(...), got {type(agent).__name__}"
         )
+    check_can_take_calls(agent)
     if on_message is not None:
-        if isinstance(on_message, str):
-            raise NotImplementedError("a remote on_message URL is not available in this build yet")
-        if not callable(on_message):
+        if not isinstance(on_message, str) and not callable(on_message):
             raise PatterTypeError(
-                "on_message must be a callable (sync or async) taking (event) or (event, call)"
+                "on_message must be a callable (sync or async) taking (event) or (event, call), or an "
+                "https:// URL"
             )
         if agent.llm is not None:
             raise PatterConfigError("on_message and the agent's llm= are mutually exclusive: pass only one")

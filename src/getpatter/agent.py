@@ -109,6 +109,18 @@ def build_agent(
     if llm is not None and not isinstance(llm, LLM):
         raise PatterTypeError(f"llm must be an LLM provider (e.g. OpenAILLM()), got {type(llm).__name__}")
 
+    if audio_filter is not None and not callable(audio_filter):
+        raise PatterConfigError(
+            f"audio_filter must be a callable taking PCM16 16 kHz bytes and returning bytes, got "
+            f"{type(audio_filter).__name__}. Fix: audio_filter=HighPassFilter() or NoiseGate() "
+            "(from getpatter.audio.filters), or your own function"
+        )
+    if background_audio is not None and not callable(getattr(background_audio, "mixer", None)):
+        raise PatterConfigError(
+            f"background_audio must be a BackgroundAudioPlayer, got {type(background_audio).__name__}. Fix: "
+            "background_audio=BackgroundAudioPlayer('ambience.wav', volume=0.1, loop=True) "
+            "(from getpatter.audio.background)"
+        )
     provider: ProviderMode
     if engine is not None:
         if stt is not None or tts is not None:
@@ -122,9 +134,10 @@ def build_agent(
             llm = None
     elif stt is not None or tts is not None or llm is not None:
         provider = "pipeline"
-        if stt is None:
+        # llm= alone is a text agent: phone.test() runs it; serve()/call() refuse it (check_can_take_calls).
+        if stt is None and tts is not None:
             raise PatterConfigError("pipeline mode needs stt= (e.g. stt=DeepgramSTT()) to hear the caller")
-        if tts is None:
+        if tts is None and stt is not None:
             raise PatterConfigError("pipeline mode needs tts= (e.g. tts=ElevenLabsTTS()) to speak")
     else:
         provider = "openai_realtime"
@@ -135,6 +148,25 @@ def build_agent(
                 "for a pipeline"
             )
 
+    _check_mode_options(
+        provider,
+        voice=voice,
+        model=model,
+        pipeline_only={
+            "hooks": hooks is not None,
+            "text_transforms": bool(text_transforms),
+            "vad": vad is not None,
+            "audio_filter": audio_filter is not None,
+            "barge_in_threshold_ms": barge_in_threshold_ms != 300,
+            "aggressive_first_flush": aggressive_first_flush,
+        },
+    )
+    if provider == "openai_realtime" and voice:
+        from getpatter.engines.base import check_realtime_voice
+
+        check_realtime_voice(
+            voice, "voice", allow_unlisted=bool(getattr(engine, "allow_unlisted_voice", False))
+        )
     engine_voice = getattr(engine, "voice", "") or ""
     engine_model = getattr(engine, "model", "") or ""
     return Agent(
@@ -159,6 +191,42 @@ def build_agent(
         barge_in_threshold_ms=barge_in_threshold_ms,
         aggressive_first_flush=aggressive_first_flush,
     )
+
+
+def _check_mode_options(
+    provider: ProviderMode, *, voice: str | None, model: str | None, pipeline_only: Mapping[str, bool]
+) -> None:
+    """Options the chosen mode would never read are refused, naming where they belong."""
+    if provider == "pipeline":
+        given = [name for name, value in (("voice", voice), ("model", model)) if value is not None]
+        if given:
+            raise PatterConfigError(
+                f"{'= and '.join(given)}= set the speech-to-speech engine's voice/model; this is a "
+                "pipeline agent. Fix: set the voice on the TTS (e.g. ElevenLabsTTS(voice_id=...)) and the "
+                "model on the LLM (e.g. OpenAILLM(model=...))"
+            )
+        return
+    given = [name for name, set_ in pipeline_only.items() if set_]
+    if given:
+        raise PatterConfigError(
+            f"{', '.join(f'{g}=' for g in given)} only apply to pipeline mode (stt=/llm=/tts=), but this "
+            f"agent runs {provider}, which does its own listening and turn-taking. Fix: drop them, or "
+            "build a pipeline agent"
+        )
+
+
+def check_can_take_calls(agent: Agent) -> None:
+    """A phone call needs ears and a voice: refuse a pipeline agent without ``stt=``/``tts=`` (an
+    ``llm=``-only agent is fine for ``phone.test()``, which is text in a terminal)."""
+    if agent.provider != "pipeline":
+        return
+    missing = [name for name in ("stt", "tts") if getattr(agent, name) is None]
+    if missing:
+        raise PatterConfigError(
+            f"this pipeline agent has no {' and no '.join(f'{m}=' for m in missing)}, so it cannot take a "
+            "phone call (it works in phone.test() only). Fix: phone.agent(..., stt=DeepgramSTT(), "
+            "tts=ElevenLabsTTS()) or another STT/TTS provider"
+        )
 
 
 def _engine_mode(engine: Any) -> ProviderMode:

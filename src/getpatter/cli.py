@@ -11,15 +11,28 @@ from pathlib import Path
 from getpatter._version import __version__
 from getpatter.cli_commands import COMMAND_NAMES, add_commands, run_command
 
+DEMO_DESCRIPTION = (
+    "Place a simulated phone call to a sample dental-clinic agent, entirely on this machine: offline "
+    "speech recognition, a scripted assistant and offline speech synthesis, with the live dashboard. "
+    "No API keys, phone number or internet needed. Needs the local extra: pip install 'getpatter[local]'."
+)
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="patter", description="getpatter: give your AI agent a phone number."
+        prog="patter",
+        description="getpatter: give your AI agent a phone number.",
+        epilog=(
+            "New here? Run 'patter demo' for a simulated call, then 'patter doctor' to check your setup. "
+            "'patter COMMAND --help' explains each command."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"getpatter {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     demo = sub.add_parser(
-        "demo", help="a whole phone call on this machine, no keys and no phone needed", description=__doc__
+        "demo",
+        help="a whole phone call on this machine, no keys and no phone needed",
+        description=DEMO_DESCRIPTION,
     )
     demo.add_argument("--keep", action="store_true", help="keep the server (and dashboard) up after the call")
     demo.add_argument("--save-audio", type=Path, metavar="FILE", help="write the call as a stereo WAV")
@@ -49,6 +62,7 @@ def _demo_log_root(args: argparse.Namespace) -> bool | str:
 
 def _demo(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.markup import escape
 
     from getpatter.demo import run_demo
 
@@ -60,7 +74,7 @@ def _demo(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # the CLI reports, it does not dump a traceback at a newcomer
-        console.print(f"[bold red]demo failed:[/] {exc}")
+        console.print(f"[bold red]demo failed:[/] {escape(str(exc))}")  # keeps 'getpatter[local]' intact
         return 1
     return 0 if result.transcript else 1
 

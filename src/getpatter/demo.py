@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from getpatter.call.bus import EventBus
 from getpatter.call.context import CallContext
@@ -110,10 +111,10 @@ async def run_demo(
             if event.get("tool_result") is not None:
                 result.tool_calls.append(event["tool_name"])
                 call = f"{event['tool_name']}({event['tool_args']}) -> {event['tool_result']}"
-                console.print(f"        [magenta]tool {call}[/]")
+                console.print(f"        [magenta]tool {escape(call)}[/]")
             return
         who = "[bold cyan]Caller[/]" if event["role"] == "user" else "[bold green]Agent [/]"
-        console.print(f"{who}  {event['text']}")
+        console.print(f"{who}  {escape(str(event['text']))}")
 
     def latency_observer(bus: EventBus, ctx: CallContext) -> None:
         def on_turn(turn: TurnCompleted) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from getpatter.agent import Agent
+from getpatter.agent import Agent, check_can_take_calls
 from getpatter.call.progress import CallInitiated
 from getpatter.call.results import CallResult
 from getpatter.carriers.base import Carrier, Dial
@@ -86,6 +86,8 @@ def validate_call_options(
             f"agent must be the Agent returned by phone.agent(...) or None (the served agent), "
             f"got {type(agent).__name__}"
         )
+    if agent is not None:
+        check_can_take_calls(agent)  # a text-only (llm=) agent cannot speak on a phone call
     for name, flag in (("machine_detection", machine_detection), ("wait", wait)):
         if not isinstance(flag, bool):
             raise PatterConfigError(f"{name} must be True or False, got {flag!r}")

@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, TextIO, overload
 
 from getpatter._compat import check_agent_provider, reject_agent_kwargs, reject_client_kwargs
+from getpatter._ready import ReadySignal, settles_ready
 from getpatter._serving import (
     Server,
     _resolve_agent,
@@ -247,6 +248,12 @@ class Patter:
         return agent
 
     # -- serving -------------------------------------------------------------------------------------
+    @property
+    def _ready_signal(self) -> ReadySignal:
+        """Settles ``ready`` from the next ``serve()`` run (also when it fails before listening)."""
+        return self._server.ready_signal
+
+    @settles_ready
     async def serve(
         self,
         agent: Agent,
@@ -297,7 +304,9 @@ class Patter:
 
     @property
     def ready(self) -> asyncio.Future[int]:
-        """Resolves with the bound port once :meth:`serve` is listening."""
+        """Resolves with the bound port once :meth:`serve` is listening. May be read before ``serve()`` has
+        started (``asyncio.create_task(phone.serve(agent)); await phone.ready``); raises what ``serve()``
+        raised if it fails before listening."""
         return self._server.ready
 
     @property
@@ -358,10 +367,12 @@ class Patter:
         voicemail_message: str = "",
     ) -> FastAPI:
         """Build the server state (once, complete) and the app on it; the state becomes ``_state``."""
+        from getpatter.call.remote_message import resolve_on_message
         from getpatter.server.app import create_app
         from getpatter.server.build import build_state
 
         agent = _resolve_agent(agent, on_message)
+        on_message = resolve_on_message(on_message, allow_private=self._settings.allow_private_webhooks)
         server = self._server
         if not server.webhook_host and server.tunnel_future is None:  # a quick tunnel sets it once up
             raise PatterConfigError(

@@ -29,8 +29,8 @@ from getpatter.call.bus import EventBus
 from getpatter.call.context import CallContext, CallControl, HistoryEntry
 from getpatter.call.events import ToolCalled, ToolResult
 from getpatter.call.hooks import HookContext, HookRunner
+from getpatter.call.overrides import apply_overrides
 from getpatter.call.replies import ReplySource
-from getpatter.call.session import _apply_overrides
 from getpatter.call.tooling import CallTools
 from getpatter.errors import PatterConfigError, PatterTypeError
 from getpatter.guardrails import first_blocking
@@ -170,7 +170,7 @@ class TestSession:
                     }
                 )
             )
-            agent, extra = _apply_overrides(agent, overrides)
+            agent, extra = apply_overrides(agent, overrides, call_id=self.ctx.call_id)
             variables.update({k: sanitize_variable(v) for k, v in extra.items()})
         self.ctx.variables = variables
         self._messages = [{"role": "system", "content": substitute_variables(agent.system_prompt, variables)}]
@@ -234,6 +234,7 @@ class TestSession:
 
     # -- what the carrier would do -------------------------------------------------------------------
     async def _transfer(self, number: str) -> None:
+        validate_e164(number, "transfer number")  # as on a real call: a bad number raises, nothing ends
         self._notices.append(f"[bold magenta]\\[call][/] transferring the caller to {escape(number)}")
         self._end_reason = "transferred"
 

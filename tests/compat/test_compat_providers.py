@@ -2,7 +2,7 @@
 
 Documented facts: every provider takes ``api_key`` (or reads its env var); ``ElevenLabsTTS.for_twilio()``
 sets ``output_format`` ``"ulaw_8000"`` and ``for_telnyx()`` ``"pcm_16000"``; ``CartesiaTTS`` takes
-``model``/``voice``/``sample_rate``; ``OpenAIRealtime(voice="nova")``. Code written for Patter reads
+``model``/``voice``/``sample_rate``; ``OpenAIRealtime(voice=...)``. Code written for Patter reads
 ``api_key``, ``model``, ``voice``, ``output_format`` (the vendor's string) and, where the vendor versions
 its API in a header, ``api_version``. Keys are readable by code and never appear in a ``repr``.
 """
@@ -132,15 +132,26 @@ def test_api_version_where_the_vendor_pins_one_in_a_header() -> None:
 
 
 def test_engine_voice_and_model_as_documented() -> None:
-    engine = getpatter.OpenAIRealtime(api_key=SECRET, voice="nova")
-    assert (engine.voice, engine.model) == ("nova", "gpt-4o-mini-realtime-preview")
+    engine = getpatter.OpenAIRealtime(api_key=SECRET, voice="shimmer")
+    assert (engine.voice, engine.model) == ("shimmer", "gpt-4o-mini-realtime-preview")
+
+
+@pytest.mark.parametrize("voice", ["nova", "fable", "onyx"])
+def test_tts_only_voices_patter_lists_for_realtime_are_refused_with_the_fix(voice: str) -> None:
+    # Patter's docs list OpenAI TTS voices for the Realtime engine; the Realtime API refuses them
+    # (openai-realtime.md), so getpatter says so at construction instead of failing the call.
+    with pytest.raises(
+        getpatter.PatterConfigError, match=f"{voice!r} is not an OpenAI Realtime voice"
+    ) as info:
+        getpatter.OpenAIRealtime(api_key=SECRET, voice=voice)
+    assert "alloy" in str(info.value) and "allow_unlisted_voice=True" in str(info.value)
 
 
 def test_agent_takes_voice_and_model_from_the_engine() -> None:
     phone = getpatter.Patter()
-    agent = phone.agent(system_prompt="x", engine=getpatter.OpenAIRealtime(api_key=SECRET, voice="nova"))
+    agent = phone.agent(system_prompt="x", engine=getpatter.OpenAIRealtime(api_key=SECRET, voice="echo"))
     assert (agent.voice, agent.model, agent.provider) == (
-        "nova",
+        "echo",
         "gpt-4o-mini-realtime-preview",
         "openai_realtime",
     )

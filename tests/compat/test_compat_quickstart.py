@@ -35,10 +35,10 @@ def test_realtime_quickstart_defaults(phone: Patter, quickstart_env: dict[str, s
 
 
 def test_explicit_engine(phone: Patter, quickstart_env: dict[str, str]) -> None:
-    engine = OpenAIRealtime(voice="nova")
+    engine = OpenAIRealtime(voice="shimmer")
     assert engine.api_key == quickstart_env["OPENAI_API_KEY"]
     agent = phone.agent(engine=engine, system_prompt="x")
-    assert (agent.voice, agent.engine) == ("nova", engine)
+    assert (agent.voice, agent.engine) == ("shimmer", engine)
 
 
 def test_pipeline_quickstart_with_env_keys(phone: Patter, quickstart_env: dict[str, str]) -> None:

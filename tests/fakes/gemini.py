@@ -78,8 +78,13 @@ def google_error(code: int, message: str, reason: str | None = None) -> dict[str
 
 
 class FakeGemini:
-    def __init__(self, api_key: str = "AIza-test", replies: Sequence[Reply | str] = ()) -> None:
+    def __init__(
+        self, api_key: str = "AIza-test", replies: Sequence[Reply | str] = (), access_token: str = "ya29.test"
+    ) -> None:
         self.api_key = api_key
+        #: Vertex AI: the OAuth token ``/v1/projects/...`` requests must carry as ``Authorization: Bearer``.
+        self.access_token = access_token
+        self.paths: list[str] = []
         self._queue: list[Reply | str] = list(replies)
         self.requests: list[dict[str, Any]] = []
         self.models: list[str] = []
@@ -88,17 +93,33 @@ class FakeGemini:
         self.streams = StreamRecorder()
         self.signatures: dict[str, str] = {}  # thoughtSignature -> function name it was issued with
         self._ids = itertools.count(1)
-        self.app = Starlette(routes=[Route("/v1beta/models/{target}", self._handle, methods=["POST"])])
+        self.app = Starlette(
+            routes=[
+                Route("/v1beta/models/{target}", self._handle, methods=["POST"]),
+                # Vertex AI: the same GenerateContent wire on other paths (express mode takes the API key).
+                Route(
+                    "/v1/projects/{project}/locations/{location}/publishers/google/models/{target}",
+                    self._handle,
+                    methods=["POST"],
+                ),
+                Route("/v1/publishers/google/models/{target}", self._handle, methods=["POST"]),
+            ]
+        )
 
     def last_request(self) -> dict[str, Any]:
         return self.requests[-1]
 
     async def _handle(self, request: Request) -> Response:
-        key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
-        if not key:
-            return self._reject(403, _UNREGISTERED)
-        if key != self.api_key:
-            return self._reject(400, "API key not valid. Please pass a valid API key.", "API_KEY_INVALID")
+        if "project" in request.path_params:
+            if request.headers.get("authorization") != f"Bearer {self.access_token}":
+                return self._reject(401, "Request had invalid authentication credentials.", "UNAUTHENTICATED")
+        else:
+            key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
+            if not key:
+                return self._reject(403, _UNREGISTERED)
+            if key != self.api_key:
+                return self._reject(400, "API key not valid. Please pass a valid API key.", "API_KEY_INVALID")
+        self.paths.append(request.url.path)
         model, _, action = request.path_params["target"].rpartition(":")
         if action != "streamGenerateContent" or not model:
             return self._reject(404, f"Method not found: {action}")

@@ -150,14 +150,100 @@ class FakeTelnyx:
             routes=[
                 Route("/v2/calls", self._dial, methods=["POST"]),
                 Route("/v2/calls/{ccid}/actions/{action}", self._action, methods=["POST"]),
+                Route("/v2/phone_numbers", self._list_numbers, methods=["GET"]),
+                Route("/v2/phone_numbers/{nid}", self._update_number, methods=["PATCH"]),
+                Route("/v2/call_control_applications/{app}", self._update_application, methods=["PATCH"]),
             ]
         )
+        #: Numbers of the account: id -> resource (``id``, ``phone_number``, ``connection_id``).
+        self.numbers: dict[str, dict[str, Any]] = {}
+        #: The Call Control application ``connection_id``, as the last PATCH left it.
+        self.application: dict[str, Any] = {"id": connection_id, "webhook_event_url": None}
+
+    def add_number(self, phone_number: str, connection_id: str = "") -> dict[str, Any]:
+        """Own ``phone_number`` (on ``connection_id``, none by default); returns its resource."""
+        nid = str(1_000_000_000 + len(self.numbers))
+        self.numbers[nid] = {"id": nid, "record_type": "phone_number", "phone_number": phone_number,
+                             "connection_id": connection_id or None, "status": "active"}  # fmt: skip
+        return self.numbers[nid]
 
     def inject_error(self, status: int, code: str = "10007", count: int = 1) -> None:
         self._faults.extend([(status, code)] * count)
 
     def commands(self, action: str) -> list[RecordedCommand]:
         return [r for r in self.requests if r.action == action]
+
+    # ---- REST: numbers and the Call Control application (telnyx.md §2) --------------------------------
+
+    def _authorized(self, request: Request, action: str, body: dict[str, Any] | None) -> JSONResponse | None:
+        auth = request.headers.get("authorization")
+        ok = auth == f"Bearer {self.api_key}"
+        fault = self._faults.pop(0) if ok and self._faults else None
+        status = 401 if not ok else fault[0] if fault else 200
+        self.requests.append(
+            RecordedCommand(request.method, request.url.path, action, None, body, auth,
+                            request.headers.get("content-type", ""), status)
+        )  # fmt: skip
+        if not ok:
+            return _err(401, "10009", "Authentication failed", "The API key is missing or wrong.")
+        if fault:
+            return _err(fault[0], fault[1], "Injected failure")
+        return None
+
+    async def _json_body(self, request: Request) -> dict[str, Any] | None:
+        with contextlib.suppress(ValueError):
+            parsed = json.loads(await request.body() or b"null")
+            if isinstance(parsed, dict) and request.headers.get("content-type", "").startswith(
+                "application/json"
+            ):
+                return parsed
+        return None
+
+    async def _list_numbers(self, request: Request) -> JSONResponse:
+        refused = self._authorized(request, "list_numbers", None)
+        if refused is not None:
+            return refused
+        wanted = request.query_params.get("filter[phone_number]")
+        data = [n for n in self.numbers.values() if wanted is None or n["phone_number"] == wanted]
+        return JSONResponse({"data": data, "meta": {"total_results": len(data), "page_number": 1}})
+
+    async def _update_number(self, request: Request) -> JSONResponse:
+        body = await self._json_body(request)
+        refused = self._authorized(request, "update_number", body)
+        if refused is not None:
+            return refused
+        number = self.numbers.get(request.path_params["nid"])
+        if number is None:
+            self._fix_status(404)
+            return _err(404, "10005", "Resource not found")
+        if body is None or set(body) - {"connection_id", "tags", "customer_reference"}:
+            self._fix_status(422)
+            return _err(422, "10015", "Invalid request", "unknown or missing fields")
+        if "connection_id" in body and body["connection_id"] != self.connection_id:
+            self._fix_status(422)
+            return _err(422, "10015", "Invalid connection_id", "no such connection")
+        number.update(body)
+        return JSONResponse({"data": number})
+
+    async def _update_application(self, request: Request) -> JSONResponse:
+        body = await self._json_body(request)
+        refused = self._authorized(request, "update_application", body)
+        if refused is not None:
+            return refused
+        if request.path_params["app"] != self.connection_id:
+            self._fix_status(404)
+            return _err(404, "10005", "Resource not found")
+        allowed = {
+            "application_name", "webhook_event_url", "webhook_event_failover_url", "webhook_api_version",
+            "webhook_timeout_secs", "first_command_timeout", "first_command_timeout_secs", "dtmf_type",
+            "anchorsite_override", "inbound", "outbound", "active",
+        }  # fmt: skip
+        url = (body or {}).get("webhook_event_url")
+        if body is None or set(body) - allowed or (url is not None and not str(url).startswith("https://")):
+            self._fix_status(422)
+            return _err(422, "10015", "Invalid request", "unknown fields or a webhook URL that is not https")
+        self.application.update(body)
+        return JSONResponse({"data": self.application})
 
     # ---- REST -----------------------------------------------------------------------------------------
 

@@ -81,6 +81,7 @@ async def telnyx_harness(
     allow_unsigned: bool | None = None,
     on_message: Callable[..., Any] | None = None,
     patter_kwargs: dict[str, Any] | None = None,
+    agent_kwargs: dict[str, Any] | None = None,
 ) -> AsyncIterator[TelnyxHarness]:
     """``on_message`` replaces the LLM (custom reply callback, may take ``(event, call_control)``)."""
     telnyx = FakeTelnyx()
@@ -108,6 +109,7 @@ async def telnyx_harness(
             llm=None if on_message else OpenAILLM(api_key=llm.api_key, base_url=llm_srv.http_url + "/v1"),
             tts=ElevenLabsTTS(api_key=tts.api_key, base_url=tts_srv.http_url),
             first_message=first_message,
+            **(agent_kwargs or {}),
         )
         ref: list[TelnyxHarness] = []
 

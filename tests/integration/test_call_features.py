@@ -6,6 +6,8 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
+
 from tests.fakes.twilio import FakeCall
 from tests.integration.harness import NUMBER, Harness, call_harness
 
@@ -386,3 +388,80 @@ async def test_hangup_when_twilio_rest_fails_closes_the_stream_after_the_goodbye
     assert reply_played >= len(goodbye) * 20 * MULAW_BYTES_PER_MS * 0.95
     assert len(h.ended) == 1
     assert h.ended[0]["transcript"][-1] == {"role": "assistant", "text": goodbye}
+
+
+# -- transfer that does not happen ------------------------------------------------------------------------
+
+
+async def test_transfer_to_a_bad_number_or_refused_by_the_carrier_raises_and_the_call_goes_on() -> None:
+    from getpatter import PatterConfigError, PatterError
+
+    outcomes: list[tuple[str, bool, bool]] = []
+
+    async def on_message(event: dict[str, Any], call_control: Any) -> str:
+        target = "555-1234" if len(outcomes) == 0 else "+15557654321"
+        if len(outcomes) == 1:
+            h.twilio.inject_error(400, 21211, "Invalid 'To' Phone Number")  # the carrier refuses
+        if len(outcomes) == 2:
+            outcomes.append(("no-transfer", call_control.is_transferred, call_control.ended))
+            return "Anything else?"
+        try:
+            await call_control.transfer(target)
+        except PatterConfigError:
+            outcomes.append(("config", call_control.is_transferred, call_control.ended))
+            return "That number is not valid."
+        except PatterError:
+            outcomes.append(("carrier", call_control.is_transferred, call_control.ended))
+            return "I could not transfer you."
+        return "Transferring."
+
+    async with call_harness(
+        utterances=["Transfer me to 555-1234", "Then the front desk", "Never mind"],
+        use_llm=False,
+        serve_kwargs={"on_message": on_message},
+    ) as h:
+        call = await _greeted(h)
+        for _ in range(3):
+            await _turn(call)
+        await call.hangup()
+        await h.wait_ended()
+
+    assert outcomes == [("config", False, False), ("carrier", False, False), ("no-transfer", False, False)]
+    assert h.tts.texts[1:] == ["That number is not valid.", "I could not transfer you.", "Anything else?"]
+    assert [r.method for r in h.twilio.requests_to(f"/Calls/{call.sid}.json")] == ["POST"]  # one refused
+    assert h.ended[0]["reason"] == "stopped"  # the caller hung up (stream stop), not "transferred"
+
+
+# -- on_call_start overrides ------------------------------------------------------------------------------
+
+
+async def test_misspelled_override_is_logged_and_the_call_goes_on_with_the_agent_defaults(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def on_call_start(data: dict[str, Any]) -> dict[str, Any]:
+        return {"first_mesage": "Custom greeting.", "system_prompt": "You are a pirate."}
+
+    async with call_harness(
+        utterances=["Hi"], replies=["Hello."], serve_kwargs={"on_call_start": on_call_start}
+    ) as h:
+        call = await _greeted(h)
+        await _turn(call)
+        await call.hangup()
+        await h.wait_ended()
+    assert h.tts.texts == [GREETING, "Hello."]
+    assert h.llm.requests[0]["messages"][0]["content"] == "You are a helpful receptionist."  # not "pirate"
+    [record] = [r for r in caplog.records if "on_call_start returned overrides" in r.getMessage()]
+    assert record.levelname == "ERROR" and call.sid in record.getMessage()
+    assert "unknown key 'first_mesage'; did you mean 'first_message'?" in record.getMessage()
+
+
+async def test_valid_overrides_apply_and_wrong_types_are_refused(caplog: pytest.LogCaptureFixture) -> None:
+    answers = iter([{"first_message": "Custom greeting.", "voice": None}, {"first_message": 42}])
+
+    async with call_harness(serve_kwargs={"on_call_start": lambda data: next(answers)}) as h:
+        for _ in range(2):
+            call = await _greeted(h)
+            await call.hangup()
+        await h.wait_ended(2)
+    assert h.tts.texts == ["Custom greeting.", GREETING]
+    assert "'first_message' must be a str, got int" in caplog.text

@@ -17,6 +17,7 @@ from getpatter.call.progress import CallStatusChanged, MachineDetected
 from getpatter.call.results import CallResult, MachineDetectionResult
 from getpatter.carriers.twilio.config import Twilio
 from getpatter.errors import PatterConfigError
+from getpatter.llm.openai import OpenAILLM
 from tests.fakes.twilio import FakeCall, FakeTwilio, parse_connect_stream
 from tests.integration.harness import NUMBER, PUBLIC_HOST, Harness, call_harness
 
@@ -254,6 +255,7 @@ async def test_bad_input_and_no_server_fail_before_dialling() -> None:
             ({"to": CALLEE, "on_machine": "not callable"}, "on_machine_detection must be"),
             ({"to": CALLEE, "agent": "sales"}, "agent must be"),
             ({"to": CALLEE, "voicemail_message": 3}, "voicemail_message"),
+            ({"to": CALLEE, "agent": h.phone.agent("text only", llm=OpenAILLM(api_key="k"))}, "no stt="),
         ]
         for kwargs, fragment in cases:
             with pytest.raises(PatterConfigError, match=fragment):

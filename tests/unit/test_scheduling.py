@@ -267,3 +267,14 @@ async def test_fleet_job_names_default_to_the_schedule_and_the_callback() -> Non
         scheduler.schedule_interval(60, morning_calls, name=" ")
     cron.cancel()
     named.cancel()
+
+
+async def test_pending_is_false_right_after_cancel_without_yielding_to_the_loop() -> None:
+    clock, scheduler = _clocked()
+    handle = scheduler.schedule_interval(60, print)
+    assert handle.pending
+    handle.cancel()
+    assert not handle.pending  # no loop step in between: cancel() alone settles it
+    assert "pending=False" in repr(handle)
+    await clock.advance(180)
+    assert not handle.pending

@@ -97,7 +97,9 @@ async def test_mini_model_text_format_and_language() -> None:
 async def test_bad_request_is_a_provider_error_naming_the_vendor_text() -> None:
     fake = FakeOpenAITranscribe(KEY, ["x"])
     async with serve(fake) as url:
-        stream = await OpenAITranscribeSTT(KEY, model="gpt-5-transcribe", base_url=url).open()
+        stream = await OpenAITranscribeSTT(
+            KEY, model="gpt-5-transcribe", base_url=url, allow_unlisted_model=True
+        ).open()
         await say(stream, tone(300))
         with pytest.raises(PatterError, match="Invalid model") as info:
             async with asyncio.timeout(5):
@@ -145,3 +147,16 @@ def _wav(pcm: bytes) -> bytes:
         w.setframerate(16000)
         w.writeframes(pcm)
     return buf.getvalue()
+
+
+def test_model_is_checked_against_the_documented_models_with_an_escape_hatch() -> None:
+    from getpatter import PatterConfigError
+
+    with pytest.raises(PatterConfigError, match="gpt-4o-transcribe, gpt-4o-mini-transcribe") as info:
+        OpenAITranscribeSTT(KEY, model="gpt-4o-transcrib")
+    assert "allow_unlisted_model=True" in str(info.value)
+    assert OpenAITranscribeSTT(KEY, model="gpt-4o-mini-transcribe").model == "gpt-4o-mini-transcribe"
+    assert (
+        OpenAITranscribeSTT(KEY, model="gpt-5-transcribe", allow_unlisted_model=True).model
+        == "gpt-5-transcribe"
+    )

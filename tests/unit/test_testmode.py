@@ -231,3 +231,28 @@ def test_piped_stdin_drives_the_session() -> None:
     assert done.returncode == 0, done.stderr
     assert "Agent: Ready." in done.stdout and "Agent: SHOUT THIS" in done.stdout
     assert "ended (quit)" in done.stdout  # end of input ends the session
+
+
+async def test_an_agent_with_only_llm_runs_in_test_mode_and_is_refused_for_phone_calls() -> None:
+    fake = FakeOpenAIChat(replies=["We open at nine."])
+    async with running(fake.app) as srv:
+        phone = Patter()
+        agent = phone.agent(
+            "You answer questions about the shop.",
+            llm=OpenAILLM(api_key=fake.api_key, base_url=srv.http_url + "/v1"),
+            first_message="Shop line.",
+        )
+        assert agent.provider == "pipeline" and agent.stt is None and agent.tts is None
+        text = await _run(phone, agent, "when do you open?\n/quit\n")
+    assert "Agent: Shop line." in text and "Agent: We open at nine." in text
+    assert fake.requests[0]["messages"][-1] == {"role": "user", "content": "when do you open?"}
+    with pytest.raises(PatterConfigError, match=r"no stt= and no tts=.*phone\.test\(\) only"):
+        phone.asgi_app(agent)
+
+
+def test_half_a_voice_pipeline_is_still_refused_at_construction() -> None:
+    phone = Patter()
+    with pytest.raises(PatterConfigError, match="needs tts="):
+        phone.agent("x", stt=DeepgramSTT(api_key="unused"))
+    with pytest.raises(PatterConfigError, match="needs stt="):
+        phone.agent("x", tts=ElevenLabsTTS(api_key="unused"))

@@ -84,7 +84,10 @@ class CallControl:
         await self._hangup()
 
     async def transfer(self, number: str) -> None:
+        """Transfer the caller to ``number`` (E.164). Raises :class:`PatterConfigError` for a malformed
+        number and the carrier's :class:`PatterError` when it refuses; ``is_transferred`` only becomes
+        True once the carrier accepted, so the conversation can go on after a failure."""
         if self.ended:
             return
-        self.is_transferred = True
         await self._transfer(number)
+        self.is_transferred = True

@@ -48,6 +48,13 @@ HookName = Literal[
 ]
 
 _AFTER_LLM_KEYS: Final = frozenset({"on_chunk", "on_sentence", "on_response"})
+#: Audio-stage aliases the docs use -> the hook each one sets.
+HOOK_ALIASES: Final = {
+    "before_stt": "before_send_to_stt",
+    "after_stt": "after_transcribe",
+    "before_tts": "before_synthesize",
+    "after_tts": "after_synthesize",
+}
 _legacy_after_llm_warned = False
 
 
@@ -138,6 +145,10 @@ class PipelineHooks:
 
     ``after_llm`` is normalized to :class:`AfterLLMHooks` at construction; the bare-callable form warns
     once with :class:`PatterDeprecationWarning`.
+
+    Aliases (keyword only): ``before_stt`` = ``before_send_to_stt``, ``after_stt`` = ``after_transcribe``,
+    ``before_tts`` = ``before_synthesize``, ``after_tts`` = ``after_synthesize``. An alias sets the hook it
+    names (both attributes then read the same function); giving both names for one hook is an error.
     """
 
     before_send_to_stt: HookFn | None = None
@@ -146,8 +157,22 @@ class PipelineHooks:
     after_llm: AfterLLMHooks | Mapping[str, HookFn | None] | HookFn | None = field(default=None)
     before_synthesize: HookFn | None = None
     after_synthesize: HookFn | None = None
+    before_stt: HookFn | None = field(default=None, kw_only=True)
+    after_stt: HookFn | None = field(default=None, kw_only=True)
+    before_tts: HookFn | None = field(default=None, kw_only=True)
+    after_tts: HookFn | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
+        for alias, name in HOOK_ALIASES.items():
+            alias_fn, fn = getattr(self, alias), getattr(self, name)
+            if alias_fn is None:
+                object.__setattr__(self, alias, fn)
+            elif fn is None or fn is alias_fn:
+                object.__setattr__(self, name, alias_fn)
+            else:
+                raise PatterConfigError(
+                    f"PipelineHooks: {alias} is another name for {name}; pass only one of them"
+                )
         for name in (
             "before_send_to_stt",
             "after_transcribe",

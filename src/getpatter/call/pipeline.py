@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from getpatter.audio.convert import FormatConverter
+from getpatter.audio.filters import filter_for_call
 from getpatter.audio.format import PCM16_16K, AudioFormat
 from getpatter.audio.vad import EnergyVAD, SpeechEnd, SpeechStart, VoiceActivity
 from getpatter.call.bus import EventBus
@@ -35,17 +36,17 @@ from getpatter.call.events import (
 from getpatter.call.hooks import HookContext, HookRunner, PipelineHooks
 from getpatter.call.playout import Playout
 from getpatter.call.replies import MessageHandler, ReplySource, ToolRunner
+from getpatter.call.reply_text import ReplyAssembler, Sentence, SentenceShaper
 from getpatter.call.speaker import Speaker
 from getpatter.call.stt_link import ResilientSTTStream
 from getpatter.call.tasks import cancel_and_wait
 from getpatter.call.turns import TurnAssembler
 from getpatter.errors import PatterError
-from getpatter.guardrails import Guardrail, first_blocking
+from getpatter.guardrails import Guardrail
 from getpatter.llm.base import LLM, Message, ToolSchema
 from getpatter.stt.base import STT
 from getpatter.stt.base import SpeechStarted as SttSpeechStarted
 from getpatter.text.chunker import SentenceChunker
-from getpatter.text.transforms import apply_transforms
 from getpatter.tts.base import TTS
 
 log = logging.getLogger("getpatter.pipeline")
@@ -64,12 +65,10 @@ class PipelineConfig:
     end_of_turn_fallback_ms: int = 700
     hooks: PipelineHooks | None = None
     text_transforms: tuple[Callable[[str], str], ...] = ()
+    #: Caller-audio filter (PCM16 16 kHz bytes -> bytes) before VAD and STT; see getpatter.audio.filters.
+    audio_filter: Callable[[bytes], bytes] | None = None
     #: Spoken when the LLM fails (after FallbackLLM, if configured, has given up too).
     llm_error_message: str = "Sorry, I'm having trouble right now. Could you say that again?"
-
-
-class _GuardrailHit(Exception):
-    """Raised out of the LLM stream to stop a reply a guardrail blocked."""
 
 
 class PipelineConversation:
@@ -97,20 +96,14 @@ class PipelineConversation:
         self.cfg = config
         self._stt = stt
         self._tts = tts
-        self._llm = llm
-        self._on_message = on_message
-        self._control = call_control
         self._playout = playout
-        self._wire = wire_format
         self._bus = bus
-        self._tools = tools or None
-        self._run_tool = run_tool
         self._after_utterance = after_utterance
-        self._guardrails = tuple(guardrails)
         self._on_tts_failure = on_tts_failure
         self.history: list[HistoryEntry] = []
         self._messages: list[Message] = [{"role": "system", "content": config.system_prompt}]
         self._hooks = HookRunner(config.hooks, HookContext(ctx.call_id, ctx.caller, ctx.callee))
+        self._shaper = SentenceShaper(self._hooks, config.text_transforms, guardrails)
         self._speaker = Speaker(tts, playout, wire_format, self._hooks)
         self._replies = ReplySource(
             ctx=ctx,
@@ -124,6 +117,7 @@ class PipelineConversation:
             run_tool=run_tool,
         )
         self._vad = VoiceActivity(vad or EnergyVAD())
+        self._filter = None if config.audio_filter is None else filter_for_call(config.audio_filter)
         self._to_pcm = FormatConverter(wire_format, PCM16_16K)
         self._stt_passthrough = stt.input_format == wire_format
         self._to_stt = None if stt.input_format == PCM16_16K else FormatConverter(PCM16_16K, stt.input_format)
@@ -193,9 +187,11 @@ class PipelineConversation:
     # -- caller audio --------------------------------------------------------------------------------
     async def on_audio(self, wire: bytes) -> None:
         pcm = self._to_pcm.process(wire)  # may be empty: the resampler releases output in blocks
+        if self._filter is not None and pcm:
+            pcm = self._filtered(pcm)
         self._stream_ms += len(pcm) / 32.0
         if self._stream is not None:
-            if self._stt_passthrough and self.cfg.hooks is None:
+            if self._stt_passthrough and self.cfg.hooks is None and self._filter is None:
                 await self._stream.send(wire)  # carrier-native STT: every frame, bytes untouched
             elif pcm:
                 hooked = await self._hooks.before_send_to_stt(pcm) if self.cfg.hooks else pcm
@@ -207,6 +203,16 @@ class PipelineConversation:
             elif isinstance(event, SpeechEnd):
                 self._on_speech_end(event.end_ms, event.duration_ms)
         await self._check_barge_in()
+
+    def _filtered(self, pcm: bytes) -> bytes:
+        """The agent's ``audio_filter``; one that raises is logged and bypassed for the rest of the call."""
+        assert self._filter is not None
+        try:
+            return self._filter(pcm)
+        except Exception:
+            log.exception("call %s: audio_filter raised; passing caller audio unfiltered", self.ctx.call_id)
+            self._filter = None
+            return pcm
 
     def _on_speech_start(self, onset_ms: float) -> None:
         if self._turns is not None:
@@ -293,10 +299,12 @@ class PipelineConversation:
                     self._messages.pop()
                     if self.history and self.history[-1].role == "user":
                         self.history.pop()
+                        self._history_changed()
         self._begin_turn(hooked, now)
 
     def _begin_turn(self, text: str, committed_at: float) -> None:
         self.history.append(HistoryEntry("user", text, time.time()))
+        self._history_changed()
         self._messages.append({"role": "user", "content": text})
         self._bus.emit(UserTranscript(call_id=self.ctx.call_id, text=text))
         self._start_response(user_text=text, committed_at=committed_at)
@@ -317,15 +325,21 @@ class PipelineConversation:
 
     async def _respond(self, user_text: str, fixed_text: str) -> None:
         self._clock["llm_dispatched"] = time.monotonic()
-        queue: asyncio.Queue[str | None] = asyncio.Queue()
+        queue: asyncio.Queue[Sentence | None] = asyncio.Queue()
         producer = asyncio.create_task(self._produce(queue, fixed_text))
         try:
-            while (sentence := await queue.get()) is not None:
+            while (item := await queue.get()) is not None:
+                spoken = await self._shaper.shape(*item)
+                if spoken is None:
+                    continue
                 self._clock.setdefault("first_sentence", time.monotonic())
-                await self._say_with_retry(sentence)
+                await self._say_with_retry(spoken.text)
                 if self._speaker.first_byte_at is not None:
                     self._clock.setdefault("tts_first_byte", self._speaker.first_byte_at)
-            await producer
+                if spoken.final:
+                    break  # a guardrail blocked the reply: its replacement was the last word
+            else:
+                await producer
             await self._playout.wait_idle()
         finally:
             if not producer.done():
@@ -358,44 +372,32 @@ class PipelineConversation:
             )
         )
 
-    async def _produce(self, queue: asyncio.Queue[str | None], fixed_text: str) -> None:
+    async def _produce(self, queue: asyncio.Queue[Sentence | None], fixed_text: str) -> None:
+        """Reply text -> sentences on ``queue`` (None ends it); hooks/transforms/guardrails run per sentence
+        on the consumer side (:class:`SentenceShaper`)."""
         chunker = SentenceChunker(
             language=self.cfg.language, aggressive_first_flush=self.cfg.aggressive_first_flush
         )
-
-        def emit(sentences: list[str]) -> None:
-            for sentence in sentences:
-                if self.cfg.text_transforms:
-                    sentence = apply_transforms(sentence, self.cfg.text_transforms)
-                if not sentence.strip():
-                    continue
-                rail = first_blocking(sentence, self._guardrails) if self._guardrails else None
-                if rail is not None:
-                    # The blocked sentence never reaches TTS; the rest of this reply is dropped too.
-                    queue.put_nowait(rail.replacement)
-                    raise _GuardrailHit(rail.name)
-                queue.put_nowait(sentence)
-
+        reply = ReplyAssembler(self._hooks, chunker, queue.put_nowait)
         try:
             if fixed_text:
-                emit(chunker.push(fixed_text))
+                reply.fixed(fixed_text)
+                reply.fixed_flush()
             else:
                 await self._replies.produce(
                     user_text=self._clock_user_text,
                     history=self.history,
                     messages=self._messages,
-                    on_text=lambda text: emit(chunker.push(text)),
+                    on_text=reply.feed,
                     clock=self._clock,
                 )
-            emit(chunker.flush())
-        except _GuardrailHit:
-            pass
+                await reply.finish()
         except PatterError as exc:
             log.warning("call %s: LLM failed: %s", self.ctx.call_id, exc)
             self._bus.emit(ErrorOccurred(call_id=self.ctx.call_id, error_code="llm", message=str(exc)))
-            with contextlib.suppress(_GuardrailHit):
-                emit(chunker.flush())
-                emit([self.cfg.llm_error_message])
+            await reply.finish()
+            reply.fixed(self.cfg.llm_error_message)
+            reply.fixed_flush()
         finally:
             self._clock["llm_done"] = time.monotonic()
             queue.put_nowait(None)
@@ -433,11 +435,17 @@ class PipelineConversation:
     def _record_agent(self, heard: str, full: str, *, interrupted: bool) -> None:
         if heard:
             self.history.append(HistoryEntry("assistant", heard, time.time()))
+            self._history_changed()
             self._messages.append({"role": "assistant", "content": heard})
         if heard or full:
             self._bus.emit(
                 AgentUtterance(call_id=self.ctx.call_id, text=heard, interrupted=interrupted, full_text=full)
             )
+
+    def _history_changed(self) -> None:
+        """Keep ``HookContext.history`` (what hooks see) equal to the conversation so far."""
+        if self.cfg.hooks is not None:
+            self._hooks.ctx = replace(self._hooks.ctx, history=tuple(h.as_dict() for h in self.history))
 
     def _finish_turn(self, *, user_text: str, agent_text: str, interrupted: bool) -> None:
         clock = dict(self._clock)

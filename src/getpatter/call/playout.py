@@ -5,6 +5,11 @@ the carrier's buffer short (barge-in stops fast even before ``clear`` lands) and
 playback position. Each text *segment* (a sentence) ends with a mark; when the carrier echoes it, that
 segment was heard. On barge-in, pending marks are written off before ``clear`` is sent, because the
 carrier echoes cleared marks too and the echo cannot tell them apart.
+
+With background audio (:class:`~getpatter.audio.background.BackgroundMixer`) the ambience is mixed into
+every agent chunk, and the silences are filled with ambience-only chunks at the same just-in-time pace, so
+the carrier never runs dry. Ambience chunks carry no text and no marks and are not counted as the
+utterance's audio, so heard-text accounting and barge-in are unchanged.
 """
 
 from __future__ import annotations
@@ -17,8 +22,12 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from getpatter.carriers.base import MediaCodec
+
+if TYPE_CHECKING:
+    from getpatter.audio.background import BackgroundMixer
 
 log = logging.getLogger("getpatter.playout")
 
@@ -70,9 +79,12 @@ class Playout:
         self._closed = False
         self.first_audio_sent: float | None = None
         self.last_audio_sent: float | None = None
+        self._background: BackgroundMixer | None = None
 
     # -- producer side -------------------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, background: BackgroundMixer | None = None) -> None:
+        """Begin pacing; ``background`` (ambience for the whole call) starts playing at once."""
+        self._background = background
         if self._task is None:
             self._task = asyncio.create_task(self._pace(), name="playout")
 
@@ -158,7 +170,8 @@ class Playout:
         self._written_off.update(self._marks_in_flight)
         self._marks_in_flight.clear()
         self._reset_utterance()
-        if had_audio:
+        if had_audio or self._background is not None:
+            self._deadline = 0.0  # the carrier's buffer is about to be emptied
             with contextlib.suppress(Exception):
                 await self._send(self._codec.clear())
         return HeardReport(text=heard, heard_ms=heard_ms, full_text=full_text, first_audio_sent=first_audio)
@@ -189,7 +202,6 @@ class Playout:
         self._segments.clear()
         self._queued = self._sent = self._heard = 0
         self._last_echo = 0.0
-        self._deadline = 0.0
         self.first_audio_sent = None
         self._idle.set()
 
@@ -219,8 +231,11 @@ class Playout:
             while not self._closed:
                 await self._send_due_marks()
                 if not self._buffer:
-                    self._wake.clear()
-                    await self._wake.wait()
+                    if self._background is None or self._background.finished:
+                        self._wake.clear()
+                        await self._wake.wait()
+                    else:
+                        await self._fill_silence()
                     continue
                 now = time.monotonic()
                 ahead = self._deadline - now
@@ -235,6 +250,8 @@ class Playout:
                 del self._buffer[:size]
                 self._sent += len(chunk)
                 self._deadline = max(self._deadline, now) + len(chunk) / self._bytes_per_s
+                if self._background is not None:
+                    chunk = self._background.mix(chunk)
                 await self._send(self._codec.audio(chunk))
                 self.last_audio_sent = time.monotonic()
                 if self.first_audio_sent is None:
@@ -243,6 +260,21 @@ class Playout:
             raise
         except Exception:
             log.debug("playout stopped: carrier socket gone", exc_info=True)
+
+    async def _fill_silence(self) -> None:
+        """No agent audio queued: send one ambience chunk when due, or wait for that (or agent audio)."""
+        assert self._background is not None
+        now = time.monotonic()
+        ahead = self._deadline - now
+        if ahead > self._lead_s:
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(ahead - self._lead_s):
+                    await self._wake.wait()
+            return
+        chunk = self._background.fill(self._chunk_bytes)
+        self._deadline = max(self._deadline, now) + len(chunk) / self._bytes_per_s
+        await self._send(self._codec.audio(chunk))
 
     async def _send_due_marks(self) -> None:
         """Send the mark of every closed segment whose audio has all been sent (in order)."""

@@ -8,7 +8,7 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from getpatter.agent import Agent
@@ -17,6 +17,7 @@ from getpatter.call.bus import EventBus
 from getpatter.call.context import CallContext, CallControl
 from getpatter.call.conversation import Conversation
 from getpatter.call.events import CallEnded, CallStarted, Direction, ErrorOccurred
+from getpatter.call.overrides import apply_overrides
 from getpatter.call.pipeline import PipelineConfig, PipelineConversation
 from getpatter.call.playout import Playout
 from getpatter.call.realtime import RealtimeConversation
@@ -32,15 +33,15 @@ from getpatter.carriers.base import (
     MediaStopped,
 )
 from getpatter.engines.base import EngineConfig
-from getpatter.errors import PatterConfigError
+from getpatter.errors import PatterConfigError, PatterConnectionError, PatterError
 from getpatter.metrics.describe import describe_agent
 from getpatter.text.variables import sanitize_variable, substitute_variables
+from getpatter.validation import validate_e164
 
 log = logging.getLogger("getpatter.call")
 
 Callback = Callable[..., Any]
 Observer = Callable[[EventBus, CallContext], None]
-OVERRIDABLE = ("system_prompt", "voice", "model", "language", "first_message", "tools")
 
 
 @dataclass(slots=True)
@@ -214,7 +215,7 @@ class CallSession:
                     }
                 )
             )
-            agent, extra = _apply_overrides(agent, overrides)
+            agent, extra = apply_overrides(agent, overrides, call_id=call_id)
             variables.update({k: sanitize_variable(v) for k, v in extra.items()})
         ctx.variables = variables
         self.bus.emit(
@@ -229,7 +230,8 @@ class CallSession:
                 agent=describe_agent(agent),
             )
         )
-        self.playout.start()
+        background = agent.background_audio
+        self.playout.start(background.mixer(self.codec.wire_format) if background is not None else None)
         self.tools = CallTools(
             agent.tools,
             ctx=ctx,
@@ -257,6 +259,7 @@ class CallSession:
             aggressive_first_flush=agent.aggressive_first_flush,
             hooks=agent.hooks,
             text_transforms=agent.text_transforms,
+            audio_filter=agent.audio_filter,
         )
         return PipelineConversation(
             ctx=ctx,
@@ -284,7 +287,7 @@ class CallSession:
         if engine is None:
             from getpatter.engines.openai_realtime import OpenAIRealtime
 
-            engine = OpenAIRealtime(voice=agent.voice, model=agent.model)
+            engine = OpenAIRealtime(voice=agent.voice, model=agent.model, allow_unlisted_voice=True)
         config = EngineConfig(
             instructions=system_prompt,
             voice=agent.voice,
@@ -349,11 +352,27 @@ class CallSession:
         self.stop_requested.set()
 
     async def transfer(self, number: str) -> None:
-        self._end_reason = "transferred"
-        self._hangup_requested = True
+        """Cold-transfer the caller. A malformed number raises :class:`PatterConfigError`; a transfer the
+        carrier refuses raises its :class:`PatterError` and is reported as a recoverable ``transfer``
+        error. Either way the call is not marked transferred and the conversation goes on."""
+        validate_e164(number, "transfer number")
         if self._control is None:
             raise PatterConfigError("this call has no carrier REST control, so it cannot be transferred")
-        await self._control.transfer(number)
+        before = (self._end_reason, self._hangup_requested)
+        # Set first: the carrier may stop the media stream before its REST answer arrives.
+        self._end_reason, self._hangup_requested = "transferred", True
+        try:
+            await self._control.transfer(number)
+        except Exception as exc:
+            self._end_reason, self._hangup_requested = before
+            log.warning("call %s: the carrier refused the transfer to %s: %s", self._hint, number, exc)
+            if self.ctx is not None:
+                self.bus.emit(
+                    ErrorOccurred(call_id=self.ctx.call_id, error_code="transfer", message=str(exc))
+                )
+            if isinstance(exc, PatterError):
+                raise
+            raise PatterConnectionError(f"transfer to {number} failed: {exc}") from exc
 
     # -- end -----------------------------------------------------------------------------------------
     async def end(self, reason: str) -> None:
@@ -418,18 +437,6 @@ class CallSession:
                 )
             except Exception:
                 log.exception("on_call_end callback failed for call %s", ctx.call_id)
-
-
-def _apply_overrides(agent: Agent, overrides: Any) -> tuple[Agent, Mapping[str, Any]]:
-    if not isinstance(overrides, Mapping):
-        return agent, {}
-    changes = {k: overrides[k] for k in OVERRIDABLE if k in overrides}
-    if "tools" in changes:
-        changes["tools"] = tuple(changes["tools"] or ())
-    variables = overrides.get("variables") or {}
-    return (replace(agent, **changes) if changes else agent), variables if isinstance(
-        variables, Mapping
-    ) else {}
 
 
 async def _maybe_await(value: Any) -> Any:

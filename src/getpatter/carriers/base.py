@@ -166,8 +166,8 @@ class Carrier(abc.ABC):
 
     @abc.abstractmethod
     async def configure_number(self, number: str, webhook_host: str) -> None:
-        """Best effort at ``serve()``: point ``number`` at this server (failures are logged, not raised).
-        Carriers whose numbers are pointed elsewhere (a Call Control application) do nothing."""
+        """Best effort at ``serve()``: point ``number`` at this server (failures are logged, not raised,
+        with the manual fix). A carrier with nothing to configure does nothing."""
 
     @abc.abstractmethod
     async def close(self) -> None:

@@ -14,6 +14,24 @@ from typing import Any
 
 from getpatter._provider import ProviderAttributes
 from getpatter.audio.format import AudioFormat
+from getpatter.errors import PatterConfigError
+
+#: The built-in voices the OpenAI Realtime API documents (protocols/openai-realtime.md).
+VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
+
+
+def check_realtime_voice(voice: object, what: str, *, allow_unlisted: bool = False) -> None:
+    """An OpenAI Realtime voice: a documented one, a custom voice id (``voice_...``), or, with
+    ``allow_unlisted``, any name (a voice OpenAI added after this release)."""
+    if isinstance(voice, str) and (
+        voice in VOICES or voice.startswith("voice_") or (allow_unlisted and voice.strip())
+    ):
+        return
+    raise PatterConfigError(
+        f"{what}={voice!r} is not an OpenAI Realtime voice. Use one of {', '.join(VOICES)}, a custom "
+        "voice id ('voice_...'), or OpenAIRealtime(..., allow_unlisted_voice=True) for a voice OpenAI "
+        "added after this release."
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ import base64
 import logging
 import os
 from collections.abc import Collection, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, Self
 from urllib.parse import urlencode, urlunsplit
 
 import httpx
@@ -68,6 +68,7 @@ SIGNED_URL_PATH = "/v1/convai/conversation/get-signed-url"
 #: Which parts of the initiation override are sent; each must be enabled on the agent, or the server
 #: closes the conversation. ``audio_format`` asks for the carrier-friendly formats (unverified keys).
 ALL_OVERRIDES = frozenset({"prompt", "first_message", "language", "voice", "audio_format"})
+AUDIO_FORMATS = frozenset({"auto", "ulaw_8000", "pcm_16000"})
 
 
 class ElevenLabsConvAI(Engine):
@@ -88,7 +89,12 @@ class ElevenLabsConvAI(Engine):
         min_chunk_ms: float = 20.0,
         open_timeout_s: float = 10.0,
         close_timeout_s: float = 2.0,
+        audio_format: Literal["auto", "ulaw_8000", "pcm_16000"] = "auto",
     ) -> None:
+        if audio_format not in AUDIO_FORMATS:
+            raise PatterConfigError(
+                f"ElevenLabsConvAI audio_format={audio_format!r} must be one of {sorted(AUDIO_FORMATS)}."
+            )
         key = api_key or os.environ.get(ENV_KEY, "")
         if not key:
             raise PatterConfigError(
@@ -122,6 +128,7 @@ class ElevenLabsConvAI(Engine):
         self.min_chunk_ms = min_chunk_ms
         self.open_timeout_s = open_timeout_s
         self.close_timeout_s = close_timeout_s
+        self.audio_format = audio_format
         ws_scheme, netloc, prefix = _swap_scheme(base_url, _WS)
         self.ws_url = urlunsplit((ws_scheme, netloc, prefix + CONVERSATION_PATH, "", ""))
         self.rest_url = urlunsplit((_HTTP[ws_scheme], netloc, prefix + SIGNED_URL_PATH, "", ""))
@@ -132,8 +139,30 @@ class ElevenLabsConvAI(Engine):
             f"base_url={self.base_url!r})"
         )
 
+    @classmethod
+    def for_twilio(cls, **kwargs: Any) -> Self:
+        """Ask the agent for ``ulaw_8000`` both ways: Twilio's media format, passed through untouched."""
+        return cls._with_format("ulaw_8000", kwargs)
+
+    @classmethod
+    def for_telnyx(cls, **kwargs: Any) -> Self:
+        """Ask the agent for ``pcm_16000`` both ways: Telnyx's default L16/16000 stream format."""
+        return cls._with_format("pcm_16000", kwargs)
+
+    @classmethod
+    def _with_format(cls, audio_format: Literal["ulaw_8000", "pcm_16000"], kwargs: dict[str, Any]) -> Self:
+        if "audio_format" in kwargs:
+            raise PatterConfigError(
+                "ElevenLabsConvAI: for_twilio()/for_telnyx() choose audio_format themselves; construct "
+                "ElevenLabsConvAI(audio_format=...) directly to pick another."
+            )
+        return cls(**kwargs, audio_format=audio_format)
+
     def requested_format(self, config: EngineConfig) -> AudioFormat:
-        """Mu-law 8 kHz carriers get ``ulaw_8000`` both ways (pass-through); everyone else PCM 16 kHz."""
+        """``audio_format`` when fixed (for_twilio/for_telnyx); on "auto", mu-law 8 kHz carriers get
+        ``ulaw_8000`` both ways (pass-through), everyone else PCM 16 kHz. The call converts any mismatch."""
+        if self.audio_format != "auto":
+            return MULAW_8K if self.audio_format == "ulaw_8000" else PCM16_16K
         return MULAW_8K if config.carrier_format == MULAW_8K else PCM16_16K
 
     def initiation(self, config: EngineConfig) -> dict[str, Any]:

@@ -36,7 +36,14 @@ from getpatter._channel import StreamEnd as _End
 from getpatter._wslog import VENDOR_WS_LOGGER
 from getpatter.audio.format import AudioFormat
 from getpatter.engines import _realtime_events as wire
-from getpatter.engines.base import Engine, EngineConfig, EngineError, EngineEvent, EngineSession
+from getpatter.engines.base import (
+    Engine,
+    EngineConfig,
+    EngineError,
+    EngineEvent,
+    EngineSession,
+    check_realtime_voice,
+)
 from getpatter.errors import (
     AuthenticationError,
     ErrorCode,
@@ -102,7 +109,9 @@ class OpenAIRealtime(Engine):
         temperature: float | None = None,
         open_timeout_s: float = 10.0,
         close_timeout_s: float = 2.0,
+        allow_unlisted_voice: bool = False,
     ) -> None:
+        check_realtime_voice(voice, "OpenAIRealtime voice", allow_unlisted=allow_unlisted_voice)
         key = api_key or os.environ.get(ENV_VAR)
         if not key:
             raise PatterConfigError(
@@ -128,6 +137,7 @@ class OpenAIRealtime(Engine):
             log.warning("OpenAIRealtime: temperature is not part of the GA Realtime session; it is not sent")
         self._api_key = key
         self.voice = voice
+        self.allow_unlisted_voice = allow_unlisted_voice
         self.model = model
         self.base_url = base_url
         self.ws_base_url = ws_base_url

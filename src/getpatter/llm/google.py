@@ -27,11 +27,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import inspect
 import json
 import logging
 import os
 import uuid
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -59,9 +60,23 @@ _MAX_SIGNATURES = 512
 _SCHEMA_DROP = frozenset({"$schema", "additionalProperties", "$id", "strict"})
 
 
+#: An OAuth access token for Vertex AI, or a (sync or async) function returning a fresh one.
+AccessToken = str | Callable[[], str | Awaitable[str]]
+
+
 class GoogleLLM(BaseLLM):
-    """Gemini through the Developer API, streamed. ``api_key`` falls back to ``GEMINI_API_KEY`` then
-    ``GOOGLE_API_KEY``. Vertex AI (OAuth, other hosts) is not supported by this client."""
+    """Gemini, streamed. ``api_key`` falls back to ``GEMINI_API_KEY`` then ``GOOGLE_API_KEY``.
+
+    ``vertexai=True`` sends the same request to Vertex AI instead:
+
+    * with ``project`` (or ``GOOGLE_CLOUD_PROJECT``): ``{location}-aiplatform.googleapis.com/v1/projects/
+      {project}/locations/{location}/publishers/google/models/{model}:streamGenerateContent`` with
+      ``Authorization: Bearer`` and ``access_token`` (a token, or a function returning a fresh one, e.g. from
+      google-auth: tokens expire after an hour). ``location`` falls back to ``GOOGLE_CLOUD_LOCATION`` then
+      ``us-central1``; ``"global"`` uses ``aiplatform.googleapis.com``.
+    * without a project: Vertex AI express mode, ``aiplatform.googleapis.com/v1/publishers/google/models/...``
+      with the express-mode API key.
+    """
 
     provider_id = "google"
 
@@ -74,9 +89,42 @@ class GoogleLLM(BaseLLM):
         max_output_tokens: int | None = None,
         base_url: str = GEMINI_BASE_URL,
         timeout: float = 30.0,
+        vertexai: bool = False,
+        project: str | None = None,
+        location: str | None = None,
+        access_token: AccessToken | None = None,
     ) -> None:
-        key = api_key or os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY")
-        if not key:
+        self.vertexai = vertexai
+        self.project = ""
+        self.location = ""
+        self._access_token = access_token
+        if not vertexai and (project or location or access_token):
+            raise PatterConfigError(
+                "GoogleLLM: project=, location= and access_token= are Vertex AI settings. Fix: add "
+                "vertexai=True, or drop them for the Gemini Developer API."
+            )
+        if vertexai:
+            self.project = project or os.environ.get("GOOGLE_CLOUD_PROJECT", "")
+            if self.project:
+                self.location = location or os.environ.get("GOOGLE_CLOUD_LOCATION", "") or "us-central1"
+                if access_token is None or not (callable(access_token) or access_token.strip()):
+                    raise PatterConfigError(
+                        "GoogleLLM(vertexai=True, project=...) needs access_token=: an OAuth access token, "
+                        "or a function returning a fresh one (e.g. from google-auth). Or use Vertex AI "
+                        "express mode: vertexai=True with an express API key and no project."
+                    )
+            elif location or access_token:
+                raise PatterConfigError(
+                    "GoogleLLM: location= and access_token= need project= (or GOOGLE_CLOUD_PROJECT); "
+                    "Vertex AI express mode (no project) takes an API key only."
+                )
+            if base_url == GEMINI_BASE_URL:
+                host = "aiplatform.googleapis.com"
+                if self.location and self.location != "global":
+                    host = f"{self.location}-{host}"
+                base_url = f"https://{host}/v1"
+        key = api_key or os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY") or ""
+        if not key and not self.project:
             raise PatterConfigError(
                 "GoogleLLM needs an API key: pass api_key=... or set the GEMINI_API_KEY (or GOOGLE_API_KEY) "
                 "environment variable."
@@ -96,11 +144,32 @@ class GoogleLLM(BaseLLM):
         self._client_loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
-        return f"GoogleLLM(model={self.model!r}, base_url={self.base_url!r})"
+        vertex = (
+            f", vertexai=True, project={self.project!r}, location={self.location!r}" if self.vertexai else ""
+        )
+        return f"GoogleLLM(model={self.model!r}, base_url={self.base_url!r}{vertex})"
 
     @property
     def url(self) -> str:
-        return f"{self.base_url}/models/{self.model}:streamGenerateContent?alt=sse"
+        if self.project:
+            path = f"projects/{self.project}/locations/{self.location}/publishers/google/models"
+        elif self.vertexai:
+            path = "publishers/google/models"
+        else:
+            path = "models"
+        return f"{self.base_url}/{path}/{self.model}:streamGenerateContent?alt=sse"
+
+    async def _auth(self) -> tuple[dict[str, str], tuple[str, ...]]:
+        """Request headers and the secrets to keep out of error messages."""
+        token = self._access_token
+        if not self.project or token is None:
+            return {"x-goog-api-key": self._api_key}, (self._api_key,)
+        if callable(token):
+            fresh = token()
+            token = await fresh if inspect.isawaitable(fresh) else fresh
+        if not isinstance(token, str) or not token.strip():
+            raise AuthenticationError("GoogleLLM: access_token() returned no token")
+        return {"authorization": f"Bearer {token}"}, (token,)
 
     def build_request(
         self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None = None
@@ -138,8 +207,8 @@ class GoogleLLM(BaseLLM):
         self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None = None
     ) -> AsyncGenerator[LLMEvent, None]:
         body = json.dumps(self.build_request(messages, tools), ensure_ascii=False).encode("utf-8")
-        headers = {"x-goog-api-key": self._api_key, "content-type": "application/json"}
-        secrets = (self._api_key,)
+        auth, secrets = await self._auth()
+        headers = {**auth, "content-type": "application/json"}
         calls: list[ToolCallRequest] = []
         usage: Mapping[str, Any] = {}
         finished = False

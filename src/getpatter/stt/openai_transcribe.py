@@ -42,11 +42,18 @@ class OpenAITranscribeSTT(BatchTranscriptionSTT):
         drop_hallucinations: bool = True,
         dedupe_window_s: float = 0.5,
         max_utterance_s: float = 120.0,
+        allow_unlisted_model: bool = False,
     ) -> None:
         if model.startswith("whisper"):
             raise PatterConfigError(
                 f"OpenAITranscribeSTT model={model!r} is a Whisper model; use WhisperSTT for it "
                 f"(this class is for {', '.join(MODELS)})."
+            )
+        if model not in MODELS and not allow_unlisted_model:
+            raise PatterConfigError(
+                f"OpenAITranscribeSTT model={model!r} is not a documented transcription model. Use one of "
+                f"{', '.join(MODELS)}, or pass allow_unlisted_model=True for a model OpenAI added after this "
+                "release."
             )
         super().__init__(
             api_key,

@@ -142,10 +142,25 @@ class WebhookCaller:
             "caller": context.get("caller", ""),
             "callee": context.get("callee", ""),
         }
+        return await self.post(url, payload, timeout_s=timeout_s, label=f"webhook tool {tool_name!r}")
+
+    async def post(
+        self,
+        url: str,
+        payload: Mapping[str, Any],
+        *,
+        timeout_s: float,
+        label: str,
+        attempt_field: str | None = "attempt",
+    ) -> str:
+        """POST ``payload`` as JSON with the SSRF guard, deadline, retries and size cap of the module
+        docstring; return the response text (compact JSON for a JSON body). ``attempt_field`` names the
+        1-based attempt counter added to the payload (``None``: send ``payload`` unchanged)."""
         last_error = ""
         for attempt in range(1, MAX_ATTEMPTS + 1):
+            body = dict(payload) if attempt_field is None else {**payload, attempt_field: attempt}
             try:
-                return await self._attempt(url, {**payload, "attempt": attempt}, timeout_s)
+                return await self._attempt(url, body, timeout_s)
             except _Retryable as exc:
                 last_error = str(exc)
                 if attempt == MAX_ATTEMPTS:
@@ -153,13 +168,7 @@ class WebhookCaller:
                 delay = BACKOFF_S[min(attempt, len(BACKOFF_S)) - 1]
                 if exc.retry_after is not None:
                     delay = min(exc.retry_after, MAX_RETRY_AFTER_S)
-                logger.info(
-                    "webhook tool %r attempt %d failed (%s); retrying in %.2fs",
-                    tool_name,
-                    attempt,
-                    exc,
-                    delay,
-                )
+                logger.info("%s attempt %d failed (%s); retrying in %.2fs", label, attempt, exc, delay)
                 await self._sleep(delay)
         raise WebhookToolError(f"webhook failed after {MAX_ATTEMPTS} attempts: {last_error}")
 

@@ -2,8 +2,9 @@
 
 Outbound calls are dialled with ``POST /calls`` (``timeout_secs``, ``answering_machine_detection=
 greeting_end`` when wanted, and a ``client_state`` marking the call as ours with its first message);
-the media stream is started on ``call.answered`` (``routes.py``). Numbers are pointed at the server in
-the Call Control application, so :meth:`configure_number` does nothing.
+the media stream is started on ``call.answered`` (``routes.py``). A number routes to its Call Control
+application, so :meth:`configure_number` points the application's webhook at us and attaches the number
+to it (``number_setup.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from getpatter.carriers.base import Carrier, CarrierControl, Classification, Dia
 from getpatter.carriers.telnyx.client_state import client_state_key, encode_client_state
 from getpatter.carriers.telnyx.config import Telnyx
 from getpatter.carriers.telnyx.rest import TelnyxCallControl, TelnyxRestClient, resolve_base_url
-from getpatter.carriers.urls import public_ws_url
+from getpatter.carriers.urls import public_url, public_ws_url
 from getpatter.errors import PatterConfigError, PatterConnectionError
 
 if TYPE_CHECKING:
@@ -144,8 +145,12 @@ class TelnyxCarrier(Carrier):
         return str(started.get("recording_id") or "")
 
     async def configure_number(self, number: str, webhook_host: str) -> None:
-        """Nothing to do: a Telnyx number routes to its Call Control application, whose webhook URL is
-        set in the Telnyx portal."""
+        """Best effort: point the Call Control application's webhook at us and attach ``number`` to it."""
+        from getpatter.carriers.telnyx.number_setup import point_number_at
+
+        await point_number_at(
+            self.rest, number, self.config.connection_id, public_url(webhook_host, VOICE_PATH)
+        )
 
     async def close(self) -> None:
         await self.rest.close()

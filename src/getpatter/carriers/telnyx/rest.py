@@ -165,9 +165,22 @@ class TelnyxRestClient:
             self._http = None
 
     async def _request(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        data = await self._data(method, path, body)
+        if not isinstance(data, dict):
+            raise PatterConnectionError(f"Telnyx {method} {path} returned a body without a 'data' object")
+        return data
+
+    async def _data(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> Any:
+        """The response's ``data`` member ({} for an empty 2xx body); raises the mapped error otherwise."""
         try:
             response = await self._client().request(
-                method, path, json=dict(body) if body is not None else None
+                method, path, json=dict(body) if body is not None else None, params=params
             )
         except httpx.TransportError as exc:
             raise PatterConnectionError(
@@ -180,10 +193,7 @@ class TelnyxRestClient:
                 parsed = response.json()
             except ValueError:
                 raise PatterConnectionError(f"Telnyx {method} {path} returned a non-JSON body") from None
-            data = parsed.get("data") if isinstance(parsed, dict) else None
-            if not isinstance(data, dict):
-                raise PatterConnectionError(f"Telnyx {method} {path} returned a body without a 'data' object")
-            return data
+            return parsed.get("data") if isinstance(parsed, dict) else None
         codes, message = _error_detail(response)
         code_text = ",".join(codes) or "none"
         text = f"Telnyx {method} {path} refused: HTTP {response.status_code}, code {code_text}: {message}"
@@ -193,6 +203,26 @@ class TelnyxRestClient:
             text,
             response.headers,
             refused=lambda message: TelnyxApiError(message, status=status, telnyx_codes=codes),
+        )
+
+    async def find_number(self, phone_number: str) -> dict[str, Any] | None:
+        """The account's number resource for ``phone_number`` (``id``, ``connection_id``, ...), or None."""
+        data = await self._data("GET", "/phone_numbers", params={"filter[phone_number]": phone_number})
+        matches = [n for n in data or () if isinstance(n, dict) and n.get("phone_number") == phone_number]
+        return matches[0] if matches else None
+
+    async def assign_number(self, number_id: str, connection_id: str) -> dict[str, Any]:
+        """Route a number's calls to the Call Control application ``connection_id`` (telnyx.md §2)."""
+        return await self._request(
+            "PATCH", f"/phone_numbers/{quote(number_id, safe='')}", {"connection_id": connection_id}
+        )
+
+    async def set_webhook_url(self, connection_id: str, webhook_event_url: str) -> dict[str, Any]:
+        """Point the Call Control application's webhooks (API v2) at ``webhook_event_url``."""
+        return await self._request(
+            "PATCH",
+            f"/call_control_applications/{quote(connection_id, safe='')}",
+            {"webhook_event_url": webhook_event_url, "webhook_api_version": "2"},
         )
 
     async def _action(
