@@ -86,14 +86,15 @@ async def test_a_long_job_keeps_its_lease_so_no_one_runs_it_twice(links: list[Re
         return job
 
     handles = [
-        Scheduler(clock, RedisFireLeases(link, lease_s=0.3, poll_s=0.05)).schedule_once(
+        Scheduler(clock, RedisFireLeases(link, lease_s=2.0, poll_s=0.05)).schedule_once(
             START + timedelta(minutes=1), make(link.instance_id), name="long"
         )
         for link in links
     ]
     await clock.advance(60)
     await eventually(lambda: len(started) == 1)
-    await asyncio.sleep(1.0)  # three lease lengths: renewed, so the other instance keeps waiting
+    # Over two lease lengths: renewed (every third of a lease), so the other instance keeps waiting.
+    await asyncio.sleep(4.5)
     assert len(started) == 1
     release.set()
     await eventually(lambda: not any(h.pending for h in handles))
