@@ -35,6 +35,7 @@ from getpatter.server.outbound import (
     TWILIO_STATUS_PATH,
     encode_client_state,
 )
+from getpatter.server.stream_tokens import DEFAULT_TTL_S, TOKEN_PARAM, StreamTokens
 from getpatter.server.urls import public_url, public_ws_url
 from getpatter.validation import validate_e164
 
@@ -163,6 +164,12 @@ async def place_call(
         params = {"caller": options.from_, "callee": options.to, DIRECTION_PARAM: "outbound"}
         if options.first_message:
             params[FIRST_MESSAGE_PARAM] = options.first_message[:MAX_PARAM_CHARS]
+        # The CallSid does not exist yet: the token names the shared outbound path, and the call record
+        # keeps its nonce so the socket is tied to this call. It must outlive the ringing.
+        ring = options.ring_timeout if options.ring_timeout is not None else 600
+        tokens = state.stream_gate.tokens
+        token = tokens.mint(TWILIO_OUTBOUND_STREAM_ID, "outbound", ttl_s=DEFAULT_TTL_S + ring)
+        params[TOKEN_PARAM] = token
         amd = options.machine_detection
         created = await state.twilio.create_call(
             options.to,
@@ -176,6 +183,7 @@ async def place_call(
             async_amd_status_callback=public_url(host, TWILIO_AMD_PATH) if amd else None,
         )
         call_id = created.get("sid")
+        stream_nonce = StreamTokens.nonce_of(token)
     elif carrier == "telnyx" and state.telnyx is not None:
         dialled = await state.telnyx.dial(
             options.to,
@@ -186,6 +194,7 @@ async def place_call(
             client_state=encode_client_state(options.first_message),
         )
         call_id = dialled.get("call_control_id")
+        stream_nonce = ""  # Telnyx streams start on call.answered, with a token naming the call id
     else:
         raise PatterConfigError("phone.call() needs a Twilio or Telnyx carrier on Patter(carrier=...)")
     if not isinstance(call_id, str) or not call_id:
@@ -201,6 +210,7 @@ async def place_call(
         machine_detection=options.machine_detection,
         on_machine_detection=options.on_machine_detection,
     )
+    record.stream_nonce = stream_nonce
     if not options.wait:
         return call_id
     return await record.result

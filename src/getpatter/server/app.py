@@ -15,6 +15,7 @@ from getpatter.carriers.telnyx.rest import TelnyxRestClient
 from getpatter.carriers.twilio.rest import TwilioRestClient
 from getpatter.server.limits import SocketLimiter
 from getpatter.server.outbound import OutboundRegistry, recording_observer
+from getpatter.server.stream_gate import StreamGate
 
 log = logging.getLogger("getpatter.server")
 
@@ -33,7 +34,11 @@ class ServerState:
     telnyx_stream_codec: str = "L16"
     verify_signatures: bool = True
     sessions: dict[str, CallSession] = field(default_factory=dict)
+    #: Per-IP cap on *unauthenticated* media sockets (before their stream token is verified).
     socket_limiter: SocketLimiter = field(default_factory=lambda: SocketLimiter(10))
+    #: Media-socket admission: stream-token keys (``PATTER_STREAM_SECRET`` or the carrier secret),
+    #: trusted proxies, refusal log. ``build_state`` passes one keyed with the carrier's secret.
+    stream_gate: StreamGate = field(default_factory=lambda: StreamGate.from_env(""), repr=False)
     #: Server-level bus for call-progress events from carrier webhooks (status, AMD, recordings).
     events: EventBus = field(default_factory=EventBus)
     #: ``serve(recording=True)``: the carrier records every call.

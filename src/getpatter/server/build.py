@@ -16,6 +16,7 @@ from getpatter.carriers.twilio.config import Twilio
 from getpatter.carriers.twilio.rest import TwilioCallControl, TwilioRestClient
 from getpatter.errors import PatterConfigError
 from getpatter.server.app import ServerState
+from getpatter.server.stream_gate import StreamGate
 
 
 def build_state(
@@ -41,7 +42,11 @@ def build_state(
         def make_control(call_id: str) -> CarrierControl | None:
             return TwilioCallControl(twilio, call_id) if call_id.startswith("CA") else None
 
-        carrier_fields = {"twilio_auth_token": carrier.auth_token, "twilio": twilio}
+        carrier_fields = {
+            "twilio_auth_token": carrier.auth_token,
+            "twilio": twilio,
+            "stream_gate": StreamGate.from_env(carrier.auth_token),
+        }
     elif isinstance(carrier, Telnyx):
         telnyx = TelnyxRestClient(carrier.api_key, base_url=resolve_base_url(carrier))
 
@@ -53,6 +58,7 @@ def build_state(
             "telnyx_public_key": carrier.public_key,
             "telnyx_strict_signatures": carrier.strict_signatures,
             "telnyx_stream_codec": carrier.stream_codec,
+            "stream_gate": StreamGate.from_env(carrier.api_key),
         }
     else:
         raise PatterConfigError(

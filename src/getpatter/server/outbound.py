@@ -108,6 +108,9 @@ class OutboundCall:
     media_duration: float | None = None
     transcript: tuple[dict[str, Any], ...] = ()
     ctx: CallContext | None = None
+    #: Nonce of the stream token handed to the carrier for this call (Twilio: the TwiML is built before
+    #: the call id exists, so the socket's token is tied to the call here).
+    stream_nonce: str = ""
     result: asyncio.Future[CallResult] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )

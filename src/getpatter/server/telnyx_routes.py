@@ -34,6 +34,8 @@ from getpatter.server.outbound import (
     MAX_PARAM_CHARS,
     decode_client_state,
 )
+from getpatter.server.stream_gate import StreamExpectation
+from getpatter.server.stream_tokens import TOKEN_PARAM
 from getpatter.server.urls import public_ws_url
 
 if TYPE_CHECKING:
@@ -105,7 +107,10 @@ def add_telnyx_routes(app: FastAPI, state: ServerState) -> None:
         if state.telnyx is None:
             log.error("Telnyx call %s cannot be answered: no Telnyx REST client configured", call_control_id)
             return
-        query = urlencode({"caller": _party(payload, "from"), "callee": _party(payload, "to")})
+        token = state.stream_gate.tokens.mint(call_control_id, "inbound")
+        query = urlencode(
+            {"caller": _party(payload, "from"), "callee": _party(payload, "to"), TOKEN_PARAM: token}
+        )
         path = f"{STREAM_PATH}/{quote(call_control_id, safe='')}"
         stream_url = f"{public_ws_url(state.webhook_host, path)}?{query}"
         answer = state.telnyx.answer(
@@ -176,7 +181,9 @@ def add_telnyx_routes(app: FastAPI, state: ServerState) -> None:
                 direction="outbound" if outbound else "inbound",
             )
 
-        await serve_media_socket(state, websocket, make_session, lambda _s: call_id)
+        token = websocket.query_params.get(TOKEN_PARAM, "")
+        expect = StreamExpectation(call_id, "outbound" if outbound else "inbound", url_token=token)
+        await serve_media_socket(state, websocket, make_session, expect)
 
 
 _AMD_DETECTION = ("call.machine.detection.ended", "call.machine.premium.detection.ended")
@@ -224,6 +231,7 @@ def _call_progress(
         }
         if first:
             query[FIRST_MESSAGE_PARAM] = first[:MAX_PARAM_CHARS]
+        query[TOKEN_PARAM] = state.stream_gate.tokens.mint(ccid, "outbound")
         path = f"{STREAM_PATH}/{quote(ccid, safe='')}"
         url = f"{public_ws_url(state.webhook_host, path)}?{urlencode(query)}"
         if client is not None:

@@ -23,6 +23,8 @@ from getpatter.server.outbound import (
     TWILIO_RECORDING_PATH,
     TWILIO_STATUS_PATH,
 )
+from getpatter.server.stream_gate import StreamExpectation
+from getpatter.server.stream_tokens import TOKEN_PARAM
 from getpatter.server.urls import public_url, public_ws_url
 
 if TYPE_CHECKING:
@@ -63,7 +65,8 @@ def add_twilio_routes(app: FastAPI, state: ServerState) -> None:
         caller = form.get("From") or form.get("Caller", "")
         callee = form.get("To") or form.get("Called", "")
         stream_url = public_ws_url(state.webhook_host, f"/ws/stream/{call_sid}")
-        twiml = connect_stream(stream_url, {"caller": caller, "callee": callee})
+        token = state.stream_gate.tokens.mint(call_sid, "inbound")
+        twiml = connect_stream(stream_url, {"caller": caller, "callee": callee, TOKEN_PARAM: token})
         return Response(twiml, media_type="text/xml")
 
     @app.post(TWILIO_STATUS_PATH)
@@ -146,9 +149,13 @@ def add_twilio_routes(app: FastAPI, state: ServerState) -> None:
                 direction="outbound" if outbound else "inbound",
             )
 
-        await serve_media_socket(
-            state, websocket, make_session, lambda s: f"{call_id}-{id(s):x}" if outbound else call_id
+        # Outbound tokens are minted before the CallSid exists: they name the shared path instead.
+        expect = (
+            StreamExpectation("", "outbound", subject=TWILIO_OUTBOUND_STREAM_ID)
+            if outbound
+            else StreamExpectation(call_id, "inbound")
         )
+        await serve_media_socket(state, websocket, make_session, expect)
 
 
 def _int(text: str | None) -> int | None:

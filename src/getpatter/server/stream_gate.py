@@ -1,0 +1,147 @@
+"""Admission of a media socket: read up to ``start``, check its stream token, hand over a clean start.
+
+Runs between the WebSocket accept and the call session: nothing here opens a vendor connection, so a
+socket refused here costs the server one small task. Refusals close with 1008 (policy violation) and are
+logged once per source address (a flood from one address is one line, then counted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from getpatter.carriers.base import MediaCodec, MediaProtocolError, MediaStarted, MediaStopped
+from getpatter.server.client_address import TrustedProxies
+from getpatter.server.stream_tokens import TOKEN_PARAM, Direction, StreamTokenError, StreamTokens
+
+if TYPE_CHECKING:
+    from getpatter.server.app import ServerState
+
+__all__ = ["RefusalLog", "StreamExpectation", "StreamGate", "admit"]
+
+log = logging.getLogger("getpatter.server")
+
+#: Frames read while waiting for ``start`` (carriers send ``connected`` then ``start``).
+MAX_FRAMES_BEFORE_START = 16
+#: How long an unauthenticated socket may wait before ``start`` (carriers send it within ~1 s).
+START_TIMEOUT_S = 10.0
+
+
+class RefusalLog:
+    """Log the first refusal from each source at WARNING; later ones at DEBUG, counted per source."""
+
+    def __init__(self, max_sources: int = 4096) -> None:
+        self._counts: collections.OrderedDict[str, int] = collections.OrderedDict()
+        self._max = max_sources
+        self.total = 0
+
+    def note(self, source: str, message: str, *args: object) -> None:
+        self.total += 1
+        count = self._counts.pop(source, 0) + 1
+        self._counts[source] = count
+        if len(self._counts) > self._max:
+            self._counts.popitem(last=False)
+        if count == 1:
+            log.warning(
+                "media socket from %s refused: " + message + " (further refusals from %s are not logged)",
+                source,
+                *args,
+                source,
+            )
+        else:
+            log.debug("media socket from %s refused (%d so far): " + message, source, count, *args)
+
+    def count(self, source: str) -> int:
+        return self._counts.get(source, 0)
+
+
+@dataclass(slots=True)
+class StreamGate:
+    """The server's media-socket admission: token keys and ledger, trusted proxies, refusal log."""
+
+    tokens: StreamTokens
+    proxies: TrustedProxies = field(default_factory=TrustedProxies)
+    refusals: RefusalLog = field(default_factory=RefusalLog)
+    start_timeout_s: float = START_TIMEOUT_S
+
+    @classmethod
+    def from_env(cls, carrier_secret: str, environ: Mapping[str, str] | None = None) -> StreamGate:
+        """``PATTER_STREAM_SECRET`` (else ``carrier_secret``) and ``PATTER_TRUSTED_PROXIES``."""
+        return cls(
+            tokens=StreamTokens.from_env(carrier_secret, environ),
+            proxies=TrustedProxies.from_env(environ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StreamExpectation:
+    """What the route knows before ``start``.
+
+    ``path_call_id``: the call id in the URL (``""`` when the path names none, e.g. Twilio's shared
+    outbound path); ``start`` must then claim the same id. ``subject``: the id the token was minted for
+    when it is not the call id (Twilio outbound: the call id is unknown when the TwiML is built).
+    ``url_token``: the token when the URL carried it (Telnyx); ``None`` means it comes in ``start``'s
+    custom parameters (Twilio ``<Parameter>``).
+    """
+
+    path_call_id: str
+    direction: Direction
+    subject: str = ""
+    url_token: str | None = None
+
+
+async def _read_start(
+    codec: MediaCodec, receive: Callable[[], Awaitable[str | bytes | None]]
+) -> MediaStarted | None:
+    for _ in range(MAX_FRAMES_BEFORE_START):
+        message = await receive()
+        if message is None:
+            return None
+        try:
+            event = codec.parse(message)
+        except MediaProtocolError:
+            continue
+        if isinstance(event, MediaStarted):
+            return event
+        if isinstance(event, MediaStopped):  # a stream that never started: nothing to admit
+            return None
+    return None
+
+
+async def admit(
+    state: ServerState,
+    codec: MediaCodec,
+    receive: Callable[[], Awaitable[str | bytes | None]],
+    expect: StreamExpectation,
+) -> MediaStarted:
+    """Read until ``start`` and verify its token; the returned start has the token removed and names the
+    verified call id. Raises :class:`StreamTokenError` (``missing`` also for no ``start`` in time)."""
+    gate = state.stream_gate
+    try:
+        started = await asyncio.wait_for(_read_start(codec, receive), gate.start_timeout_s)
+    except TimeoutError:
+        started = None
+    if started is None:
+        raise StreamTokenError("missing")
+    params = dict(started.custom_params)
+    carried = params.pop(TOKEN_PARAM, None)
+    token = expect.url_token if expect.url_token is not None else carried
+    if expect.path_call_id and started.call_id and started.call_id != expect.path_call_id:
+        raise StreamTokenError("other_call")
+    call_id = started.call_id or expect.path_call_id
+    if not call_id:
+        raise StreamTokenError("malformed")
+    claim = gate.tokens.verify(token, expect.subject or call_id, expect.direction)
+    if expect.subject:
+        # The token names no call: the call record (if this instance placed the call) says which it was for.
+        record = state.outbound.get(call_id)
+        if record is not None and record.stream_nonce and record.stream_nonce != claim.nonce:
+            raise StreamTokenError("other_call")
+    if call_id in state.sessions:
+        raise StreamTokenError("live")
+    gate.tokens.spend(claim)
+    return replace(started, call_id=call_id, custom_params=params)
