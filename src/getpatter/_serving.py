@@ -111,8 +111,7 @@ class _ServingMixin:
                 return
             log.info("getpatter listening on %s:%d for https://%s", runner.host, bound, self._webhook_host)
             if dashboard:
-                query = f"?token={self.dashboard_token}" if self.dashboard_token else ""
-                log.info("dashboard: http://127.0.0.1:%d/%s", bound, query)
+                self._print_dashboard_banner(bound)
             await self._point_number_at_us()
             await serving
         finally:
@@ -123,6 +122,17 @@ class _ServingMixin:
                 for client in (self._state.twilio, self._state.telnyx):
                     if client is not None:
                         await client.close()
+
+    def _print_dashboard_banner(self, port: int) -> None:
+        """The dashboard URL, with its token when one is in effect, on standard output: the owner needs
+        it (a generated token exists nowhere else), and log files and collectors must not get it."""
+        url = f"http://127.0.0.1:{port}/"
+        if self.dashboard_token:
+            print(f"getpatter dashboard: {url}?token={self.dashboard_token}", flush=True)
+            log.info("dashboard: %s (token required; the URL with the token is printed on stdout)", url)
+        else:
+            print(f"getpatter dashboard: {url}", flush=True)
+            log.info("dashboard: %s", url)
 
     @property
     def ready(self) -> asyncio.Future[int]:
