@@ -167,7 +167,7 @@ async def place_call(
         # The CallSid does not exist yet: the token names the shared outbound path, and the call record
         # keeps its nonce so the socket is tied to this call. It must outlive the ringing.
         ring = options.ring_timeout if options.ring_timeout is not None else 600
-        tokens = state.stream_gate.tokens
+        tokens = state.stream_gate.tokens  # not gate.mint: the shared path names no call to expect
         token = tokens.mint(TWILIO_OUTBOUND_STREAM_ID, "outbound", ttl_s=DEFAULT_TTL_S + ring)
         params[TOKEN_PARAM] = token
         amd = options.machine_detection

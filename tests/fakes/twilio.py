@@ -297,7 +297,7 @@ class FakeTwilio(FakeTwilioRest):
         }
         try:
             ws = await connect(
-                local, additional_headers=headers, open_timeout=5, close_timeout=2, max_size=16 * 1024 * 1024
+                local, additional_headers=headers, open_timeout=15, close_timeout=2, max_size=16 * 1024 * 1024
             )
         except InvalidStatus as exc:
             call.status = "failed"

@@ -53,7 +53,9 @@ async def serve_media_socket(
     gate = state.stream_gate
     peer = websocket.client.host if websocket.client is not None else ""
     ip = gate.proxies.client_ip(peer, websocket.headers.getlist("x-forwarded-for"))
-    if not state.socket_limiter.acquire(ip):
+    # A socket for a call we just answered is not held to the cap; anything else is, until verified.
+    capped = not (expect.path_call_id and gate.expected(expect.path_call_id))
+    if capped and not state.socket_limiter.acquire(ip):
         hint = _SHARED_ADDRESS_HINT if _is_local_or_private(ip) else ""
         gate.refusals.note(ip, "%d unauthenticated sockets already open%s", state.socket_limiter.per_ip, hint)
         await websocket.close(code=1008)
@@ -88,7 +90,8 @@ async def serve_media_socket(
             return
         name = started.call_id
         state.sessions[name] = session  # before any await: a second socket for this call is refused
-        state.socket_limiter.release(ip)
+        if capped:
+            state.socket_limiter.release(ip)
         authenticated = True
         try:
             await run_until_ended(session, receive, started)
@@ -100,7 +103,7 @@ async def serve_media_socket(
                 with contextlib.suppress(Exception):
                     await websocket.close(code)
     finally:
-        if not authenticated:
+        if capped and not authenticated:
             state.socket_limiter.release(ip)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -29,6 +30,8 @@ log = logging.getLogger("getpatter.server")
 MAX_FRAMES_BEFORE_START = 16
 #: How long an unauthenticated socket may wait before ``start`` (carriers send it within ~1 s).
 START_TIMEOUT_S = 10.0
+#: Call ids remembered as expecting a socket (bounded; only signed carrier webhooks add to it).
+MAX_EXPECTED = 65536
 
 
 class RefusalLog:
@@ -67,6 +70,28 @@ class StreamGate:
     proxies: TrustedProxies = field(default_factory=TrustedProxies)
     refusals: RefusalLog = field(default_factory=RefusalLog)
     start_timeout_s: float = START_TIMEOUT_S
+    #: Call ids a token was handed out for (from signed carrier webhooks) -> expiry: their sockets are
+    #: not held to the per-IP cap while they start (a carrier edge opens many at once from one address).
+    _expected: collections.OrderedDict[str, float] = field(default_factory=collections.OrderedDict)
+
+    def mint(self, call_id: str, direction: Direction, *, ttl_s: float | None = None) -> str:
+        """A token for the stream URL of ``call_id``; the call's socket is then expected."""
+        token = self.tokens.mint(call_id, direction, ttl_s=ttl_s)
+        self._expected.pop(call_id, None)
+        self._expected[call_id] = time.monotonic() + (self.tokens.ttl_s if ttl_s is None else ttl_s)
+        while len(self._expected) > MAX_EXPECTED or (
+            self._expected and next(iter(self._expected.values())) < time.monotonic()
+        ):
+            self._expected.popitem(last=False)
+        return token
+
+    def expected(self, call_id: str) -> bool:
+        """True while a token handed out for ``call_id`` is unspent and unexpired."""
+        deadline = self._expected.get(call_id)
+        return deadline is not None and deadline > time.monotonic()
+
+    def arrived(self, call_id: str) -> None:
+        self._expected.pop(call_id, None)
 
     @classmethod
     def from_env(cls, carrier_secret: str, environ: Mapping[str, str] | None = None) -> StreamGate:
@@ -144,4 +169,5 @@ async def admit(
     if call_id in state.sessions:
         raise StreamTokenError("live")
     gate.tokens.spend(claim)
+    gate.arrived(call_id)
     return replace(started, call_id=call_id, custom_params=params)

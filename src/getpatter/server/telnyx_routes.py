@@ -107,7 +107,7 @@ def add_telnyx_routes(app: FastAPI, state: ServerState) -> None:
         if state.telnyx is None:
             log.error("Telnyx call %s cannot be answered: no Telnyx REST client configured", call_control_id)
             return
-        token = state.stream_gate.tokens.mint(call_control_id, "inbound")
+        token = state.stream_gate.mint(call_control_id, "inbound")
         query = urlencode(
             {"caller": _party(payload, "from"), "callee": _party(payload, "to"), TOKEN_PARAM: token}
         )
@@ -231,7 +231,7 @@ def _call_progress(
         }
         if first:
             query[FIRST_MESSAGE_PARAM] = first[:MAX_PARAM_CHARS]
-        query[TOKEN_PARAM] = state.stream_gate.tokens.mint(ccid, "outbound")
+        query[TOKEN_PARAM] = state.stream_gate.mint(ccid, "outbound")
         path = f"{STREAM_PATH}/{quote(ccid, safe='')}"
         url = f"{public_ws_url(state.webhook_host, path)}?{urlencode(query)}"
         if client is not None:

@@ -65,7 +65,7 @@ def add_twilio_routes(app: FastAPI, state: ServerState) -> None:
         caller = form.get("From") or form.get("Caller", "")
         callee = form.get("To") or form.get("Called", "")
         stream_url = public_ws_url(state.webhook_host, f"/ws/stream/{call_sid}")
-        token = state.stream_gate.tokens.mint(call_sid, "inbound")
+        token = state.stream_gate.mint(call_sid, "inbound")
         twiml = connect_stream(stream_url, {"caller": caller, "callee": callee, TOKEN_PARAM: token})
         return Response(twiml, media_type="text/xml")
 
