@@ -3,12 +3,15 @@ refused with 1008 before any vendor connection, logged once per source; a live c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from getpatter.server.stream_tokens import StreamTokenError, StreamTokens
 from tests.fakes.twilio import new_sid
@@ -162,4 +165,44 @@ async def test_telnyx_stream_without_its_url_token_is_refused() -> None:
                 await until(lambda w=ws: w.close_code is not None, timeout=15)
                 assert ws.close_code == 1008
         assert len(h.deepgram.connections) == stt_before
+    assert len(h.ended) == 1
+
+
+async def _unauthenticated_socket(server: Any, forwarded_for: str) -> Any:
+    """Open a media socket that never sends ``start``; ``("refused", status)`` if the upgrade is refused."""
+    url = f"{server.ws_url}/ws/stream/{new_sid('CA')}"
+    try:
+        return await connect(
+            url, additional_headers={"X-Forwarded-For": forwarded_for}, open_timeout=10, close_timeout=1
+        )
+    except InvalidStatus as exc:
+        return ("refused", exc.response.status_code)
+
+
+async def test_behind_a_trusted_proxy_the_cap_keys_on_the_forwarded_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PATTER_TRUSTED_PROXIES", "127.0.0.1/32")
+    async with call_harness() as h:
+        h.phone._state.stream_gate.start_timeout_s = 120  # type: ignore[union-attr]  # none time out here
+        opened: list[Any] = []
+        try:
+            for _ in range(10):  # one client behind the proxy fills its own cap...
+                ws = await _unauthenticated_socket(h.server, "203.0.113.9")
+                assert not isinstance(ws, tuple), ws
+                opened.append(ws)
+            extra = await _unauthenticated_socket(h.server, "203.0.113.9")
+            assert extra == ("refused", 403)
+            # ... while another client behind the same proxy, and real calls, go on.
+            other = await _unauthenticated_socket(h.server, "198.51.100.4")
+            assert not isinstance(other, tuple), other
+            opened.append(other)
+            call = await h.dial()
+            await call.wait_for_agent_audio(timeout=10)
+            await call.hangup()
+            await h.wait_ended()
+        finally:
+            for ws in opened:
+                with contextlib.suppress(Exception):
+                    await ws.close()
     assert len(h.ended) == 1
