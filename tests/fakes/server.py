@@ -55,6 +55,9 @@ async def running(app: Any, *, ws_max_size: int = 16 * 1024 * 1024) -> AsyncIter
         lifespan="off",
         ws_max_size=ws_max_size,
         ws_ping_interval=None,
+        # Vendors keep idle connections longer than the SDK's pools (60 s); uvicorn's default 5 s would
+        # close pooled connections under a reused request (a ReadError no real vendor produces).
+        timeout_keep_alive=75,
         proxy_headers=False,  # like the product's runner: the peer address is the client address
     )
     server = _Server(config)

@@ -30,8 +30,10 @@ LINES = 5
 REAL_CALLS = 20
 ATTACKERS = ("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5")
 WORDS = [f"plan {i}" for i in range(REAL_CALLS)]
-#: RSS growth allowed over the flood (the interpreter's own arenas, not per-attempt growth).
-RSS_SLACK_BYTES = 40 * 1024 * 1024
+#: RSS growth allowed over flood + 20 calls (the calls' buffers and the in-process fakes' recordings).
+RSS_SLACK_BYTES = 64 * 1024 * 1024
+#: RSS growth allowed over 1,000 refused attempts alone (no per-attempt state may stay behind).
+FLOOD_SLACK_BYTES = 8 * 1024 * 1024
 
 
 def rss_bytes() -> int:
@@ -44,7 +46,7 @@ def _echo(body: dict[str, Any]) -> str:
     return f"You said: {users[-1]['content']}."
 
 
-async def _flood(url: str, attempts: int) -> collections.Counter[str]:
+async def _flood(url: str, attempts: int, rate: float = RATE) -> collections.Counter[str]:
     """Run the attackers in a child process (their CPU is not the server's, as on the internet)."""
     root = ROOT
     proc = await asyncio.create_subprocess_exec(
@@ -54,7 +56,7 @@ async def _flood(url: str, attempts: int) -> collections.Counter[str]:
         url,
         str(attempts),
         str(AT_ONCE),
-        str(AT_ONCE / RATE),
+        str(AT_ONCE / rate),
         cwd=root,
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root)])},
         stdout=asyncio.subprocess.PIPE,
@@ -110,12 +112,20 @@ async def test_an_upgrade_flood_reaches_no_vendor_and_leaves_real_calls_alone() 
         await until(lambda: not state.sessions, timeout=10)
         assert state.stream_gate.tokens.spent_count == REAL_CALLS
         assert state.socket_limiter._open == {}
-        growth = rss_after - rss_before
+        growth = rss_after - rss_before  # the 20 calls (and the in-process fakes' recordings) included
         assert growth < RSS_SLACK_BYTES, growth
+        # The flood alone, once the calls are over: memory stays flat.
+        rss_quiet = rss_bytes()
+        again = await _flood(h.server.ws_url, ATTEMPTS, rate=200)
+        flood_growth = rss_bytes() - rss_quiet
+        assert set(again) <= {"http 403", "close 1008"} and sum(again.values()) == ATTEMPTS
+        assert flood_growth < FLOOD_SLACK_BYTES, flood_growth
+        assert state.stream_gate.tokens.spent_count == REAL_CALLS and not state.sessions
         print(
             f"\nflood: {ATTEMPTS} attempts {dict(outcomes)}; real calls kept {len(h.ended)}/{REAL_CALLS}; "
             f"vendor connections for attackers 0 (STT {len(h.deepgram.connections)}, "
-            f"LLM {len(h.llm.requests)} = real calls); RSS growth {growth / 1e6:.1f} MB; "
+            f"LLM {len(h.llm.requests)} = real calls); RSS growth {growth / 1e6:.1f} MB with the calls, "
+            f"{flood_growth / 1e6:.1f} MB over a second flood alone; "
             f"refusals: {state.stream_gate.refusals.total}, one WARNING line per source"
         )
 
