@@ -2,7 +2,8 @@
 
 Outbound calls are dialled with ``POST /calls`` (``timeout_secs``, ``answering_machine_detection=
 greeting_end`` when wanted, and a ``client_state`` marking the call as ours with its first message);
-the media stream is started on ``call.answered`` (``routes.py``). Numbers are pointed at the server in
+the media stream is started on ``call.answered`` (``routes.py``), its URL signed for the call id then (the
+dial carries no stream, so :meth:`dial` ignores ``Dial.stream_token``). Numbers are pointed at the server in
 the Call Control application, so :meth:`configure_number` does nothing.
 """
 
@@ -12,7 +13,14 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
-from getpatter.carriers.base import Carrier, CarrierControl, Classification, Dial, MediaCodec
+from getpatter.carriers.base import (
+    STREAM_TOKEN_PARAM,
+    Carrier,
+    CarrierControl,
+    Classification,
+    Dial,
+    MediaCodec,
+)
 from getpatter.carriers.telnyx.client_state import encode_client_state
 from getpatter.carriers.telnyx.config import Telnyx
 from getpatter.carriers.telnyx.rest import TelnyxCallControl, TelnyxRestClient, resolve_base_url
@@ -77,10 +85,11 @@ def status_for_hangup(hangup_cause: str, *, answered: bool) -> str:
     return _HANGUP.get(hangup_cause.strip().lower(), "failed")
 
 
-def stream_url(webhook_host: str, call_control_id: str, query: Mapping[str, str]) -> str:
-    """The media-stream URL of a call; ``query`` carries what the stream needs (parties, direction)."""
+def stream_url(webhook_host: str, call_control_id: str, query: Mapping[str, str], token: str) -> str:
+    """The media-stream URL of a call; ``query`` carries what the stream needs (parties, direction), and
+    ``token`` is its signed stream token (Telnyx echoes nothing back: the socket reads it from its URL)."""
     path = f"{STREAM_PATH}/{quote(call_control_id, safe='')}"
-    return f"{public_ws_url(webhook_host, path)}?{urlencode(query)}"
+    return f"{public_ws_url(webhook_host, path)}?{urlencode({**query, STREAM_TOKEN_PARAM: token})}"
 
 
 class TelnyxCarrier(Carrier):
@@ -121,6 +130,9 @@ class TelnyxCarrier(Carrier):
         if not isinstance(call_id, str) or not call_id:
             raise PatterConnectionError(f"{self.kind} accepted the call but returned no call id")
         return call_id
+
+    def stream_secret(self) -> str:
+        return self.config.api_key
 
     async def start_recording(self, call_id: str, webhook_host: str) -> str:
         """Telnyx reports the file as ``call.recording.saved`` on the voice webhook."""
