@@ -1,6 +1,6 @@
 """The same pipeline agent on Telnyx (Call Control + media streaming, 16 kHz L16 by default).
 
-    export TELNYX_API_KEY=KEY... TELNYX_CONNECTION_ID=... TELNYX_PUBLIC_KEY=...  # public key: verify webhooks
+    export TELNYX_API_KEY=KEY... TELNYX_CONNECTION_ID=... TELNYX_PUBLIC_KEY=...  # required: verifies webhooks
     export TELNYX_PHONE_NUMBER=+15551234567
     export DEEPGRAM_API_KEY=... OPENAI_API_KEY=sk-... ELEVENLABS_API_KEY=...
     export WEBHOOK_URL=calls.example.com   # optional: without it a cloudflared quick tunnel is started

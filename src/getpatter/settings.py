@@ -114,10 +114,20 @@ __all__ = [
     "RedactMode",
     "Settings",
     "parse_enabled",
+    "parse_positive",
     "parse_redact_mode",
     "parse_retention_days",
     "redact_phone_number",
 ]
+
+
+def parse_positive(raw: str | None, default: float) -> float:
+    """A positive number from an environment value; unset, garbage, zero or negative -> ``default``."""
+    try:
+        value = float(raw) if raw is not None and raw.strip() else default
+    except ValueError:
+        return default
+    return value if value > 0 else default
 
 
 def _non_negative_int(raw: str | None, default: int) -> int:

@@ -78,6 +78,7 @@ async def telnyx_harness(
     ms_per_char: float = 20.0,
     signed: bool = True,
     strict_signatures: bool = False,
+    allow_unsigned: bool | None = None,
     on_message: Callable[..., Any] | None = None,
     patter_kwargs: dict[str, Any] | None = None,
 ) -> AsyncIterator[TelnyxHarness]:
@@ -96,6 +97,7 @@ async def telnyx_harness(
             api_key=telnyx.api_key,
             connection_id=telnyx.connection_id,
             public_key=telnyx.public_key if signed else "",
+            allow_unsigned_webhooks=(not signed) if allow_unsigned is None else allow_unsigned,
             stream_codec=codec,
             strict_signatures=strict_signatures,
         )

@@ -386,7 +386,12 @@ async def test_ingest_contract() -> None:
     ):
         missing = await client.post("/api/dashboard/ingest", json={"caller": "+1555"})
         assert (missing.status_code, missing.json()) == (400, {"ok": False, "error": "missing call_id"})
-        assert (await client.post("/api/dashboard/ingest", content=b"nope")).status_code == 400
+        bad_json = await client.post(
+            "/api/dashboard/ingest", content=b"nope", headers={"Content-Type": "application/json"}
+        )
+        assert bad_json.status_code == 400
+        # Without a token, only declared JSON may change state (no cross-site form/text posts).
+        assert (await client.post("/api/dashboard/ingest", content=b"nope")).status_code == 403
         wrong_type = await client.post("/api/dashboard/ingest", json={"call_id": "c", "caller": 5})
         assert wrong_type.status_code == 400
 

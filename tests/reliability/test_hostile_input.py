@@ -554,6 +554,7 @@ def _telnyx_server(fake: FakeTelnyx, *, signed: bool) -> ThreadedApps:
                 api_key=fake.api_key,
                 connection_id=fake.connection_id,
                 public_key=fake.public_key if signed else "",
+                allow_unsigned_webhooks=not signed,
                 base_url=extra[0].http_url + "/v2",
             ),
             phone_number=NUMBER,

@@ -162,8 +162,16 @@ def test_error_frames_are_recorded_not_raised() -> None:
     new = {"event": "error", "payload": {"code": 100003, "title": "malformed_frame", "detail": "x"}}
     old = {"event": "error", "error": {"code": "100004", "title": "invalid_media"}}
     assert codec.parse(json.dumps(new)) is None and codec.parse(json.dumps(old)) is None
-    assert codec.errors == [("100003", "malformed_frame"), ("100004", "invalid_media")]
+    assert list(codec.errors) == [("100003", "malformed_frame"), ("100004", "invalid_media")]
     assert codec.parse(json.dumps({"event": "something_new"})) is None
+
+
+def test_error_frames_are_kept_within_a_bound_and_counted() -> None:
+    codec = TelnyxMediaCodec()
+    for n in range(1000):
+        codec.parse(json.dumps({"event": "error", "payload": {"code": n, "title": "flood"}}))
+    assert len(codec.errors) == 32 and codec.errors[-1] == ("999", "flood")
+    assert codec.error_count == 1000
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from getpatter.agent import Agent
+from getpatter.call.budgets import MediaBudget, MediaLimits
 from getpatter.call.bus import EventBus
 from getpatter.call.context import CallContext, CallControl
 from getpatter.call.conversation import Conversation
@@ -58,6 +59,8 @@ class CallRuntime:
     allow_private_webhooks: bool = False
     #: A call whose socket brings nothing for this long is ended (watchdog; carriers send 50 msgs/s).
     media_timeout_s: float = 30.0
+    #: Per-socket caps on frames, bytes, audio and DTMF per second (see ``call/budgets.py``).
+    media_limits: MediaLimits = field(default_factory=MediaLimits.from_env)
     #: Calls are ended after this long, whatever happens (API.md B.1: 1 h).
     max_call_s: float = 3600.0
     #: Spoken by the carrier if the speech engine drops mid-call, before hanging up.
@@ -100,7 +103,8 @@ class CallSession:
         #: Set once the call has fully ended (``on_call_end`` done).
         self.ended = asyncio.Event()
         self._end_task: asyncio.Future[None] | None = None
-        self._last_rx = time.monotonic()  # when the carrier last sent anything (watchdog)
+        self._last_rx = time.monotonic()  # when the carrier last sent valid media (watchdog)
+        self.budget = MediaBudget(runtime.media_limits, codec.wire_format, call_id_hint or "?")
 
     # -- socket loop ---------------------------------------------------------------------------------
     async def run(
@@ -114,28 +118,36 @@ class CallSession:
                 await self._on_started(started)
             while True:
                 message = await receive()
-                self._last_rx = time.monotonic()
                 if message is None:
                     self._end_reason = self._end_reason if self._hangup_requested else "socket_closed"
                     break
+                if not self.budget.admit_frame(len(message)):
+                    if self.budget.should_close:
+                        self._end_reason = "media_flood"
+                        break
+                    continue
                 try:
                     event = self.codec.parse(message)
                 except MediaProtocolError as exc:
                     self.dropped_messages += 1
-                    log.warning("call %s: dropped malformed media message: %s", self._hint, exc)
+                    self.budget.malformed(str(exc))
                     continue
                 if event is None:
                     continue
                 if isinstance(event, MediaAudio):
+                    if not self.budget.admit_audio(len(event.payload)):
+                        continue
+                    self._last_rx = time.monotonic()  # only valid media keeps the call alive
                     if self.conversation is not None:
                         await self.conversation.on_audio(event.payload)
                 elif isinstance(event, MediaMark):
                     self.playout.on_mark(event.name)
                 elif isinstance(event, MediaDtmf):
-                    if self.conversation is not None:
+                    if self.conversation is not None and self.budget.admit_dtmf():
                         await self.conversation.on_dtmf(event.digit)
                 elif isinstance(event, MediaStarted):
                     if self.ctx is None:
+                        self._last_rx = time.monotonic()
                         await self._on_started(event)
                 elif isinstance(event, MediaStopped):
                     if not self._hangup_requested:
@@ -148,6 +160,7 @@ class CallSession:
             self._end_reason = "error"
         finally:
             watchdog.cancel()
+            self.budget.close()
             await self.end(self._end_reason)
 
     async def _watchdog(self) -> None:

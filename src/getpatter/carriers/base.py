@@ -163,6 +163,11 @@ class Carrier(abc.ABC):
     def add_routes(self, app: FastAPI, host: CarrierHost) -> None:
         """Mount the carrier's webhook routes and media WebSocket on ``app``; ``host`` is the server."""
 
+    def body_caps(self) -> dict[str, int]:
+        """Request-body caps (bytes) by path prefix for the carrier's webhooks, enforced while the body
+        streams in (``server/body_limit.py``); other paths get the server's default cap."""
+        return {}
+
     @abc.abstractmethod
     def codec(self, params: Mapping[str, str] | None = None) -> MediaCodec:
         """A fresh media codec for one stream (``params``: what the stream URL carried)."""

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -21,10 +22,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 
 from getpatter._version import __version__
 from getpatter.dashboard.auth import require_token
+from getpatter.dashboard.csrf import same_origin_guard
 from getpatter.dashboard.persistence import parse_iso
 from getpatter.dashboard.store import Item, MetricsStore, calls_to_csv, calls_to_json
 
 KEEPALIVE_SECONDS = 30.0
+#: Open SSE streams per dashboard at most (``PATTER_MAX_SSE_SUBSCRIBERS``); more get 503.
+MAX_SSE_SUBSCRIBERS = 32
 EXPORT_LIMIT = 10_000
 _NO_STORE = {"Cache-Control": "no-store"}
 
@@ -118,9 +122,12 @@ class EventStreams:
     ends and new ones end at once.
     """
 
-    def __init__(self, store: MetricsStore, keepalive: float = KEEPALIVE_SECONDS) -> None:
+    def __init__(
+        self, store: MetricsStore, keepalive: float = KEEPALIVE_SECONDS, max_open: int | None = None
+    ) -> None:
         self.store = store
         self.keepalive = keepalive
+        self.max_open = max_open if max_open is not None else max_sse_subscribers()
         self.closed = False
         self._queues: set[asyncio.Queue[Item]] = set()
 
@@ -162,9 +169,17 @@ class EventStreams:
             self._queues.discard(queue)
             self.store.unsubscribe(queue)
 
-    def response(self) -> StreamingResponse:
+    def response(self) -> Response:
+        if self.open_count >= self.max_open:
+            headers = {**_NO_STORE, "Retry-After": "5"}
+            return JSONResponse({"error": "too many open event streams"}, status_code=503, headers=headers)
         headers = {**_NO_STORE, "X-Accel-Buffering": "no"}
         return StreamingResponse(self.stream(), media_type="text/event-stream", headers=headers)
+
+
+def max_sse_subscribers() -> int:
+    raw = os.environ.get("PATTER_MAX_SSE_SUBSCRIBERS", "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else MAX_SSE_SUBSCRIBERS
 
 
 def close_event_streams(app: FastAPI) -> None:
@@ -195,15 +210,19 @@ def add_dashboard_routes(
     token: str = "",
     version: str = __version__,
     keepalive_seconds: float = KEEPALIVE_SECONDS,
+    allowed_hosts: Iterable[str] = (),
 ) -> EventStreams:
     """Mount the dashboard UI (``/``, ``/dashboard``), ``/api/dashboard/*`` and ``/api/v1/*`` on ``app``.
 
     ``token``: when non-empty every route answers 401 ``{"detail": "Unauthorized"}`` unless the request
-    carries it (``Authorization: Bearer`` or ``?token=``). ``keepalive_seconds`` is the SSE idle interval.
+    carries it (``Authorization: Bearer`` or ``?token=``); without one, requests must come from this
+    machine's own origin (``dashboard/csrf.py``; ``allowed_hosts`` adds ``Host`` names besides loopback).
+    ``keepalive_seconds`` is the SSE idle interval.
     Returns the SSE streams (also ``app.state.dashboard_events``): close them before stopping the server.
     """
     streams = EventStreams(store, keepalive_seconds)
-    router = APIRouter(dependencies=[Depends(require_token(token))])
+    guards = [Depends(require_token(token)), Depends(same_origin_guard(token, allowed_hosts))]
+    router = APIRouter(dependencies=guards)
     _add_ui_routes(router, store, version, streams)
     _add_v1_routes(router, store, version, streams)
     app.include_router(router)
@@ -224,7 +243,7 @@ def _add_ui_routes(router: APIRouter, store: MetricsStore, version: str, streams
     async def calls(limit: int = 50, offset: int = 0) -> JSONResponse:
         return JSONResponse(store.get_calls(limit, offset), headers=_NO_STORE)
 
-    @router.get("/api/dashboard/calls/{call_id}")
+    @router.get("/api/dashboard/calls/{call_id:path}")
     async def call(call_id: str) -> JSONResponse:
         record = store.get_call(call_id)
         if record is None:
@@ -240,7 +259,7 @@ def _add_ui_routes(router: APIRouter, store: MetricsStore, version: str, streams
         return JSONResponse(overview(store, version), headers=_NO_STORE)
 
     @router.get("/api/dashboard/events")
-    async def events() -> StreamingResponse:
+    async def events() -> Response:
         return streams.response()
 
     @router.get("/api/dashboard/export/calls")
@@ -248,7 +267,7 @@ def _add_ui_routes(router: APIRouter, store: MetricsStore, version: str, streams
         fmt = request.query_params.get("format", "json").lower()
         return _export(store, fmt, request.query_params.get("from"), to)
 
-    @router.delete("/api/dashboard/calls/{call_id}")
+    @router.delete("/api/dashboard/calls/{call_id:path}")
     async def delete_one(call_id: str) -> JSONResponse:
         deleted = store.delete_calls([call_id])
         return JSONResponse({"deleted": deleted, "count": len(deleted)})
@@ -279,7 +298,7 @@ def _add_v1_routes(router: APIRouter, store: MetricsStore, version: str, streams
         data = store.get_active_calls()
         return JSONResponse({"data": data, "count": len(data)}, headers=_NO_STORE)
 
-    @router.get("/api/v1/calls/{call_id}")
+    @router.get("/api/v1/calls/{call_id:path}")
     async def call(call_id: str) -> JSONResponse:
         record = store.get_call(call_id)
         if record is None:
@@ -317,7 +336,7 @@ def _add_v1_routes(router: APIRouter, store: MetricsStore, version: str, streams
         return _export(store, "json", request.query_params.get("from"), to)
 
     @router.get("/api/v1/events")
-    async def events() -> StreamingResponse:
+    async def events() -> Response:
         return streams.response()
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import socket
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +21,23 @@ from fastapi.responses import JSONResponse
 
 from getpatter._version import __version__
 from getpatter.dashboard.auth import require_token
+from getpatter.dashboard.csrf import same_origin_guard
 from getpatter.dashboard.persistence import parse_iso
 from getpatter.dashboard.routes import KEEPALIVE_SECONDS, add_dashboard_routes, close_event_streams
 from getpatter.dashboard.store import MetricsStore
+from getpatter.server.body_limit import BodyLimitMiddleware
 
 log = logging.getLogger("getpatter.dashboard")
 
 MAX_INGEST_BYTES = 2 * 1024 * 1024
+#: Live (started, not ended) calls the standalone store tracks from ingests at most.
+MAX_LIVE_CALLS = 1000
+#: Characters per text field, transcript line, and lines per transcript.
+MAX_FIELD_CHARS = 256
+MAX_LINE_CHARS = 10_000
+MAX_TRANSCRIPT_LINES = 2000
+#: Nesting of ``metrics`` at most.
+MAX_DEPTH = 16
 _TEXT_FIELDS = ("caller", "callee", "status", "telephony_provider", "provider_mode")
 _TIME_FIELDS = ("started_at", "ended_at")
 
@@ -47,6 +59,8 @@ def _call_id(body: dict[str, Any]) -> str:
 
 def _timestamp(name: str, value: Any) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value) or not 0 <= value < 1e11:
+            raise IngestError(f"{name} must be a finite unix time in seconds")
         return float(value)
     parsed = parse_iso(value)
     if parsed is None:
@@ -57,17 +71,46 @@ def _timestamp(name: str, value: Any) -> float:
 def _transcript(value: Any) -> list[dict[str, Any]]:
     if not isinstance(value, list):
         raise IngestError("transcript must be a list")
+    if len(value) > MAX_TRANSCRIPT_LINES:
+        raise IngestError(f"transcript has more than {MAX_TRANSCRIPT_LINES} lines")
     lines: list[dict[str, Any]] = []
     for entry in value:
         if not isinstance(entry, dict) or not isinstance(entry.get("role"), str):
             raise IngestError("transcript entries must be objects with a string role and text")
         if not isinstance(entry.get("text"), str):
             raise IngestError("transcript entries must be objects with a string role and text")
+        if len(entry["role"]) > MAX_FIELD_CHARS or len(entry["text"]) > MAX_LINE_CHARS:
+            raise IngestError(
+                f"transcript role/text longer than {MAX_FIELD_CHARS}/{MAX_LINE_CHARS} characters"
+            )
         line: dict[str, Any] = {"role": entry["role"], "text": entry["text"]}
         if entry.get("timestamp") is not None:
             line["timestamp"] = _timestamp("transcript timestamp", entry["timestamp"])
         lines.append(line)
     return lines
+
+
+def _check_finite(value: Any, where: str, depth: int) -> None:
+    """Every number in ``value`` finite (a NaN in a stored call breaks every aggregate); bounded nesting."""
+    if depth > MAX_DEPTH:
+        raise IngestError(f"{where} is nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise IngestError(f"{where} holds a non-finite number")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(item, f"{where}.{str(key)[:40]}", depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_finite(item, where, depth + 1)
+
+
+def _no_constants(name: str) -> Any:
+    raise IngestError(f"{name} is not a JSON number (NaN and Infinity are refused)")
+
+
+def load_ingest_json(raw: bytes) -> Any:
+    """Strict JSON: ``NaN``/``Infinity`` literals raise ``IngestError``, other errors ``ValueError``."""
+    return json.loads(raw, parse_constant=_no_constants)
 
 
 def parse_ingest(body: Any) -> dict[str, Any]:
@@ -79,6 +122,8 @@ def parse_ingest(body: Any) -> dict[str, Any]:
         if body.get(name) is not None:
             if not isinstance(body[name], str):
                 raise IngestError(f"{name} must be a string")
+            if len(body[name]) > MAX_FIELD_CHARS:
+                raise IngestError(f"{name} is longer than {MAX_FIELD_CHARS} characters")
             data[name] = body[name]
     if body.get("direction") is not None:
         if body["direction"] not in ("inbound", "outbound"):
@@ -92,6 +137,7 @@ def parse_ingest(body: Any) -> dict[str, Any]:
     if body.get("metrics") is not None:
         if not isinstance(body["metrics"], dict):
             raise IngestError("metrics must be an object")
+        _check_finite(body["metrics"], "metrics", 0)
         data["metrics"] = body["metrics"]
     return data
 
@@ -128,6 +174,9 @@ def ingest(store: MetricsStore, body: Any) -> tuple[str, str]:
         return _live_event(store, body, _call_id(body))
     data = parse_ingest(body)
     call_id = str(data["call_id"])
+    live = "ended_at" not in data and store.get_active(call_id) is None
+    if live and len(store.get_active_calls()) >= MAX_LIVE_CALLS:
+        raise IngestError(f"more than {MAX_LIVE_CALLS} live calls; end some first")
     if data.get("status") == "initiated":
         store.record_call_initiated(data)
         return call_id, "call_initiated"
@@ -153,6 +202,7 @@ def create_dashboard_app(
     log_dir: str | Path | None = None,
     keepalive_seconds: float = KEEPALIVE_SECONDS,
     version: str = __version__,
+    allowed_hosts: Iterable[str] = (),
 ) -> FastAPI:
     """The standalone dashboard app. ``store`` defaults to a fresh in-memory one; ``log_dir`` (a
     persistence root) is loaded into it first. ``token`` protects everything except ``/health``."""
@@ -169,7 +219,8 @@ def create_dashboard_app(
     async def health() -> JSONResponse:
         return JSONResponse({"status": "ok", "mode": "dashboard"})
 
-    router = APIRouter(dependencies=[Depends(require_token(token))])
+    guards = [Depends(require_token(token)), Depends(same_origin_guard(token, allowed_hosts))]
+    router = APIRouter(dependencies=guards)
 
     @router.post("/api/dashboard/ingest")
     async def ingest_route(request: Request) -> JSONResponse:
@@ -180,7 +231,9 @@ def create_dashboard_app(
         if len(raw) > MAX_INGEST_BYTES:
             return _fail("body too large", 413)
         try:
-            body = json.loads(raw)
+            body = load_ingest_json(raw)
+        except IngestError as exc:
+            return _fail(str(exc))
         except ValueError:
             return _fail("body must be JSON")
         try:
@@ -190,7 +243,16 @@ def create_dashboard_app(
         return JSONResponse({"ok": True, "call_id": call_id, "event": event})
 
     app.include_router(router)
-    add_dashboard_routes(app, store, token=token, version=version, keepalive_seconds=keepalive_seconds)
+    add_dashboard_routes(
+        app,
+        store,
+        token=token,
+        version=version,
+        keepalive_seconds=keepalive_seconds,
+        allowed_hosts=allowed_hosts,
+    )
+    # Chunked ingests too are refused as soon as they pass the cap, not after being read whole.
+    app.add_middleware(BodyLimitMiddleware, caps={"/api/dashboard/ingest": MAX_INGEST_BYTES})
     return app
 
 
@@ -213,7 +275,12 @@ def run_dashboard(
     app = create_dashboard_app(token=token, log_dir=log_dir)
     shown = f"http://127.0.0.1:{port}/" + (f"?token={token}" if token else "")
     print(f"getpatter dashboard: {shown}", flush=True)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    from getpatter.server.connections import ServerLimits
+
+    limits = ServerLimits.from_env().uvicorn_options()  # connection cap, timeouts, TCP_NODELAY
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5, **limits
+    )
     _DashboardServer(config, app).run()
 
 

@@ -17,6 +17,7 @@ import csv
 import io
 import json
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -433,10 +434,14 @@ class MetricsStore:
 
 
 # -- exports ---------------------------------------------------------------------------------------------
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
+
+
 def _csv_cell(value: Any) -> Any:
-    """Defuse spreadsheet formulas; phone numbers like ``+1555...`` stay as they are."""
+    """Defuse spreadsheet formulas: a text cell starting with ``= + - @``, tab or CR gets a leading ``'``,
+    unless it is a plain number (an E.164 phone number like ``+15551234567``), which no sheet evaluates."""
     if isinstance(value, str) and value[:1] in ("=", "@", "\t", "\r", "+", "-"):
-        if value[:1] in "+-" and value[1:2].isdigit():
+        if _PLAIN_NUMBER.fullmatch(value):
             return value
         return "'" + value
     return value
@@ -445,7 +450,8 @@ def _csv_cell(value: Any) -> Any:
 def calls_to_csv(calls: Sequence[Record]) -> str:
     """The B.3 CSV export (times as UTC ISO-8601, money in USD)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    # RFC 4180 CRLF rows: a CR or LF inside a cell then gets the cell quoted, so no cell can forge a row.
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for r in calls:
         metrics, cost = r.get("metrics") or {}, _cost(r)

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from getpatter._version import __version__
+from getpatter.server.body_limit import BodyLimitMiddleware
 from getpatter.server.host import ServerHost
 from getpatter.server.state import ServerState
 
@@ -27,4 +28,6 @@ def create_app(state: ServerState) -> FastAPI:
 
     # The carrier mounts its own webhook routes and media socket (and imports only its own modules).
     state.carrier.add_routes(app, ServerHost(state))
+    # Webhook bodies are refused past their cap while they stream in (everything else: 1 MiB default).
+    app.add_middleware(BodyLimitMiddleware, caps=state.carrier.body_caps())
     return app

@@ -16,6 +16,7 @@ from typing import Any
 
 import uvicorn
 
+from getpatter.server.connections import ServerLimits
 from getpatter.server.state import ServerState
 
 log = logging.getLogger("getpatter.server")
@@ -31,9 +32,18 @@ class _Server(uvicorn.Server):
 
 class ServerRunner:
     def __init__(
-        self, app: Any, state: ServerState | None, *, host: str, port: int, grace_s: float = 10.0
+        self,
+        app: Any,
+        state: ServerState | None,
+        *,
+        host: str,
+        port: int,
+        grace_s: float = 10.0,
+        limits: ServerLimits | None = None,
     ) -> None:
         self.app = app
+        #: Connection cap, header/keep-alive timeouts, concurrency (default: from the environment).
+        self.limits = limits if limits is not None else ServerLimits.from_env()
         self.state = state
         self.host = host
         self.port = port
@@ -45,7 +55,8 @@ class ServerRunner:
     async def run(self) -> None:
         """Serve until :meth:`stop`; resolves ``ready`` with the bound port once listening."""
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self.host, self.port))
@@ -65,6 +76,7 @@ class ServerRunner:
             ws_ping_interval=20.0,
             ws_max_size=1024 * 1024 + 4096,
             timeout_graceful_shutdown=int(self.grace_s),
+            **self.limits.uvicorn_options(),
         )
         server = _Server(config)
         self._server = server

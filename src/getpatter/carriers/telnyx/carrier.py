@@ -9,6 +9,7 @@ the Call Control application, so :meth:`configure_number` does nothing.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
@@ -21,11 +22,11 @@ from getpatter.carriers.base import (
     Dial,
     MediaCodec,
 )
-from getpatter.carriers.telnyx.client_state import encode_client_state
+from getpatter.carriers.telnyx.client_state import client_state_keys, encode_client_state
 from getpatter.carriers.telnyx.config import Telnyx
 from getpatter.carriers.telnyx.rest import TelnyxCallControl, TelnyxRestClient, resolve_base_url
 from getpatter.carriers.urls import public_ws_url
-from getpatter.errors import PatterConnectionError
+from getpatter.errors import PatterConfigError, PatterConnectionError
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -33,16 +34,24 @@ if TYPE_CHECKING:
     from getpatter.carriers.host import CarrierHost
 
 __all__ = [
+    "MAX_WEBHOOK_BYTES",
     "STREAM_PATH",
     "VOICE_PATH",
+    "WEBHOOK_PREFIX",
     "TelnyxCarrier",
     "classify_amd",
     "status_for_hangup",
     "stream_url",
 ]
 
+log = logging.getLogger("getpatter.server")
+
+#: Every webhook route of the carrier starts with this (one body cap for all of them).
+WEBHOOK_PREFIX = "/webhooks/telnyx/"
 VOICE_PATH = "/webhooks/telnyx/voice"
 STREAM_PATH = "/ws/telnyx/stream"
+#: Call Control payloads carry SIP headers and more; anything this large is not a webhook.
+MAX_WEBHOOK_BYTES = 256 * 1024
 
 _AMD: dict[str, Classification] = {
     # call.machine.detection.ended
@@ -98,6 +107,11 @@ class TelnyxCarrier(Carrier):
 
     def __init__(self, config: Telnyx) -> None:
         self.config = config
+        #: ``Telnyx(allow_unsigned_webhooks=True)`` and no public key: webhooks accepted unverified.
+        self.allow_unsigned = _check_unsigned_webhooks(config)
+        #: HMAC keys of the ``client_state`` marker on the calls this server places (``client_state.py``):
+        #: the first signs, every one verifies.
+        self.state_keys = client_state_keys(config.api_key)
         self.rest = TelnyxRestClient(config.api_key, base_url=resolve_base_url(config))
 
     def __repr__(self) -> str:
@@ -108,6 +122,9 @@ class TelnyxCarrier(Carrier):
         from getpatter.carriers.telnyx.routes import add_telnyx_routes
 
         add_telnyx_routes(app, host, self)
+
+    def body_caps(self) -> dict[str, int]:
+        return {WEBHOOK_PREFIX: MAX_WEBHOOK_BYTES}
 
     def codec(self, params: Mapping[str, str] | None = None) -> MediaCodec:
         from getpatter.carriers.telnyx.media import TelnyxMediaCodec
@@ -124,7 +141,7 @@ class TelnyxCarrier(Carrier):
             connection_id=self.config.connection_id,
             timeout_secs=dial.ring_timeout,
             answering_machine_detection="greeting_end" if dial.machine_detection else None,
-            client_state=encode_client_state(dial.first_message),
+            client_state=encode_client_state(dial.first_message, self.state_keys[0]),
         )
         call_id = dialled.get("call_control_id")
         if not isinstance(call_id, str) or not call_id:
@@ -145,3 +162,21 @@ class TelnyxCarrier(Carrier):
 
     async def close(self) -> None:
         await self.rest.close()
+
+
+def _check_unsigned_webhooks(config: Telnyx) -> bool:
+    """Refuse to serve Telnyx without webhook verification unless explicitly allowed (and then warn, at
+    every start): unsigned webhooks let anyone make this server answer, stream and hang up calls."""
+    if config.public_key:
+        return False
+    if not config.allow_unsigned_webhooks:
+        raise PatterConfigError(
+            "Telnyx webhooks cannot be verified: no public_key is set. Fix: pass "
+            "Telnyx(public_key='<base64 Ed25519 key>') or set TELNYX_PUBLIC_KEY (Mission Control > Keys & "
+            "Credentials); for local development only, Telnyx(allow_unsigned_webhooks=True)."
+        )
+    log.warning(
+        "Telnyx webhooks are accepted WITHOUT signature verification (allow_unsigned_webhooks=True): "
+        "anyone who can reach this server can drive its calls. Development only; set TELNYX_PUBLIC_KEY."
+    )
+    return True

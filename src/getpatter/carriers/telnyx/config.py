@@ -38,9 +38,11 @@ class Telnyx(CarrierConfig):
     """Telnyx Call Control credentials.
 
     ``api_key`` and ``connection_id`` are required (env ``TELNYX_API_KEY``, ``TELNYX_CONNECTION_ID``).
-    ``public_key`` (env ``TELNYX_PUBLIC_KEY``) is the account's base64 Ed25519 key; when set, webhook
-    signatures are verified. Without it webhooks are accepted unverified (with a warning), unless
-    ``strict_signatures=True``, which then needs the key. ``stream_codec`` is ``"L16"`` (16 kHz, no
+    ``public_key`` (env ``TELNYX_PUBLIC_KEY``) is the account's base64 Ed25519 key: webhook signatures
+    are verified with it, and without it the server refuses to start unless
+    ``allow_unsigned_webhooks=True`` (development only: anyone who can reach the webhook can then make the
+    server answer, stream and hang up calls; a warning is logged at every start).
+    ``strict_signatures=True`` insists on the key. ``stream_codec`` is ``"L16"`` (16 kHz, no
     transcoding, the default) or ``"PCMU"`` (8 kHz mu-law). The API key never appears in ``repr``.
     """
 
@@ -49,6 +51,8 @@ class Telnyx(CarrierConfig):
     public_key: str = ""
     stream_codec: str = "L16"
     strict_signatures: bool = False
+    #: Accept webhooks without a signature check when no ``public_key`` is set (development only).
+    allow_unsigned_webhooks: bool = False
     #: Telnyx's REST API root ("" = the real one, or env ``TELNYX_BASE_URL``); for tests and proxies.
     base_url: str = ""
 
@@ -68,6 +72,10 @@ class Telnyx(CarrierConfig):
         if not isinstance(self.strict_signatures, bool):
             raise PatterTypeError(
                 f"strict_signatures must be a bool, got {type(self.strict_signatures).__name__}"
+            )
+        if not isinstance(self.allow_unsigned_webhooks, bool):
+            raise PatterTypeError(
+                f"allow_unsigned_webhooks must be a bool, got {type(self.allow_unsigned_webhooks).__name__}"
             )
 
         missing = [

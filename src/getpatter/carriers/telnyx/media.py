@@ -19,12 +19,14 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import orjson
 
+from getpatter._ratelog import RateLimitedLog
 from getpatter.audio.format import ALAW_8K, MULAW_8K, PCM16_16K, AudioFormat
 from getpatter.carriers._frames import (
     CONNECTED,
@@ -43,6 +45,7 @@ from getpatter.carriers.base import (
     MediaProtocolError,
     MediaStarted,
 )
+from getpatter.carriers.telnyx.call_ids import is_telnyx_call_control_id
 
 __all__ = ["MAX_MESSAGE_BYTES", "WIRE_FORMATS", "TelnyxMediaCodec"]
 
@@ -64,6 +67,8 @@ _ENCODING_ALIASES = {
 _CLEAR = '{"event":"clear"}'
 _MEDIA_PREFIX = '{"event":"media","media":{"payload":"'
 _MEDIA_SUFFIX = '"}}'
+#: ``error`` frames kept per stream (the most recent); ``error_count`` counts them all.
+MAX_KEPT_ERRORS = 32
 
 
 def _swap16(data: bytes) -> bytes:
@@ -116,8 +121,9 @@ class TelnyxMediaCodec(MediaCodec):
         self.call_control_id: str | None = None
         self.client_state: str | None = None
         self.media_format: dict[str, Any] | None = None
-        #: ``error`` frames Telnyx sent, as ``(code, title)``: e.g. malformed frames we sent.
-        self.errors: list[tuple[str, str]] = []
+        #: The last ``error`` frames Telnyx sent, as ``(code, title)``: e.g. malformed frames we sent.
+        self.errors: deque[tuple[str, str]] = deque(maxlen=MAX_KEPT_ERRORS)
+        self._error_log = RateLimitedLog(log, "Telnyx media stream reported error(s)")
 
     # ---- inbound -------------------------------------------------------------------------------------
 
@@ -170,8 +176,8 @@ class TelnyxMediaCodec(MediaCodec):
         if not isinstance(stream_id, str) or not stream_id:
             raise MediaProtocolError("Telnyx start message lacks 'stream_id'")
         call_control_id = field_str(start, "call_control_id", "start", "Telnyx")
-        if not call_control_id:
-            raise MediaProtocolError("Telnyx start message has an empty 'call_control_id'")
+        if not is_telnyx_call_control_id(call_control_id):
+            raise MediaProtocolError(f"Telnyx start call_control_id {call_control_id[:40]!r} is malformed")
         params = dict(self._params)
         params.update(_custom_parameters(start.get("custom_parameters")))
         for key, field in (("caller", "from"), ("callee", "to")):
@@ -207,7 +213,12 @@ class TelnyxMediaCodec(MediaCodec):
             body = {}
         code, title = str(body.get("code", "?"))[:32], str(body.get("title", "?"))[:100]
         self.errors.append((code, title))
-        log.warning("Telnyx media stream %s reported error %s (%s)", self.stream_id, code, title)
+        self._error_log(f"stream {self.stream_id}: {code} ({title})")
+
+    @property
+    def error_count(self) -> int:
+        """Every ``error`` frame of this stream, including those no longer kept in ``errors``."""
+        return self._error_log.count
 
     # ---- outbound ------------------------------------------------------------------------------------
 

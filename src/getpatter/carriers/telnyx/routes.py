@@ -12,7 +12,6 @@ import asyncio
 import collections
 import contextlib
 import logging
-import re
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -27,7 +26,9 @@ from getpatter.carriers.base import (
     MAX_PARAM_CHARS,
     STREAM_TOKEN_PARAM,
 )
+from getpatter.carriers.telnyx.call_ids import is_telnyx_call_control_id
 from getpatter.carriers.telnyx.carrier import (
+    MAX_WEBHOOK_BYTES,
     STREAM_PATH,
     VOICE_PATH,
     classify_amd,
@@ -44,11 +45,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("getpatter.server.telnyx")
 
-#: Call Control payloads carry SIP headers and more; anything this large is not a webhook.
-MAX_WEBHOOK_BYTES = 256 * 1024
 #: How many recent ``data.id`` values are remembered for deduplication.
 SEEN_EVENTS = 4096
-_CALL_CONTROL_ID = re.compile(r"^[A-Za-z0-9:_.+/=-]{1,256}$")
 _MAX_PARTY_CHARS = 256
 
 
@@ -58,25 +56,16 @@ def _party(payload: dict[str, Any], key: str) -> str:
 
 
 def add_telnyx_routes(app: FastAPI, state: CarrierHost, carrier: TelnyxCarrier) -> None:
-    warned_unsigned = False
     seen: collections.OrderedDict[str, None] = collections.OrderedDict()
     background: set[asyncio.Task[None]] = set()
 
     def authentic(request: Request, body: bytes) -> bool:
-        nonlocal warned_unsigned
         if not state.verify_signatures:
             return True
         if carrier.config.public_key:
             return verify_webhook(carrier.config.public_key, request.headers, body)
-        if carrier.config.strict_signatures:
-            return False
-        if not warned_unsigned:
-            warned_unsigned = True
-            log.warning(
-                "Telnyx webhooks are accepted WITHOUT signature verification: no public key is set. "
-                "Set Telnyx(public_key=...) or TELNYX_PUBLIC_KEY (Mission Control > Keys & Credentials)."
-            )
-        return True
+        # No key: only with allow_unsigned_webhooks=True (warned at every start by the carrier).
+        return carrier.allow_unsigned and not carrier.config.strict_signatures
 
     def first_delivery(event_id: object) -> bool:
         if not isinstance(event_id, str) or not event_id:
@@ -131,7 +120,7 @@ def add_telnyx_routes(app: FastAPI, state: CarrierHost, carrier: TelnyxCarrier) 
             return Response("Expected {data: {event_type, payload}}", status_code=400)
         call_control_id = payload.get("call_control_id")
         if event_type.startswith(("call.", "streaming.")) and (
-            not isinstance(call_control_id, str) or not _CALL_CONTROL_ID.match(call_control_id)
+            not is_telnyx_call_control_id(call_control_id)
         ):
             return Response("Missing or invalid call_control_id", status_code=400)
         if not first_delivery(data.get("id")):
@@ -156,8 +145,12 @@ def add_telnyx_routes(app: FastAPI, state: CarrierHost, carrier: TelnyxCarrier) 
             log.debug("Telnyx event %s for call %s", event_type, ccid)
         return Response(status_code=200)
 
-    @app.websocket(STREAM_PATH + "/{call_id}")
+    @app.websocket(STREAM_PATH + "/{call_id:path}")
     async def media(websocket: WebSocket, call_id: str) -> None:
+        if not is_telnyx_call_control_id(call_id):
+            log.warning("Telnyx media socket refused: malformed call id %r", call_id[:40])
+            await websocket.close(code=1008)
+            return
         params = {
             key: value[:_MAX_PARTY_CHARS]
             for key in ("caller", "callee", DIRECTION_PARAM, FIRST_MESSAGE_PARAM)
@@ -199,7 +192,7 @@ def _call_progress(
         return
     registry = state.outbound
     record = registry.get(ccid)
-    mark = decode_client_state(payload.get("client_state"))
+    mark = decode_client_state(payload.get("client_state"), carrier.state_keys)
     if (record is None or not record.placed) and mark is None:
         return
     client = carrier.rest

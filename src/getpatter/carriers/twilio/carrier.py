@@ -39,12 +39,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AMD_PATH",
+    "MAX_WEBHOOK_BYTES",
     "OUTBOUND_STREAM_ID",
     "RECORDING_PATH",
     "STATUS_EVENTS",
     "STATUS_PATH",
     "STREAM_PATH",
     "VOICE_PATH",
+    "WEBHOOK_PREFIX",
     "TwilioCarrier",
     "classify_answered_by",
 ]
@@ -52,11 +54,15 @@ __all__ = [
 log = logging.getLogger("getpatter")
 
 #: Webhook routes (API.md B.1) and the media-socket path; every outbound stream uses one id on it.
+#: Every webhook route of the carrier starts with this (one body cap for all of them).
+WEBHOOK_PREFIX = "/webhooks/twilio/"
 VOICE_PATH = "/webhooks/twilio/voice"
 STATUS_PATH = "/webhooks/twilio/status"
 AMD_PATH = "/webhooks/twilio/amd"
 RECORDING_PATH = "/webhooks/twilio/recording"
 STREAM_PATH = "/ws/stream"
+#: Twilio webhooks are small forms; anything this large is not one.
+MAX_WEBHOOK_BYTES = 64 * 1024
 OUTBOUND_STREAM_ID = "outbound"
 #: Call-progress events an outbound call reports to ``STATUS_PATH``.
 STATUS_EVENTS = ("initiated", "ringing", "answered", "completed")
@@ -100,6 +106,9 @@ class TwilioCarrier(Carrier):
         from getpatter.carriers.twilio.routes import add_twilio_routes
 
         add_twilio_routes(app, host, self)
+
+    def body_caps(self) -> dict[str, int]:
+        return {WEBHOOK_PREFIX: MAX_WEBHOOK_BYTES}
 
     def codec(self, params: Mapping[str, str] | None = None) -> MediaCodec:
         from getpatter.carriers.twilio.media import TwilioMediaCodec

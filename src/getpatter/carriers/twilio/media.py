@@ -32,6 +32,7 @@ from getpatter.carriers.base import (
     MediaProtocolError,
     MediaStarted,
 )
+from getpatter.carriers.twilio.call_ids import is_twilio_call_sid
 
 __all__ = ["MAX_MESSAGE_BYTES", "TwilioMediaCodec"]
 
@@ -111,6 +112,8 @@ class TwilioMediaCodec(MediaCodec):
         if not isinstance(stream_sid, str) or not stream_sid:
             raise MediaProtocolError("Twilio start message lacks 'streamSid'")
         call_sid = field_str(start, "callSid", "start", "Twilio")
+        if not is_twilio_call_sid(call_sid):
+            raise MediaProtocolError(f"Twilio start callSid {call_sid[:40]!r} is not a CallSid (CA + 32 hex)")
         raw_params = start.get("customParameters", {})
         if not isinstance(raw_params, dict):
             raise MediaProtocolError("Twilio start.customParameters is not an object")

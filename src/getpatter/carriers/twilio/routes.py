@@ -14,8 +14,10 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import Response
 
 from getpatter.carriers.base import DIALLED_STREAM_SUBJECT
+from getpatter.carriers.twilio.call_ids import is_twilio_call_sid
 from getpatter.carriers.twilio.carrier import (
     AMD_PATH,
+    MAX_WEBHOOK_BYTES,
     OUTBOUND_STREAM_ID,
     RECORDING_PATH,
     STATUS_PATH,
@@ -33,8 +35,6 @@ if TYPE_CHECKING:
     from getpatter.carriers.twilio.carrier import TwilioCarrier
 
 log = logging.getLogger("getpatter.server.twilio")
-
-MAX_WEBHOOK_BYTES = 64 * 1024
 
 
 def add_twilio_routes(app: FastAPI, state: CarrierHost, carrier: TwilioCarrier) -> None:
@@ -62,7 +62,7 @@ def add_twilio_routes(app: FastAPI, state: CarrierHost, carrier: TwilioCarrier) 
         if form is None:
             return Response("Invalid signature", status_code=403)
         call_sid = form.get("CallSid", "")
-        if not call_sid.isalnum():
+        if not is_twilio_call_sid(call_sid):
             return Response("Missing CallSid", status_code=400)
         caller = form.get("From") or form.get("Caller", "")
         callee = form.get("To") or form.get("Called", "")
@@ -78,7 +78,7 @@ def add_twilio_routes(app: FastAPI, state: CarrierHost, carrier: TwilioCarrier) 
         if form is None:
             return Response("Invalid signature", status_code=403)
         call_sid, call_status = form.get("CallSid", ""), form.get("CallStatus", "")
-        if not call_sid.isalnum() or not call_status:
+        if not is_twilio_call_sid(call_sid) or not call_status:
             return Response("Missing CallSid or CallStatus", status_code=400)
         state.outbound.status(
             call_sid,
@@ -99,7 +99,7 @@ def add_twilio_routes(app: FastAPI, state: CarrierHost, carrier: TwilioCarrier) 
         if form is None:
             return Response("Invalid signature", status_code=403)
         call_sid, answered_by = form.get("CallSid", ""), form.get("AnsweredBy", "unknown")
-        if not call_sid.isalnum():
+        if not is_twilio_call_sid(call_sid):
             return Response("Missing CallSid", status_code=400)
         classification = classify_answered_by(answered_by)
         result = state.outbound.machine_detected(call_sid, carrier.kind, classification, answered_by)
@@ -122,7 +122,7 @@ def add_twilio_routes(app: FastAPI, state: CarrierHost, carrier: TwilioCarrier) 
         if form is None:
             return Response("Invalid signature", status_code=403)
         call_sid = form.get("CallSid", "")
-        if not call_sid.isalnum():
+        if not is_twilio_call_sid(call_sid):
             return Response("Missing CallSid", status_code=400)
         recording_id, status = form.get("RecordingSid", ""), form.get("RecordingStatus", "completed")
         url = form.get("RecordingUrl", "")
@@ -142,6 +142,10 @@ def add_twilio_routes(app: FastAPI, state: CarrierHost, carrier: TwilioCarrier) 
     async def media(websocket: WebSocket, call_id: str) -> None:
         # Outbound calls all stream to one path; their CallSid arrives in ``start``.
         outbound = call_id == OUTBOUND_STREAM_ID
+        if not outbound and not is_twilio_call_sid(call_id):
+            log.warning("Twilio media socket refused: %r is not a CallSid", call_id[:40])
+            await websocket.close(code=1008)
+            return
         await state.run_media(
             websocket,
             carrier.codec(),
