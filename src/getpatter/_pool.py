@@ -56,6 +56,8 @@ _STALE_ERRORS: Final = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolE
 _NO_RESPONSE: Final = "without sending a response"
 
 TraceHook = Callable[[str, dict[str, Any]], Awaitable[None] | None]
+#: Builds one pool's transport for the given limits (e.g. a pool that connects only to checked addresses).
+TransportFactory = Callable[[httpx.Limits], httpx.AsyncBaseTransport]
 
 
 def shared_pool_limits(keepalive_expiry_s: float) -> httpx.Limits:
@@ -88,17 +90,26 @@ class _AttemptTrace:
 class StaleConnectionRetry(httpx.AsyncBaseTransport):
     """Pooled transport that retries, once and on a fresh connection, a request lost to a stale connection.
 
-    ``stale_retries`` counts the retries made (each is also logged at DEBUG on ``getpatter.http``).
+    Both pools are ``httpx.AsyncHTTPTransport(limits=..., **transport_options)``, or what ``make_transport``
+    builds for their limits (then ``transport_options`` must be empty). ``stale_retries`` counts the
+    retries made (each is also logged at DEBUG on ``getpatter.http``).
     """
 
-    def __init__(self, *, keepalive_expiry_s: float, **transport_options: Any) -> None:
-        self._pooled = httpx.AsyncHTTPTransport(
-            limits=shared_pool_limits(keepalive_expiry_s), **transport_options
+    def __init__(
+        self,
+        *,
+        keepalive_expiry_s: float,
+        make_transport: TransportFactory | None = None,
+        **transport_options: Any,
+    ) -> None:
+        if make_transport is not None and transport_options:
+            raise TypeError("pass transport options to make_transport, not with it")
+        build: TransportFactory = make_transport or (
+            lambda limits: httpx.AsyncHTTPTransport(limits=limits, **transport_options)
         )
+        self._pooled = build(shared_pool_limits(keepalive_expiry_s))
         # Retries go through a pool that keeps nothing, so they always ride a connection of their own.
-        self._fresh = httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=0), **transport_options
-        )
+        self._fresh = build(httpx.Limits(max_connections=None, max_keepalive_connections=0))
         self.stale_retries = 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -140,12 +151,19 @@ def pooled_client(
     *,
     keepalive_expiry_s: float = VENDOR_KEEPALIVE_EXPIRY_S,
     trust_env: bool = True,
+    make_transport: TransportFactory | None = None,
     **client_options: Any,
 ) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` on a :class:`StaleConnectionRetry` pool (``client_options`` as httpx's).
 
     ``trust_env=False`` for clients whose destination was checked (webhook tools, loopback posts): an
-    ambient ``HTTP(S)_PROXY`` would otherwise route them elsewhere.
+    ambient ``HTTP(S)_PROXY`` would otherwise route them elsewhere. ``make_transport`` builds the pools
+    (both the kept-alive one and the retry's fresh one) instead of plain httpx transports: webhook tools
+    pass one that connects only to the addresses their SSRF check resolved (``tools/_safe_transport.py``).
     """
-    transport = StaleConnectionRetry(keepalive_expiry_s=keepalive_expiry_s, trust_env=trust_env)
+    transport = (
+        StaleConnectionRetry(keepalive_expiry_s=keepalive_expiry_s, make_transport=make_transport)
+        if make_transport is not None
+        else StaleConnectionRetry(keepalive_expiry_s=keepalive_expiry_s, trust_env=trust_env)
+    )
     return httpx.AsyncClient(transport=transport, trust_env=trust_env, **client_options)

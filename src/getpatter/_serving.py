@@ -68,10 +68,10 @@ class Server:
         self.tunnel_future = asyncio.get_running_loop().create_future()
 
     async def serve(
-        self, app: FastAPI, state: ServerState, *, port: int, quick_tunnel: bool, dashboard_query: str | None
+        self, app: FastAPI, state: ServerState, *, port: int, quick_tunnel: bool, dashboard_token: str | None
     ) -> None:
-        """Serve ``app`` until :meth:`stop` (or SIGINT/SIGTERM); ``dashboard_query`` is ``None`` without
-        a dashboard, else the query string its URL needs. The carrier is closed when serving ends."""
+        """Serve ``app`` until :meth:`stop` (or SIGINT/SIGTERM); ``dashboard_token`` is ``None`` without
+        a dashboard, else its token (``""``: none required). The carrier is closed when serving ends."""
         from getpatter.server.runner import ServerRunner
 
         runner = ServerRunner(app, state, host=self.settings.bind_host, port=port)
@@ -83,8 +83,8 @@ class Server:
             if quick_tunnel and not await self._open_quick_tunnel(state, bound, serving):
                 return
             log.info("getpatter listening on %s:%d for https://%s", runner.host, bound, self.webhook_host)
-            if dashboard_query is not None:
-                log.info("dashboard: http://127.0.0.1:%d/%s", bound, dashboard_query)
+            if dashboard_token is not None:
+                print_dashboard_banner(bound, dashboard_token)
             await state.carrier.configure_number(self.phone_number, self.webhook_host)
             await serving
         finally:
@@ -232,3 +232,15 @@ def _resolve_agent(agent: Agent, on_message: Callback | None) -> Agent:
 
         agent = replace(agent, llm=OpenAILLM())
     return agent
+
+
+def print_dashboard_banner(port: int, token: str) -> None:
+    """The dashboard URL, with its token when one is in effect, on standard output: the owner needs
+    it (a generated token exists nowhere else), and log files and collectors must not get it."""
+    url = f"http://127.0.0.1:{port}/"
+    if token:
+        print(f"getpatter dashboard: {url}?token={token}", flush=True)
+        log.info("dashboard: %s (token required; the URL with the token is printed on stdout)", url)
+    else:
+        print(f"getpatter dashboard: {url}", flush=True)
+        log.info("dashboard: %s", url)

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 from getpatter.agent import Agent, check_can_take_calls
 from getpatter.call.progress import CallInitiated
 from getpatter.call.results import CallResult
-from getpatter.carriers.base import Carrier, Dial
+from getpatter.carriers.base import DIALLED_STREAM_SUBJECT, Carrier, Dial, Dialled
 from getpatter.errors import PatterConfigError, PatterConnectionError
+from getpatter.server.stream_tokens import DEFAULT_TTL_S, StreamTokens
 from getpatter.validation import validate_e164
 
 if TYPE_CHECKING:
@@ -137,14 +138,23 @@ async def place_call(state: ServerState, options: OutboundOptions) -> str | Call
             "before phone.call(...)."
         )
     carrier = state.carrier
+    # The call has no id yet: a carrier that names the media stream in the dial request gets a token for
+    # the dial subject, valid while the call rings, and the call record keeps its nonce so the socket is
+    # tied to this call. (Carriers that start the stream once answered sign it then, with the call id.)
+    ring = options.ring_timeout if options.ring_timeout is not None else carrier.ring_limits[1]
+    token = state.stream_gate.tokens.mint(DIALLED_STREAM_SUBJECT, "outbound", ttl_s=DEFAULT_TTL_S + ring)
     dial = Dial(
         to=options.to,
         from_=options.from_,
         first_message=options.first_message,
         machine_detection=options.machine_detection,
         ring_timeout=options.ring_timeout,
+        stream_token=token,
     )
-    call_id = await carrier.dial(dial, host)
+    dialled = await carrier.dial(dial, host)
+    if not isinstance(dialled, Dialled):
+        dialled = Dialled(dialled)
+    call_id = dialled.call_id
     record = state.outbound.register(
         call_id,
         carrier.kind,
@@ -156,6 +166,7 @@ async def place_call(state: ServerState, options: OutboundOptions) -> str | Call
         machine_detection=options.machine_detection,
         on_machine_detection=options.on_machine_detection,
     )
+    record.stream_nonce = StreamTokens.nonce_of(dialled.stream_token)
     state.events.emit(
         CallInitiated(call_id=call_id, carrier=carrier.kind, to=options.to, from_=options.from_)
     )

@@ -295,11 +295,10 @@ class Patter:
             voicemail_message=voicemail_message,
         )
         assert server.state is not None
-        query = f"?token={self.dashboard_token}" if self.dashboard_token else ""
-        dashboard_query = query if dashboard else None
+        banner_token = self.dashboard_token if dashboard else None  # None: no dashboard to announce
         async with joined(self._fleet):
             await server.serve(
-                app, server.state, port=port, quick_tunnel=quick_tunnel, dashboard_query=dashboard_query
+                app, server.state, port=port, quick_tunnel=quick_tunnel, dashboard_token=banner_token
             )
 
     @property

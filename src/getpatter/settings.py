@@ -65,8 +65,8 @@ class Settings:
     #: ``PATTER_ALLOW_PRIVATE_WEBHOOKS=1`` lets webhook tools call loopback/private addresses (local
     #: development only; off by default as an SSRF guard).
     allow_private_webhooks: bool = False
-    #: ``PATTER_MAX_SOCKETS_PER_IP``: concurrent media sockets one client IP may hold (API.md B.1); 0 = no
-    #: cap (behind a local proxy or tunnel every socket comes from 127.0.0.1).
+    #: ``PATTER_MAX_SOCKETS_PER_IP``: concurrent *unauthenticated* media sockets (before their stream token
+    #: is verified) one client IP may hold (API.md B.1); 0 = no cap. Verified calls are not capped per IP.
     max_sockets_per_ip: int = 10
     #: ``PATTER_MEDIA_TIMEOUT_S``: end a call whose media socket is silent this long (watchdog).
     media_timeout_s: float = 30.0

@@ -195,6 +195,26 @@ class FakeTwilio(FakeTwilioRest):
             server_http_url, public_host, VOICE_PATH, form, sign=sign, signature=signature
         )
 
+    async def stream_params(
+        self,
+        server_http_url: str,
+        public_host: str,
+        call_sid: str,
+        *,
+        from_: str = "+15550001111",
+        to: str = "+15550002222",
+    ) -> dict[str, str]:
+        """Ring the product for ``call_sid`` (signed voice webhook) and return its ``<Parameter>``s, which
+        Twilio echoes in ``start.customParameters`` (the signed stream token among them). For tests that
+        drive the media socket frame by frame."""
+        form = self.voice_form(call_sid=call_sid, from_=from_, to=to)
+        response = await self.post_voice_webhook(server_http_url, public_host, form=form)
+        if response.status_code != 200:
+            raise FakeTwilioError(
+                f"voice webhook answered HTTP {response.status_code}: {response.text[:200]!r}"
+            )
+        return parse_connect_stream(response.text)[1]
+
     async def start_inbound_call(
         self,
         server_http_url: str,
@@ -281,7 +301,7 @@ class FakeTwilio(FakeTwilioRest):
         }
         try:
             ws = await connect(
-                local, additional_headers=headers, open_timeout=5, close_timeout=2, max_size=16 * 1024 * 1024
+                local, additional_headers=headers, open_timeout=15, close_timeout=2, max_size=16 * 1024 * 1024
             )
         except InvalidStatus as exc:
             call.status = "failed"

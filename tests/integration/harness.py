@@ -45,6 +45,10 @@ class Harness:
     async def dial(self, **kwargs: Any) -> FakeCall:
         return await self.twilio.start_inbound_call(self.server.http_url, PUBLIC_HOST, **kwargs)
 
+    async def stream_params(self, call_sid: str, **kwargs: Any) -> dict[str, str]:
+        """The ``customParameters`` Twilio would echo for ``call_sid`` (with its signed stream token)."""
+        return await self.twilio.stream_params(self.server.http_url, PUBLIC_HOST, call_sid, **kwargs)
+
     async def wait_ended(self, count: int = 1, timeout: float = 10.0) -> None:
         async def until() -> None:
             while len(self.ended) < count:

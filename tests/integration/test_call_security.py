@@ -115,11 +115,13 @@ async def test_signed_voice_webhook_answers_connect_stream_twiml() -> None:
         assert stream.get("url") == f"wss://{PUBLIC_HOST}/ws/stream/{sid}"
         params = [(p.get("name"), p.get("value")) for p in stream]
         assert all(p.tag == "Parameter" for p in stream)
-        assert sorted(params) == [("callee", NUMBER), ("caller", CALLER)]
+        token = dict(params)["stream_token"]  # the signed per-call token, checked on `start`
+        assert token.startswith("v1.") and len(token) < 200  # well under Twilio's ~500-char limit
+        assert sorted(params) == [("callee", NUMBER), ("caller", CALLER), ("stream_token", token)]
         # And it is TwiML the (strict) fake Twilio accepts.
         assert parse_connect_stream(response.text) == (
             f"wss://{PUBLIC_HOST}/ws/stream/{sid}",
-            {"caller": CALLER, "callee": NUMBER},
+            {"caller": CALLER, "callee": NUMBER, "stream_token": token},
             None,
         )
 
@@ -131,6 +133,7 @@ async def test_caller_and_callee_fall_back_to_caller_and_called_fields() -> None
         response = await h.twilio.post_voice_webhook(h.server.http_url, PUBLIC_HOST, form=form)
         assert response.status_code == 200
         _, params, _ = parse_connect_stream(response.text)
+        assert params.pop("stream_token").startswith("v1.")
         assert params == {"caller": CALLER, "callee": NUMBER}
 
 
@@ -151,16 +154,20 @@ async def test_hostile_form_values_are_escaped_in_twiml_and_reach_the_call_verba
         streams = root.findall("Connect/Stream")
         assert len(streams) == 1
         params = streams[0].findall("Parameter")
-        assert [(p.get("name"), p.get("value")) for p in params] == [
+        assert [(p.get("name"), p.get("value")) for p in params][:2] == [
             ("caller", HOSTILE_FROM),
             ("callee", NUMBER),
         ]
+        assert [p.get("name") for p in params][2:] == ["stream_token"]
 
         # End to end: the hostile caller ID is carried as data into the call, byte for byte.
         call = await h.dial(from_=HOSTILE_FROM)
         await call.wait_for_agent_audio(timeout=5)
-        assert call.custom_params == {"caller": HOSTILE_FROM, "callee": NUMBER}
+        assert call.custom_params.keys() == {"caller", "callee", "stream_token"}
+        assert call.custom_params["caller"] == HOSTILE_FROM and call.custom_params["callee"] == NUMBER
         assert len(started) == 1 and started[0]["caller"] == HOSTILE_FROM
+        # The token proved the socket; the call itself never sees it.
+        assert started[0]["custom_params"] == {"caller": HOSTILE_FROM, "callee": NUMBER}
         await call.hangup()
         await h.wait_ended()
     assert h.ended[0]["caller"] == HOSTILE_FROM

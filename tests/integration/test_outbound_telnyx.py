@@ -114,7 +114,10 @@ async def test_answered_by_a_human_streams_on_answer_and_has_a_conversation() ->
         parts = urlsplit(url)
         assert parts.scheme == "wss" and parts.netloc == PUBLIC_HOST
         assert parts.path == "/ws/telnyx/stream/" + call.call_control_id.replace(":", "%3A")
-        assert parse_qs(parts.query) == {
+        query = parse_qs(parts.query)
+        token = query.pop("stream_token")  # the signed stream token, verified when the socket starts
+        assert len(token) == 1 and token[0].startswith("v1.")
+        assert query == {
             "caller": [NUMBER],
             "callee": [CALLEE],
             "direction": ["outbound"],

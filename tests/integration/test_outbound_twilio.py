@@ -92,6 +92,7 @@ async def test_answered_by_a_human_has_a_conversation_and_a_result() -> None:
         }  # no AMD fields: machine_detection defaults to False
         url, params, _ = parse_connect_stream(str(twiml))
         assert url == f"wss://{PUBLIC_HOST}/ws/stream/outbound"
+        assert params.pop("stream_token").startswith("v1.")  # signed; verified when the socket starts
         assert params == {
             "caller": NUMBER,
             "callee": CALLEE,

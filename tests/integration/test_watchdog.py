@@ -16,13 +16,14 @@ async def test_a_silent_media_socket_ends_the_call(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("PATTER_MEDIA_TIMEOUT_S", "1")
     async with call_harness() as h:
         sid, stream = new_sid("CA"), new_sid("MZ")
+        params = await h.stream_params(sid)
         ws = await connect(f"{h.server.ws_url}/ws/stream/{sid}")
         details = {
             "accountSid": h.twilio.account_sid,
             "streamSid": stream,
             "callSid": sid,
             "tracks": ["inbound"],
-            "customParameters": {"caller": "+15550001111", "callee": "+15550002222"},
+            "customParameters": params,
             "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
         }
         start = {"event": "start", "sequenceNumber": "1", "streamSid": stream, "start": details}

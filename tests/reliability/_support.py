@@ -59,10 +59,14 @@ def fd_count() -> int:
 class RawStream:
     """A bare Twilio media-stream client for fault injection (no pacer, no reader logic)."""
 
-    def __init__(self, ws: ClientConnection, call_sid: str, stream_sid: str) -> None:
+    def __init__(
+        self, ws: ClientConnection, call_sid: str, stream_sid: str, params: dict[str, str] | None = None
+    ) -> None:
         self.ws = ws
         self.call_sid = call_sid
         self.stream_sid = stream_sid
+        #: ``customParameters`` of ``start``: what the server's answer said (with its stream token).
+        self.params = params if params is not None else {"caller": "+15550001111", "callee": NUMBER}
         self.seq = 0
         self.received: list[str] = []
         self._reader = asyncio.create_task(self._read())
@@ -85,6 +89,16 @@ class RawStream:
         )
         return cls(ws, sid, new_sid("MZ"))
 
+    @classmethod
+    async def dial(cls, h: Harness, call_sid: str | None = None) -> RawStream:
+        """A stream for a call the product answered: its voice webhook is posted first (signed, as Twilio
+        does), and ``start`` echoes the answer's parameters, stream token included."""
+        sid = call_sid or new_sid("CA")
+        params = await h.stream_params(sid)
+        stream = await cls.open(h.server, sid)
+        stream.params = params
+        return stream
+
     async def _read(self) -> None:
         with contextlib.suppress(Exception):
             async for message in self.ws:
@@ -103,7 +117,7 @@ class RawStream:
                 "streamSid": self.stream_sid,
                 "callSid": self.call_sid,
                 "tracks": ["inbound"],
-                "customParameters": {"caller": caller, "callee": callee},
+                "customParameters": {**self.params, "caller": caller, "callee": callee},
                 "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
             },
             "streamSid": self.stream_sid,

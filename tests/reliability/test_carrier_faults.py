@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tests.fakes.twilio import new_sid, pcm16_16k_to_mulaw_8k, tone_pcm16_16k
+from tests.fakes.twilio import new_sid, parse_connect_stream, pcm16_16k_to_mulaw_8k, tone_pcm16_16k
 from tests.integration.harness import NUMBER, PUBLIC_HOST, Harness, call_harness
 from tests.reliability._support import RawStream, until
 
@@ -48,7 +48,7 @@ def _ended_ids(h: Harness) -> list[str]:
 
 async def test_media_socket_closed_without_stop_ends_the_call_once() -> None:
     async with call_harness() as h:
-        stream = await RawStream.open(h.server)
+        stream = await RawStream.dial(h)
         await stream.start()
         for chunk in range(1, 11):
             await stream.send(stream.media_event(SILENCE_FRAME, chunk))
@@ -169,7 +169,7 @@ async def test_duplicate_and_out_of_order_media_frames_do_not_break_the_call() -
 async def test_tone_delivered_as_duplicated_frames_is_still_one_utterance() -> None:
     """Duplicated speech frames (a carrier retransmitting) never turn one utterance into two turns."""
     async with call_harness(utterances=["Hello there.", "Second."], replies=["Hi!", "Bye."]) as h:
-        stream = await RawStream.open(h.server)
+        stream = await RawStream.dial(h)
         await stream.start()
         await until(lambda: stream.agent_media_count() > 0)
         tone = pcm16_16k_to_mulaw_8k(tone_pcm16_16k(400))
@@ -236,7 +236,11 @@ async def test_the_same_voice_webhook_delivered_twice_makes_one_call() -> None:
         first = await h.twilio.post_voice_webhook(h.server.http_url, PUBLIC_HOST, form=form)
         again = await h.twilio.post_voice_webhook(h.server.http_url, PUBLIC_HOST, form=form)
         assert first.status_code == again.status_code == 200
-        assert first.text == again.text  # same answer, same stream URL
+        # Same answer, same stream URL; only the one-socket stream token differs (either one works).
+        url_1, params_1, _ = parse_connect_stream(first.text)
+        url_2, params_2, _ = parse_connect_stream(again.text)
+        assert url_1 == url_2 and params_1.pop("stream_token") != params_2.pop("stream_token")
+        assert params_1 == params_2
         # A webhook alone is not a call.
         assert started == [] and h.phone.metrics_store.get_active_calls() == []
         assert h.deepgram.connections == []
@@ -286,7 +290,7 @@ async def test_many_faults_in_a_row_then_a_clean_call() -> None:
         # 1) started then aborted (TCP reset), 2) started then closed, 3) started then stopped twice,
         # 4) never started, closed.
         for mode in ("abort", "close", "double-stop", "no-start"):
-            stream = await RawStream.open(h.server)
+            stream = await (RawStream.dial(h) if mode != "no-start" else RawStream.open(h.server))
             if mode != "no-start":
                 await stream.start()
                 started_sids.append(stream.call_sid)

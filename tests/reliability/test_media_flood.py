@@ -44,15 +44,24 @@ class Flood:
     errors: list[str] = field(default_factory=list)
 
 
-def _flood(url: str, call_sid: str, frame: Callable[[int], str], stop: threading.Event, out: Flood) -> None:
-    """From a thread: open a Twilio media stream, start it, then send ``frame(n)`` as fast as possible."""
+def _flood(
+    url: str,
+    call_sid: str,
+    params: dict[str, str],
+    frame: Callable[[int], str],
+    stop: threading.Event,
+    out: Flood,
+) -> None:
+    """From a thread: open a Twilio media stream, start it (``params``: the answer's stream parameters,
+    signed stream token included: the attacker is a real caller), then send ``frame(n)`` as fast as
+    possible."""
     stream = new_sid("MZ")
     details = {
         "accountSid": "AC" + "0" * 31 + "1",
         "streamSid": stream,
         "callSid": call_sid,
         "tracks": ["inbound"],
-        "customParameters": {"caller": "+15550009999", "callee": "+15550002222"},
+        "customParameters": {**params, "caller": "+15550009999", "callee": "+15550002222"},
         "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
     }
     start = {"event": "start", "sequenceNumber": "1", "streamSid": stream, "start": details}
@@ -78,9 +87,12 @@ async def _under_attack(h: Harness, frame: Callable[[int], str]) -> tuple[Flood,
     state = h.phone._state
     assert state is not None
     sid = new_sid("CA")
+    params = await h.stream_params(sid)
     out, stop = Flood(), threading.Event()
     thread = threading.Thread(
-        target=_flood, args=(f"{h.server.ws_url}/ws/stream/{sid}", sid, frame, stop, out), daemon=True
+        target=_flood,
+        args=(f"{h.server.ws_url}/ws/stream/{sid}", sid, params, frame, stop, out),
+        daemon=True,
     )
     thread.start()
     try:
@@ -155,7 +167,7 @@ async def test_junk_frames_do_not_keep_a_fake_call_alive_past_the_watchdog(
 ) -> None:
     monkeypatch.setenv("PATTER_MEDIA_TIMEOUT_S", "1")
     async with call_harness() as h:
-        stream = await RawStream.open(h.server)
+        stream = await RawStream.dial(h)
         await stream.start()
         began = time.perf_counter()
         fed_until_the_end = True

@@ -14,6 +14,7 @@ import pytest
 from getpatter.carriers.telnyx.client_state import (
     CLIENT_STATE_MARK,
     client_state_key,
+    client_state_keys,
     decode_client_state,
     encode_client_state,
 )
@@ -75,3 +76,23 @@ def test_client_state_marker_is_signed_and_verified(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("PATTER_STREAM_SECRET", "shared-secret")
     assert client_state_key("KEY-api") == b"shared-secret"
     assert decode_client_state(state, client_state_key("KEY-api")) is None
+
+
+def test_client_state_keys_rotate_like_the_stream_token_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``PATTER_STREAM_SECRET`` is one list of keys for stream tokens and ``client_state`` alike: the first
+    signs, every one verifies, so markers signed before a rotation stay ours."""
+    old, new = "old-secret-" + "o" * 24, "new-secret-" + "n" * 24
+    monkeypatch.setenv("PATTER_STREAM_SECRET", old)
+    before = encode_client_state("Hello there", client_state_key("KEY-api"))
+    monkeypatch.setenv("PATTER_STREAM_SECRET", f"{new},{old}")
+    keys = client_state_keys("KEY-api")
+    assert keys == (new.encode(), old.encode())
+    assert decode_client_state(before, keys) == {
+        "getpatter": CLIENT_STATE_MARK,
+        "first_message": "Hello there",
+    }
+    after = encode_client_state("Hi", client_state_key("KEY-api"))
+    assert decode_client_state(after, new.encode()) is not None
+    assert decode_client_state(after, old.encode()) is None  # new markers are signed with the new key
+    monkeypatch.setenv("PATTER_STREAM_SECRET", new)
+    assert decode_client_state(before, client_state_keys("KEY-api")) is None  # the old key retired

@@ -108,10 +108,15 @@ class CallSession:
         self.budget = MediaBudget(runtime.media_limits, codec.wire_format, call_id_hint or "?")
 
     # -- socket loop ---------------------------------------------------------------------------------
-    async def run(self, receive: Callable[[], Awaitable[str | bytes | None]]) -> None:
-        """Consume the carrier's media socket until it stops or closes; always ends the call once."""
+    async def run(
+        self, receive: Callable[[], Awaitable[str | bytes | None]], started: MediaStarted | None = None
+    ) -> None:
+        """Consume the carrier's media socket until it stops or closes; always ends the call once.
+        ``started``: the ``start`` the server already read from the socket (and verified), if any."""
         watchdog = asyncio.create_task(self._watchdog(), name=f"watchdog-{self._hint}")
         try:
+            if started is not None:
+                await self._on_started(started)
             while True:
                 message = await receive()
                 if message is None:

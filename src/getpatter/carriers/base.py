@@ -32,6 +32,13 @@ DIRECTION_PARAM = "direction"
 FIRST_MESSAGE_PARAM = "first_message"
 #: Carriers cap custom stream parameters (~500 characters); the full text stays in the registry.
 MAX_PARAM_CHARS = 500
+#: The stream parameter (Twilio ``<Parameter>``, Telnyx ``stream_url`` query field) carrying the signed
+#: stream token (``server/stream_tokens.py``) that the media socket must present on ``start``.
+STREAM_TOKEN_PARAM = "stream_token"
+#: What a stream token minted at dial time names: the call has no id until the carrier answers the dial
+#: request, so a carrier that builds the stream before dialling (inline instructions) can only present
+#: this; the server then ties the token to the call through the call record (``Dialled.stream_token``).
+DIALLED_STREAM_SUBJECT = "dialled"
 
 
 class MediaProtocolError(ValueError):
@@ -126,6 +133,19 @@ class Dial:
     first_message: str
     machine_detection: bool
     ring_timeout: int | None
+    #: A signed stream token for :data:`DIALLED_STREAM_SUBJECT`, outbound, valid while the call rings: for
+    #: carriers that must name the media stream in the dial request itself. Carriers that start the
+    #: stream later (once answered) sign it then, through :class:`~getpatter.carriers.host.CarrierHost`.
+    stream_token: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Dialled:
+    """What a carrier's dial request produced: the call id, and the stream token it handed the carrier
+    (``""``: the carrier signs the stream later, naming the call id)."""
+
+    call_id: str
+    stream_token: str = field(default="", repr=False)
 
 
 class Carrier(abc.ABC):
@@ -157,8 +177,9 @@ class Carrier(abc.ABC):
         """REST control of a live call, or ``None`` when ``call_id`` cannot be one of this carrier's."""
 
     @abc.abstractmethod
-    async def dial(self, dial: Dial, webhook_host: str) -> str:
-        """Place the call with everything the rest of it needs (stream, callbacks, AMD); its call id."""
+    async def dial(self, dial: Dial, webhook_host: str) -> str | Dialled:
+        """Place the call with everything the rest of it needs (stream, callbacks, AMD); its call id, or a
+        :class:`Dialled` when the dial request carried ``dial.stream_token``."""
 
     @abc.abstractmethod
     async def start_recording(self, call_id: str, webhook_host: str) -> str:
@@ -168,6 +189,12 @@ class Carrier(abc.ABC):
     async def configure_number(self, number: str, webhook_host: str) -> None:
         """Best effort at ``serve()``: point ``number`` at this server (failures are logged, not raised,
         with the manual fix). A carrier with nothing to configure does nothing."""
+
+    def stream_secret(self) -> str:
+        """The carrier's own secret (``""``: none), which signs media-stream tokens when
+        ``PATTER_STREAM_SECRET`` is unset: instances sharing a carrier account then agree on them with no
+        extra configuration. Never logged."""
+        return ""
 
     @abc.abstractmethod
     async def close(self) -> None:

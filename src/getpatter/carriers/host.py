@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 
     from getpatter.carriers.base import Classification, MediaCodec
 
-__all__ = ["CallBook", "CarrierHost", "MachineVerdict", "PlacedCall"]
+__all__ = ["CallBook", "CarrierHost", "MachineVerdict", "PlacedCall", "StreamDirection"]
+
+StreamDirection = Literal["inbound", "outbound"]
 
 
 class MachineVerdict(Protocol):
@@ -104,16 +106,27 @@ class CarrierHost(Protocol):
         """A carrier recording is available: emitted as ``RecordingSaved`` on the server bus."""
         ...
 
+    def stream_token(self, call_id: str, direction: StreamDirection) -> str:
+        """A signed token for the one media socket of ``call_id`` (``server/stream_tokens.py``): the
+        carrier puts it in the stream it hands out (URL query or stream parameter, under
+        :data:`~getpatter.carriers.base.STREAM_TOKEN_PARAM`); the socket is refused without it."""
+        ...
+
     async def run_media(
         self,
         websocket: WebSocket,
         codec: MediaCodec,
         *,
         call_id: str,
-        direction: Literal["inbound", "outbound"],
-        unique_key: bool = False,
+        direction: StreamDirection,
+        token_subject: str = "",
+        url_token: str | None = None,
     ) -> None:
-        """Run one call on an (unaccepted) media WebSocket until it ends. ``call_id`` is the id known
-        from the URL (the codec's ``start`` may bring the real one); ``unique_key`` when several live
-        streams share that id (Twilio outbound streams all use one path)."""
+        """Run one call on an (unaccepted) media WebSocket until it ends, once its ``start`` presented a
+        valid stream token (refused with 1008 otherwise, before any vendor connection).
+
+        ``call_id``: the id the URL names (``""`` when the path names none, e.g. one path for every
+        outbound stream; ``start`` then brings it). ``token_subject``: what the token names when it is not
+        the call id (:data:`~getpatter.carriers.base.DIALLED_STREAM_SUBJECT`). ``url_token``: the token
+        when the URL carried it; ``None``: it is in ``start``'s stream parameters."""
         ...

@@ -16,6 +16,7 @@ from getpatter.errors import PatterConfigError
 from getpatter.server.calls import OutboundRegistry
 from getpatter.server.limits import SocketLimiter
 from getpatter.server.state import ServerConfig, ServerState
+from getpatter.server.stream_gate import StreamGate
 from getpatter.settings import Settings
 
 __all__ = ["build_state"]
@@ -40,6 +41,7 @@ def build_state(
 ) -> ServerState:
     """The state of one server for ``carrier`` (a ``Twilio(...)`` / ``Telnyx(...)`` config).
 
+    Media streams are signed with ``PATTER_STREAM_SECRET``, else the carrier's own secret.
     ``settings`` (else the defaults) gives the socket cap, the media watchdog and whether webhook tools
     may reach private addresses; ``events`` is the bus for call-progress events (else a new one).
     """
@@ -80,6 +82,7 @@ def build_state(
         events=bus,
         outbound=outbound,
         socket_limiter=SocketLimiter(config.max_sockets_per_ip),
+        stream_gate=StreamGate.from_env(config.carrier.stream_secret()),
     )
     if config.recording:
         runtime.observers.append(_recording_observer(state))

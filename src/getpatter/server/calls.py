@@ -85,6 +85,9 @@ class OutboundCall:
     transcript: tuple[dict[str, Any], ...] = ()
     metrics: Any = None  # the media session's CallMetrics, from its CallSummary
     ctx: CallContext | None = None
+    #: Nonce of the stream token handed to the carrier in the dial request (it was minted before the call
+    #: had an id, so the socket's token is tied to the call here); ``""`` when the dial carried none.
+    stream_nonce: str = ""
     result: asyncio.Future[CallResult] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -107,6 +110,11 @@ class OutboundRegistry:
     # ---- records -------------------------------------------------------------------------------------
     def get(self, call_id: str) -> OutboundCall | None:
         return self._calls.get(call_id)
+
+    def stream_nonce(self, call_id: str) -> str:
+        """The nonce of the stream token this instance dialled ``call_id`` with (``""``: none known)."""
+        record = self._calls.get(call_id)
+        return record.stream_nonce if record is not None else ""
 
     def _record(self, call_id: str, carrier: str) -> OutboundCall:
         record = self._calls.get(call_id)

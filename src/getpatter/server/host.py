@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 from starlette.websockets import WebSocket
 
 from getpatter.call.progress import RecordingSaved
 from getpatter.call.session import CallSession
 from getpatter.carriers.base import MediaCodec
+from getpatter.carriers.host import StreamDirection
 from getpatter.server.calls import OutboundRegistry
 from getpatter.server.media_socket import serve_media_socket
 from getpatter.server.state import ServerState
+from getpatter.server.stream_gate import StreamExpectation
 
 __all__ = ["ServerHost"]
 
 
 class ServerHost:
     """Adapts one :class:`ServerState` to what carrier routes may use: public host, signature policy,
-    the outbound-call book, recording events and the media-socket runner."""
+    the outbound-call book, recording events, stream tokens and the media-socket runner."""
 
     __slots__ = ("_state",)
 
@@ -61,23 +63,27 @@ class ServerHost:
             )
         )
 
+    def stream_token(self, call_id: str, direction: StreamDirection) -> str:
+        # The gate also expects this call's socket: it skips the per-IP cap while it starts.
+        return self._state.stream_gate.mint(call_id, direction)
+
     async def run_media(
         self,
         websocket: WebSocket,
         codec: MediaCodec,
         *,
         call_id: str,
-        direction: Literal["inbound", "outbound"],
-        unique_key: bool = False,
+        direction: StreamDirection,
+        token_subject: str = "",
+        url_token: str | None = None,
     ) -> None:
         state = self._state
+        hint = call_id or token_subject or direction  # until ``start`` names the call
 
         def make_session() -> CallSession:
             return CallSession(
-                state.runtime, codec, websocket.send_text, call_id_hint=call_id, direction=direction
+                state.runtime, codec, websocket.send_text, call_id_hint=hint, direction=direction
             )
 
-        def key(session: CallSession) -> str:
-            return f"{call_id}-{id(session):x}" if unique_key else call_id
-
-        await serve_media_socket(state, websocket, make_session, key)
+        expect = StreamExpectation(call_id, direction, subject=token_subject, url_token=url_token)
+        await serve_media_socket(state, websocket, make_session, expect)

@@ -1,8 +1,9 @@
-"""Per-client-IP cap on concurrent media sockets (API.md B.1).
+"""Per-client-IP cap on concurrent *unauthenticated* media sockets (API.md B.1).
 
-Keyed on the TCP peer address only: ``X-Forwarded-For`` is attacker-controlled and never consulted.
-Behind a local proxy or tunnel every socket comes from 127.0.0.1, so raise or disable the cap there
-(``PATTER_MAX_SOCKETS_PER_IP``; 0 = no cap).
+A socket counts from its upgrade until its stream token is verified on ``start`` (then it is a call, and
+the process's admission limit decides); sockets for a call the server just answered are not counted.
+Keyed on the client address of ``server/client_address.py``: the TCP peer, or ``X-Forwarded-For`` when
+the peer is in ``PATTER_TRUSTED_PROXIES``. ``PATTER_MAX_SOCKETS_PER_IP`` sets it (default 10; 0 = no cap).
 """
 
 from __future__ import annotations

@@ -70,7 +70,8 @@ class ServerRunner:
             self.app,
             log_level="warning",
             lifespan="off",
-            # Never let X-Forwarded-For rewrite the client address: the per-IP socket cap keys on it.
+            # Never let uvicorn rewrite the client address from X-Forwarded-For: the per-IP socket cap
+            # believes that header only from PATTER_TRUSTED_PROXIES (server/client_address.py).
             proxy_headers=False,
             ws_ping_interval=20.0,
             ws_max_size=1024 * 1024 + 4096,

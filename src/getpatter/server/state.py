@@ -2,7 +2,8 @@
 
 :class:`ServerConfig` is what ``serve()`` / ``asgi_app()`` decided and never changes while serving.
 :class:`ServerState` holds what does change: the public host (a quick tunnel only knows it once up), the
-live calls, the per-IP socket counts, the outbound-call book and the server-level event bus. Routes
+live calls, the per-IP socket counts, the stream-token gate, the outbound-call book and the server-level
+event bus. Routes
 reach the carrier through ``config.carrier`` and never ask which carrier it is.
 """
 
@@ -15,6 +16,7 @@ from getpatter.call.session import CallRuntime, CallSession
 from getpatter.carriers.base import Carrier
 from getpatter.server.calls import OutboundRegistry
 from getpatter.server.limits import SocketLimiter
+from getpatter.server.stream_gate import StreamGate
 
 __all__ = ["ServerConfig", "ServerState"]
 
@@ -31,7 +33,8 @@ class ServerConfig:
     recording: bool = False
     #: ``serve(voicemail_message=...)``: left on a machine when the call gave none of its own.
     default_voicemail: str = ""
-    #: Media sockets allowed per client address (``PATTER_MAX_SOCKETS_PER_IP``; 0 = no cap).
+    #: Unauthenticated media sockets (before their stream token is verified) allowed per client address
+    #: (``PATTER_MAX_SOCKETS_PER_IP``; 0 = no cap).
     max_sockets_per_ip: int = 10
 
 
@@ -48,7 +51,11 @@ class ServerState:
     events: EventBus
     #: Outbound calls placed through this server (``phone.call()``).
     outbound: OutboundRegistry
+    #: Per-IP cap on *unauthenticated* media sockets (before their stream token is verified).
     socket_limiter: SocketLimiter
+    #: Media-socket admission: stream-token keys (``PATTER_STREAM_SECRET``, else the carrier's secret) and
+    #: their one-socket-per-token ledger, trusted proxies, refusal log.
+    stream_gate: StreamGate = field(repr=False)
     #: Live calls by media-socket key.
     sessions: dict[str, CallSession] = field(default_factory=dict)
 

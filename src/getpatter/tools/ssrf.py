@@ -7,10 +7,10 @@ or otherwise not globally routable -- for IPv4 and IPv6, including IPv4 embedded
 6to4, Teredo). Only ``http``/``https`` are allowed. ``allow_private=True`` lifts the address rule (local
 development, tests against 127.0.0.1) but never the scheme rule.
 
-Limit: the check resolves the name, then httpx resolves it again to connect. A hostile DNS server could
-answer differently the second time (DNS rebinding). Redirects are not followed by the webhook client, so a
-public endpoint cannot bounce a request inward; closing the rebinding window needs a connect-time check in
-the transport (a possible follow-up).
+The check resolves the name once and returns the addresses it checked; the webhook client connects to
+those very addresses (``tools/_safe_transport.py``) instead of resolving the name again, so a hostile DNS
+server cannot answer differently the second time (DNS rebinding). Redirects are not followed by the webhook
+client, so a public endpoint cannot bounce a request inward.
 """
 
 from __future__ import annotations
@@ -80,8 +80,10 @@ def _parse_address(text: str) -> IPAddress:
 
 async def check_webhook_url(
     url: str, *, allow_private: bool = False, resolve: Resolver | None = None
-) -> None:
-    """Raise :class:`WebhookBlockedError` unless ``url`` is http(s) and every resolved address is public.
+) -> list[IPAddress]:
+    """Raise :class:`WebhookBlockedError` unless ``url`` is http(s) and every resolved address is public;
+    return the checked addresses (the only ones a connection may then use). With ``allow_private`` the
+    host is not resolved and ``[]`` is returned.
 
     Raises :class:`WebhookResolveError` when the name does not resolve. Every address must pass, not just
     one: the connection may use any of them.
@@ -94,7 +96,7 @@ async def check_webhook_url(
     if not host:
         raise WebhookBlockedError("webhook URL has no host")
     if allow_private:
-        return
+        return []
     name = host.rstrip(".").lower()
     if name == "localhost" or name.endswith(".localhost"):
         raise WebhookBlockedError(f"webhook host {host!r} is local; only public addresses are allowed")
@@ -124,9 +126,11 @@ async def check_webhook_url(
             raise WebhookBlockedError(
                 f"webhook host {host!r} resolves to non-public address {address}; refused (SSRF guard)"
             )
+    return addresses
 
 
 __all__ = [
+    "IPAddress",
     "Resolver",
     "WebhookBlockedError",
     "WebhookResolveError",

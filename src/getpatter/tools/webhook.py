@@ -31,6 +31,7 @@ import httpx
 from getpatter._pool import ENDPOINT_KEEPALIVE_EXPIRY_S, pooled_client
 from getpatter._version import __version__
 from getpatter.errors import ErrorCode, PatterError
+from getpatter.tools._safe_transport import PinnedBackend
 from getpatter.tools.ssrf import Resolver, WebhookResolveError, check_webhook_url
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ MAX_ATTEMPTS = 3
 BACKOFF_S = (0.5, 1.0)
 MAX_RETRY_AFTER_S = 5.0
 MAX_RESPONSE_BYTES = 1024 * 1024
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -103,15 +105,19 @@ class WebhookCaller:
         self._resolve = resolve
         self._max_bytes = max_response_bytes
         self._client: httpx.AsyncClient | None = None
+        self._pins = PinnedBackend(pinning=not allow_private)
         self._closed = False
 
     def _http(self) -> httpx.AsyncClient:
         if self._closed:
             raise WebhookToolError("webhook client is closed (the call has ended)")
         if self._client is None:
-            # trust_env=False: an ambient proxy would make the SSRF check meaningless.
+            # trust_env=False: an ambient proxy would make the SSRF check meaningless. Both pools of the
+            # client connect only to the addresses the check resolved (no second lookup: no DNS
+            # rebinding), the stale-connection retry's fresh connection included.
             self._client = pooled_client(
                 keepalive_expiry_s=ENDPOINT_KEEPALIVE_EXPIRY_S,
+                make_transport=self._pins.transport,
                 follow_redirects=False,
                 trust_env=False,
                 headers={"user-agent": f"getpatter/{__version__}"},
@@ -177,9 +183,15 @@ class WebhookCaller:
         try:
             async with asyncio.timeout(timeout_s):  # the deadline covers DNS, connect, upload and download
                 try:
-                    await check_webhook_url(url, allow_private=self._allow_private, resolve=self._resolve)
+                    checked = await check_webhook_url(
+                        url, allow_private=self._allow_private, resolve=self._resolve
+                    )
                 except WebhookResolveError as exc:
                     raise _Retryable(str(exc)) from None
+                if not self._allow_private:
+                    target = httpx.URL(url)
+                    host, port = target.raw_host.decode("ascii"), target.port or _DEFAULT_PORTS[target.scheme]
+                    self._pins.pin(host, port, checked)
                 return await self._post(url, body, timeout_s)
         except (TimeoutError, httpx.TimeoutException):  # only our deadline or httpx's raise these here
             raise WebhookToolError(f"webhook timed out after {timeout_s:g}s (not retried)") from None

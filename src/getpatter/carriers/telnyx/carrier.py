@@ -2,9 +2,10 @@
 
 Outbound calls are dialled with ``POST /calls`` (``timeout_secs``, ``answering_machine_detection=
 greeting_end`` when wanted, and a ``client_state`` marking the call as ours with its first message);
-the media stream is started on ``call.answered`` (``routes.py``). A number routes to its Call Control
-application, so :meth:`configure_number` points the application's webhook at us and attaches the number
-to it (``number_setup.py``).
+the media stream is started on ``call.answered`` (``routes.py``), its URL signed for the call id then (the
+dial carries no stream, so :meth:`dial` ignores ``Dial.stream_token``). A number routes to its Call
+Control application, so :meth:`configure_number` points the application's webhook at us and attaches the
+number to it (``number_setup.py``).
 """
 
 from __future__ import annotations
@@ -14,8 +15,15 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
-from getpatter.carriers.base import Carrier, CarrierControl, Classification, Dial, MediaCodec
-from getpatter.carriers.telnyx.client_state import client_state_key, encode_client_state
+from getpatter.carriers.base import (
+    STREAM_TOKEN_PARAM,
+    Carrier,
+    CarrierControl,
+    Classification,
+    Dial,
+    MediaCodec,
+)
+from getpatter.carriers.telnyx.client_state import client_state_keys, encode_client_state
 from getpatter.carriers.telnyx.config import Telnyx
 from getpatter.carriers.telnyx.rest import TelnyxCallControl, TelnyxRestClient, resolve_base_url
 from getpatter.carriers.urls import public_url, public_ws_url
@@ -87,10 +95,11 @@ def status_for_hangup(hangup_cause: str, *, answered: bool) -> str:
     return _HANGUP.get(hangup_cause.strip().lower(), "failed")
 
 
-def stream_url(webhook_host: str, call_control_id: str, query: Mapping[str, str]) -> str:
-    """The media-stream URL of a call; ``query`` carries what the stream needs (parties, direction)."""
+def stream_url(webhook_host: str, call_control_id: str, query: Mapping[str, str], token: str) -> str:
+    """The media-stream URL of a call; ``query`` carries what the stream needs (parties, direction), and
+    ``token`` is its signed stream token (Telnyx echoes nothing back: the socket reads it from its URL)."""
     path = f"{STREAM_PATH}/{quote(call_control_id, safe='')}"
-    return f"{public_ws_url(webhook_host, path)}?{urlencode(query)}"
+    return f"{public_ws_url(webhook_host, path)}?{urlencode({**query, STREAM_TOKEN_PARAM: token})}"
 
 
 class TelnyxCarrier(Carrier):
@@ -101,8 +110,9 @@ class TelnyxCarrier(Carrier):
         self.config = config
         #: ``Telnyx(allow_unsigned_webhooks=True)`` and no public key: webhooks accepted unverified.
         self.allow_unsigned = _check_unsigned_webhooks(config)
-        #: HMAC key of the ``client_state`` marker on the calls this server places (``client_state.py``).
-        self.state_key = client_state_key(config.api_key)
+        #: HMAC keys of the ``client_state`` marker on the calls this server places (``client_state.py``):
+        #: the first signs, every one verifies.
+        self.state_keys = client_state_keys(config.api_key)
         self.rest = TelnyxRestClient(config.api_key, base_url=resolve_base_url(config))
 
     def __repr__(self) -> str:
@@ -132,12 +142,15 @@ class TelnyxCarrier(Carrier):
             connection_id=self.config.connection_id,
             timeout_secs=dial.ring_timeout,
             answering_machine_detection="greeting_end" if dial.machine_detection else None,
-            client_state=encode_client_state(dial.first_message, self.state_key),
+            client_state=encode_client_state(dial.first_message, self.state_keys[0]),
         )
         call_id = dialled.get("call_control_id")
         if not isinstance(call_id, str) or not call_id:
             raise PatterConnectionError(f"{self.kind} accepted the call but returned no call id")
         return call_id
+
+    def stream_secret(self) -> str:
+        return self.config.api_key
 
     async def start_recording(self, call_id: str, webhook_host: str) -> str:
         """Telnyx reports the file as ``call.recording.saved`` on the voice webhook."""

@@ -20,7 +20,12 @@ import orjson
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import Response
 
-from getpatter.carriers.base import DIRECTION_PARAM, FIRST_MESSAGE_PARAM, MAX_PARAM_CHARS
+from getpatter.carriers.base import (
+    DIRECTION_PARAM,
+    FIRST_MESSAGE_PARAM,
+    MAX_PARAM_CHARS,
+    STREAM_TOKEN_PARAM,
+)
 from getpatter.carriers.telnyx.call_ids import is_telnyx_call_control_id
 from getpatter.carriers.telnyx.carrier import (
     MAX_WEBHOOK_BYTES,
@@ -88,9 +93,10 @@ def add_telnyx_routes(app: FastAPI, state: CarrierHost, carrier: TelnyxCarrier) 
             log.info("Telnyx call %s initiated (%s)", call_control_id, payload.get("direction"))
             return
         query = {"caller": _party(payload, "from"), "callee": _party(payload, "to")}
+        token = state.stream_token(call_control_id, "inbound")
         answer = carrier.rest.answer(
             call_control_id,
-            stream_url=stream_url(state.webhook_host, call_control_id, query),
+            stream_url=stream_url(state.webhook_host, call_control_id, query, token),
             stream_codec=carrier.config.stream_codec,
         )
         in_background(answer, f"answer of call {call_control_id}")
@@ -156,6 +162,7 @@ def add_telnyx_routes(app: FastAPI, state: CarrierHost, carrier: TelnyxCarrier) 
             carrier.codec(params),
             call_id=call_id,
             direction="outbound" if outbound else "inbound",
+            url_token=websocket.query_params.get(STREAM_TOKEN_PARAM, ""),  # Telnyx echoes no parameters
         )
 
 
@@ -185,7 +192,7 @@ def _call_progress(
         return
     registry = state.outbound
     record = registry.get(ccid)
-    mark = decode_client_state(payload.get("client_state"), carrier.state_key)
+    mark = decode_client_state(payload.get("client_state"), carrier.state_keys)
     if (record is None or not record.placed) and mark is None:
         return
     client = carrier.rest
@@ -205,7 +212,8 @@ def _call_progress(
         }
         if first:
             query[FIRST_MESSAGE_PARAM] = first[:MAX_PARAM_CHARS]
-        url = stream_url(state.webhook_host, ccid, query)
+        token = state.stream_token(ccid, "outbound")
+        url = stream_url(state.webhook_host, ccid, query, token)
         start = client.streaming_start(ccid, stream_url=url, stream_codec=carrier.config.stream_codec)
         run(start, f"streaming_start of call {ccid}")
     elif event_type == "call.hangup":

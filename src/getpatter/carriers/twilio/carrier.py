@@ -3,7 +3,7 @@
 Outbound calls are dialled with everything the rest of the call needs, so no instance has to remember
 anything for the call to work: ``Calls.json`` with inline TwiML ``<Connect><Stream
 url="wss://{host}/ws/stream/outbound">`` whose ``<Parameter>``s carry caller, callee,
-``direction=outbound`` and the call's first message; call-progress callbacks to
+``direction=outbound``, the call's first message and its signed stream token; call-progress callbacks to
 ``/webhooks/twilio/status``; with answering-machine detection, async AMD (``DetectMessageEnd``: the
 verdict comes once a machine's greeting is over, the moment to leave a message) to ``/webhooks/twilio/amd``.
 """
@@ -18,10 +18,12 @@ from getpatter.carriers.base import (
     DIRECTION_PARAM,
     FIRST_MESSAGE_PARAM,
     MAX_PARAM_CHARS,
+    STREAM_TOKEN_PARAM,
     Carrier,
     CarrierControl,
     Classification,
     Dial,
+    Dialled,
     MediaCodec,
 )
 from getpatter.carriers.twilio.config import Twilio
@@ -83,6 +85,12 @@ def stream_url(webhook_host: str, call_id: str) -> str:
     return public_ws_url(webhook_host, f"{STREAM_PATH}/{call_id}")
 
 
+def stream_twiml(webhook_host: str, call_id: str, params: Mapping[str, str], token: str) -> str:
+    """``<Connect><Stream>`` for a call, its ``<Parameter>``s carrying ``params`` and the signed stream
+    token (Twilio echoes them in ``start.customParameters``, where the media socket checks the token)."""
+    return connect_stream(stream_url(webhook_host, call_id), {**params, STREAM_TOKEN_PARAM: token})
+
+
 class TwilioCarrier(Carrier):
     kind = Twilio.kind
     ring_limits = (1, 600)  # Calls.json ``Timeout``
@@ -110,7 +118,9 @@ class TwilioCarrier(Carrier):
     def control(self, call_id: str) -> CarrierControl | None:
         return TwilioCallControl(self.rest, call_id) if call_id.startswith("CA") else None
 
-    async def dial(self, dial: Dial, webhook_host: str) -> str:
+    async def dial(self, dial: Dial, webhook_host: str) -> Dialled:
+        """The TwiML is inline, written before the CallSid exists: its stream carries ``dial.stream_token``
+        (minted for the dial subject; the server ties it to the call by its record)."""
         params = {"caller": dial.from_, "callee": dial.to, DIRECTION_PARAM: "outbound"}
         if dial.first_message:
             params[FIRST_MESSAGE_PARAM] = dial.first_message[:MAX_PARAM_CHARS]
@@ -118,7 +128,7 @@ class TwilioCarrier(Carrier):
         created = await self.rest.create_call(
             dial.to,
             dial.from_,
-            twiml=connect_stream(stream_url(webhook_host, OUTBOUND_STREAM_ID), params),
+            twiml=stream_twiml(webhook_host, OUTBOUND_STREAM_ID, params, dial.stream_token),
             status_callback=public_url(webhook_host, STATUS_PATH),
             status_callback_event=STATUS_EVENTS,
             timeout=dial.ring_timeout,
@@ -129,7 +139,10 @@ class TwilioCarrier(Carrier):
         call_id = created.get("sid")
         if not isinstance(call_id, str) or not call_id:
             raise PatterConnectionError(f"{self.kind} accepted the call but returned no call id")
-        return call_id
+        return Dialled(call_id, stream_token=dial.stream_token)
+
+    def stream_secret(self) -> str:
+        return self.config.auth_token
 
     async def start_recording(self, call_id: str, webhook_host: str) -> str:
         """Twilio reports the file to ``RECORDING_PATH``."""

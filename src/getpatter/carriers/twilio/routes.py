@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import Response
 
+from getpatter.carriers.base import DIALLED_STREAM_SUBJECT
 from getpatter.carriers.twilio.call_ids import is_twilio_call_sid
 from getpatter.carriers.twilio.carrier import (
     AMD_PATH,
@@ -23,11 +24,10 @@ from getpatter.carriers.twilio.carrier import (
     STREAM_PATH,
     VOICE_PATH,
     classify_answered_by,
-    stream_url,
+    stream_twiml,
 )
 from getpatter.carriers.twilio.rest import TwilioCallControl
 from getpatter.carriers.twilio.signature import verify_signature
-from getpatter.carriers.twilio.twiml import connect_stream
 from getpatter.carriers.urls import public_url
 
 if TYPE_CHECKING:
@@ -66,7 +66,9 @@ def add_twilio_routes(app: FastAPI, state: CarrierHost, carrier: TwilioCarrier) 
             return Response("Missing CallSid", status_code=400)
         caller = form.get("From") or form.get("Caller", "")
         callee = form.get("To") or form.get("Called", "")
-        twiml = connect_stream(stream_url(state.webhook_host, call_sid), {"caller": caller, "callee": callee})
+        # The stream token (a <Parameter>, echoed in ``start``) proves the socket is this call's.
+        token = state.stream_token(call_sid, "inbound")
+        twiml = stream_twiml(state.webhook_host, call_sid, {"caller": caller, "callee": callee}, token)
         return Response(twiml, media_type="text/xml")
 
     @app.post(STATUS_PATH)
@@ -147,9 +149,11 @@ def add_twilio_routes(app: FastAPI, state: CarrierHost, carrier: TwilioCarrier) 
         await state.run_media(
             websocket,
             carrier.codec(),
-            call_id=call_id,
+            # The outbound path names no call, and its token (in the dial's TwiML, written before the
+            # CallSid existed) names the dial subject: ``start`` brings the CallSid.
+            call_id="" if outbound else call_id,
             direction="outbound" if outbound else "inbound",
-            unique_key=outbound,
+            token_subject=DIALLED_STREAM_SUBJECT if outbound else "",
         )
 
 
