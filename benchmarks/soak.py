@@ -54,13 +54,19 @@ def _forget_fake_records(h: Any) -> None:
     h.twilio.webhooks.clear()
 
 
-async def soak(minutes: float, concurrency: int, warmup_batches: int) -> dict[str, Any]:
-    deadline = time.monotonic() + minutes * 60.0
+async def soak(
+    minutes: float, concurrency: int, warmup_batches: int, *, min_calls: int = 0, max_minutes: float = 0.0
+) -> dict[str, Any]:
+    """Churn calls for ``minutes``, and on until ``min_calls`` were made (a slow machine makes fewer per
+    minute), but never past ``max_minutes`` (a hang guard; 0 = ``minutes``)."""
+    started = time.monotonic()
+    deadline = started + minutes * 60.0
+    guard = started + max(max_minutes, minutes) * 60.0
     samples: list[float] = []
     calls = 0
     async with call_harness(first_message="Hi.", ms_per_char=10.0) as h:
         batch = 0
-        while time.monotonic() < deadline and batch < 100_000:
+        while (time.monotonic() < deadline or calls < min_calls) and time.monotonic() < guard:
             await asyncio.gather(*(_one_call(h) for _ in range(concurrency)))
             calls += concurrency
             batch += 1
@@ -73,7 +79,7 @@ async def soak(minutes: float, concurrency: int, warmup_batches: int) -> dict[st
     base = samples[min(warmup_batches, len(samples) - 1)] if samples else 0.0
     peak_after = max(samples[warmup_batches:], default=base)
     return {
-        "minutes": minutes,
+        "minutes": round((time.monotonic() - started) / 60.0, 2),
         "calls": calls,
         "calls_ended_once": ended == calls,
         "rss_after_warmup_mb": round(base, 1),
