@@ -63,14 +63,14 @@ async def test_a_fire_leased_by_a_dead_instance_is_taken_over_after_the_lease(li
     clock = ManualClock(START)
     fire = START + timedelta(minutes=1)
     # An instance that took the lease and died: its key expires, it never writes "done".
-    await links[0].client.set(f"t:sched:job:{int(fire.timestamp())}", "dead-instance", px=400)
+    await links[0].client.set(f"t:sched:job:{fire.timestamp():.3f}", "dead-instance", px=400)
     ran: list[datetime] = []
     scheduler = Scheduler(clock, RedisFireLeases(links[1], lease_s=5, poll_s=0.05))
     handle = scheduler.schedule_once(fire, lambda: ran.append(clock.now()), name="job")
     await clock.advance(60)
     await eventually(lambda: len(ran) == 1)
     assert ran == [fire] and handle.runs == 1
-    assert await links[0].client.get(f"t:sched:job:{int(fire.timestamp())}") == "done"
+    assert await links[0].client.get(f"t:sched:job:{fire.timestamp():.3f}") == "done"
 
 
 async def test_a_long_job_keeps_its_lease_so_no_one_runs_it_twice(links: list[RedisLink]) -> None:

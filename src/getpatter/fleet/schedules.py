@@ -40,7 +40,8 @@ class RedisFireLeases:
         self._poll_s = poll_s if poll_s is not None else max(0.05, lease_s / 5)
 
     async def fire(self, job_name: str, when: datetime, run: Callable[[], Awaitable[None]]) -> bool:
-        key = self._link.key("sched", job_name, str(int(when.timestamp())))
+        # Milliseconds: fire times of sub-second intervals must not share a lease.
+        key = self._link.key("sched", job_name, f"{when.timestamp():.3f}")
         owner = self._link.instance_id
         while True:
             won = await self._link.call(
