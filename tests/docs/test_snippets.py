@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import importlib.util
 import os
@@ -114,7 +115,9 @@ async def test_snippet_runs_against_the_fake_openai(snippet: Snippet, tmp_path: 
 
 @pytest.mark.parametrize("snippet", COMPILE_ONLY, ids=[s.id for s in COMPILE_ONLY])
 def test_compile_only_snippet_compiles(snippet: Snippet) -> None:
-    compile(snippet.code, snippet.id, "exec")
+    module = ast.parse(snippet.code, snippet.id)  # a SyntaxError fails the test
+    assert module.body, f"{snippet.id} is empty"
+    compile(module, snippet.id, "exec")
 
 
 def test_snippets_type_check(tmp_path: Path) -> None:

@@ -23,8 +23,11 @@ def test_every_documented_name_resolves_and_the_canonical_ones_are_the_event_typ
 @pytest.mark.parametrize("name", [t.value for t in PatterEventType])
 def test_every_name_subscribes_on_a_bus(name: str) -> None:
     bus = EventBus()
+    event_type = resolve_event_name(name).event_type
     unsubscribe = bus.on(name, lambda ev: None)
+    assert len(bus._handlers.get(event_type, [])) == 1  # registered under the event class the name means
     unsubscribe()
+    assert bus._handlers.get(event_type, []) == []
 
 
 def test_a_name_fires_like_its_class_and_aliases_narrow() -> None:
