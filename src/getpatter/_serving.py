@@ -244,3 +244,29 @@ def print_dashboard_banner(port: int, token: str) -> None:
     else:
         print(f"getpatter dashboard: {url}", flush=True)
         log.info("dashboard: %s", url)
+
+
+def check_softphone_option(softphone: object) -> None:
+    if not isinstance(softphone, bool):
+        raise PatterTypeError(f"softphone must be a bool, got {type(softphone).__name__}")
+
+
+def mount_softphone(
+    app: FastAPI, state: ServerState, token: str, *, bind_host: str, webhook_host: str
+) -> bool:
+    """The dashboard's "Call this agent" softphone, where the dashboard is: always behind its token, and
+    without one only while nothing but this machine can reach the server (an exposed dashboard opened
+    with ``allow_insecure_dashboard=True`` gets no softphone: anyone could talk to the agent on the
+    owner's bill). Returns whether it was mounted."""
+    from getpatter.carriers import add_softphone_routes
+    from getpatter.dashboard.auth import is_exposed
+    from getpatter.server.host import ServerHost
+
+    if not token and is_exposed(bind_host=bind_host, webhook_host=webhook_host):
+        log.warning(
+            "the dashboard's softphone is off: the server is reachable from other machines and the "
+            "dashboard has no token (allow_insecure_dashboard). Fix: set dashboard_token"
+        )
+        return False
+    add_softphone_routes(app, ServerHost(state), token=token)
+    return True

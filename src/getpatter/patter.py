@@ -24,6 +24,8 @@ from getpatter._serving import (
     _resolve_tunnel,
     _resolve_webhook_host,
     check_serve_options,
+    check_softphone_option,
+    mount_softphone,
 )
 from getpatter.agent import Agent, build_agent
 from getpatter.call.bus import EventBus
@@ -268,9 +270,11 @@ class Patter:
         dashboard: bool = True,
         dashboard_token: str = "",
         tunnel: bool = False,
+        softphone: bool = True,
     ) -> None:
         """Answer calls until :meth:`disconnect` (or SIGINT/SIGTERM). Binds ``PATTER_BIND_HOST:port``."""
         check_serve_options(port, voicemail_message, recording=recording, dashboard=dashboard, tunnel=tunnel)
+        check_softphone_option(softphone)
         server = self._server
         quick_tunnel = server.wants_quick_tunnel(tunnel)
         if server.runner is not None:
@@ -293,6 +297,7 @@ class Patter:
             dashboard_token=dashboard_token,
             recording=recording,
             voicemail_message=voicemail_message,
+            softphone=softphone,
         )
         assert server.state is not None
         banner_token = self.dashboard_token if dashboard else None  # None: no dashboard to announce
@@ -332,12 +337,15 @@ class Patter:
         dashboard: bool = True,
         dashboard_token: str = "",
         allow_insecure_dashboard: bool = False,
+        softphone: bool = True,
     ) -> FastAPI:
         """The server as an ASGI app, to run under your own uvicorn or mount into your own FastAPI app.
 
         Every call is measured (latency, cost) and, when persistence is on, logged to disk; the store
         behind the dashboard is loaded from that log first, so a restarted server shows its history.
+        ``softphone``: the dashboard's "Call this agent" button (see :meth:`serve`).
         """
+        check_softphone_option(softphone)
         return self._build_app(
             agent,
             on_call_start=on_call_start,
@@ -348,6 +356,7 @@ class Patter:
             dashboard=dashboard,
             dashboard_token=dashboard_token,
             allow_insecure_dashboard=allow_insecure_dashboard,
+            softphone=softphone,
         )
 
     def _build_app(
@@ -364,6 +373,7 @@ class Patter:
         allow_insecure_dashboard: bool = False,
         recording: bool = False,
         voicemail_message: str = "",
+        softphone: bool = True,
     ) -> FastAPI:
         """Build the server state (once, complete) and the app on it; the state becomes ``_state``."""
         from getpatter.call.remote_message import resolve_on_message
@@ -412,6 +422,14 @@ class Patter:
                 allow_insecure=allow_insecure_dashboard,
             )
             add_dashboard_routes(app, self.metrics_store, token=self.dashboard_token)
+            if softphone:
+                mount_softphone(
+                    app,
+                    state,
+                    self.dashboard_token,
+                    bind_host=self._settings.bind_host,
+                    webhook_host=server.webhook_host or quick,
+                )
         return app
 
     @property

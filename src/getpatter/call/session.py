@@ -122,6 +122,9 @@ class CallSession:
                 if message is None:
                     self._end_reason = self._end_reason if self._hangup_requested else "socket_closed"
                     break
+                if self.codec.strict and len(message) > self.codec.max_message_bytes > 0:
+                    self._protocol_error(f"message of {len(message)} bytes")
+                    break
                 if not self.budget.admit_frame(len(message)):
                     if self.budget.should_close:
                         self._end_reason = "media_flood"
@@ -131,6 +134,9 @@ class CallSession:
                     event = self.codec.parse(message)
                 except MediaProtocolError as exc:
                     self.dropped_messages += 1
+                    if self.codec.strict:
+                        self._protocol_error(str(exc))
+                        break
                     self.budget.malformed(str(exc))
                     continue
                 if event is None:
@@ -163,6 +169,11 @@ class CallSession:
             watchdog.cancel()
             self.budget.close()
             await self.end(self._end_reason)
+
+    def _protocol_error(self, what: str) -> None:
+        """A strict codec's peer broke the protocol: the call ends (``protocol_error``), nothing else."""
+        log.warning("call %s: %s; ending the call", self._hint, what[:200])
+        self._end_reason = "protocol_error"
 
     async def _watchdog(self) -> None:
         """A live carrier sends audio every 20 ms: a silent socket means the call is gone or stuck, and a

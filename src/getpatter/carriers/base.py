@@ -88,6 +88,12 @@ class MediaCodec(abc.ABC):
     """One carrier's media WebSocket protocol, for one stream. Holds the stream id once started."""
 
     wire_format: AudioFormat
+    #: A protocol error ends the call instead of dropping the frame: for a peer that runs our own code
+    #: (the dashboard's in-page caller), where a malformed frame is a bug or an attack, not line noise.
+    strict: bool = False
+    #: Strict codecs only: a larger socket message ends the call (``protocol_error``) before anything
+    #: else reads it. 0: no cap of the codec's own (the per-socket budget still applies).
+    max_message_bytes: int = 0
 
     @abc.abstractmethod
     def parse(self, message: str | bytes) -> CarrierEvent | None:
@@ -105,6 +111,11 @@ class MediaCodec(abc.ABC):
     @abc.abstractmethod
     def clear(self) -> str:
         """A message that drops all audio the carrier has buffered but not yet played."""
+
+    def started_reply(self) -> str | None:
+        """A message sent back once the stream has started and the call is registered (``None``: the
+        protocol has none; carriers announce the call themselves)."""
+        return None
 
 
 class CarrierControl(abc.ABC):

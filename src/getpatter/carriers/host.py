@@ -130,3 +130,10 @@ class CarrierHost(Protocol):
         the call id (:data:`~getpatter.carriers.base.DIALLED_STREAM_SUBJECT`). ``url_token``: the token
         when the URL carried it; ``None``: it is in ``start``'s stream parameters."""
         ...
+
+    async def run_trusted_media(self, websocket: WebSocket, codec: MediaCodec, *, carrier: str) -> None:
+        """Run one inbound call on a media WebSocket (not yet accepted) whose route has authenticated the
+        peer itself (the dashboard's in-page caller, behind the dashboard's token): no stream token. The
+        first message must start the stream; the call is reported with ``carrier`` as its carrier and
+        has no carrier REST control (hang-up closes the socket; transfers are refused)."""
+        ...

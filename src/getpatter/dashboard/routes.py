@@ -41,12 +41,14 @@ def index_html() -> str:
 
 def _page() -> HTMLResponse:
     """The page with a fresh CSP nonce on its inline ``<script>``/``<style>``: nothing else may run or
-    load, so even a transcript that slipped into the DOM as markup could not execute."""
+    load, so even a transcript that slipped into the DOM as markup could not execute (an inline handler
+    or script never runs). ``'self'`` lets the softphone's own scripts load (``dashboard/phone.py``: an
+    AudioWorklet module cannot carry a nonce); every other same-origin response is JSON with ``nosniff``."""
     nonce = secrets.token_urlsafe(16)
     html = index_html().replace("<script>", f'<script nonce="{nonce}">')
     html = html.replace("<style>", f'<style nonce="{nonce}">')
     policy = (
-        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+        f"default-src 'none'; script-src 'nonce-{nonce}' 'self'; style-src 'nonce-{nonce}'; "
         "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
         "frame-ancestors 'none'"
     )

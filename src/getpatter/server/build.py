@@ -94,6 +94,8 @@ def _recording_observer(state: ServerState) -> Observer:
     call is answered by then, which carriers require). The carrier reports the file later."""
 
     def observe(bus: EventBus, ctx: CallContext) -> None:
+        if ctx.carrier != state.carrier.kind:
+            return  # a call that did not come through the carrier (the in-page caller): nothing to record
         coro = state.carrier.start_recording(ctx.call_id, state.webhook_host)
         state.outbound.spawn(_log_recording(coro, ctx), f"start recording of call {ctx.call_id}")
 

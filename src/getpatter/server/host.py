@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from starlette.websockets import WebSocket
@@ -12,7 +13,7 @@ from getpatter.call.session import CallSession
 from getpatter.carriers.base import MediaCodec
 from getpatter.carriers.host import StreamDirection
 from getpatter.server.calls import OutboundRegistry
-from getpatter.server.media_socket import serve_media_socket
+from getpatter.server.media_socket import serve_media_socket, serve_trusted_socket
 from getpatter.server.state import ServerState
 from getpatter.server.stream_gate import StreamExpectation
 
@@ -87,3 +88,17 @@ class ServerHost:
 
         expect = StreamExpectation(call_id, direction, subject=token_subject, url_token=url_token)
         await serve_media_socket(state, websocket, make_session, expect)
+
+    async def run_trusted_media(self, websocket: WebSocket, codec: MediaCodec, *, carrier: str) -> None:
+        state = self._state
+        # Same agent, callbacks and observers as every call; its own carrier name and no REST control.
+        runtime = replace(state.runtime, carrier=carrier, make_control=_no_control)
+
+        def make_session() -> CallSession:
+            return CallSession(runtime, codec, websocket.send_text, call_id_hint=carrier, direction="inbound")
+
+        await serve_trusted_socket(state, websocket, codec, make_session)
+
+
+def _no_control(call_id: str) -> None:
+    return None

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from getpatter.call.session import CallSession
-from getpatter.carriers.base import MediaStarted
+from getpatter.carriers.base import MediaCodec, MediaProtocolError, MediaStarted
 from getpatter.server.stream_gate import StreamExpectation, admit
 from getpatter.server.stream_tokens import StreamTokenError
 
@@ -64,22 +64,7 @@ async def serve_media_socket(
     try:
         await websocket.accept()
         session = make_session()
-
-        async def receive() -> str | bytes | None:
-            if session.stop_requested.is_set():
-                return None
-            try:
-                message = await websocket.receive()
-            except (WebSocketDisconnect, RuntimeError):
-                return None
-            if message["type"] == "websocket.disconnect":
-                return None
-            text = message.get("text")
-            if text is not None:
-                return str(text)  # may be "" (malformed, dropped by the codec), never "closed"
-            data = message.get("bytes")
-            return bytes(data) if data is not None else b""
-
+        receive = _receiver(websocket, session.stop_requested)
         try:
             started = await admit(
                 gate,
@@ -95,23 +80,94 @@ async def serve_media_socket(
                 with contextlib.suppress(Exception):
                     await websocket.close(code=1008)
             return
-        name = started.call_id
-        state.sessions[name] = session  # before any await: a second socket for this call is refused
         if capped:
             state.socket_limiter.release(ip)
         authenticated = True
-        try:
-            await run_until_ended(session, receive, started)
-        finally:
-            if state.sessions.get(name) is session:
-                del state.sessions[name]
-            if websocket.client_state == WebSocketState.CONNECTED:
-                code = 1001 if session.end_reason == "server_shutdown" else 1000  # 1001: going away
-                with contextlib.suppress(Exception):
-                    await websocket.close(code)
+        await _run_admitted(state, websocket, session, receive, started)
     finally:
         if capped and not authenticated:
             state.socket_limiter.release(ip)
+
+
+async def serve_trusted_socket(
+    state: ServerState,
+    websocket: WebSocket,
+    codec: MediaCodec,
+    make_session: Callable[[], CallSession],
+    *,
+    start_timeout_s: float = 10.0,
+) -> None:
+    """Run one call on a socket whose peer its route has already authenticated (no stream token: the
+    dashboard's in-page caller presents the dashboard's token on the upgrade).
+
+    The first message must start the stream (``codec.parse`` -> :class:`MediaStarted`, which may set the
+    codec's wire format: the session is built after it); anything else, or nothing within
+    ``start_timeout_s``, closes the socket with 1008 before any vendor connection. From then on the call
+    runs exactly like a carrier's (:func:`_run_admitted`).
+    """
+    await websocket.accept()
+    never = asyncio.Event()  # no session yet: nothing can ask the reader to stop
+    try:
+        async with asyncio.timeout(start_timeout_s):
+            first = await _receiver(websocket, never)()
+        started = codec.parse(first) if first is not None else None
+    except (TimeoutError, MediaProtocolError) as exc:
+        log.info("media socket refused before start: %s", str(exc)[:200] or "no start in time")
+        started = None
+    if not isinstance(started, MediaStarted):
+        if websocket.client_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await websocket.close(code=1008)
+        return
+    session = make_session()
+    await _run_admitted(state, websocket, session, _receiver(websocket, session.stop_requested), started)
+
+
+def _receiver(websocket: WebSocket, stop: asyncio.Event) -> Callable[[], Awaitable[str | bytes | None]]:
+    """The socket's next message (``None``: closed, or ``stop`` is set)."""
+
+    async def receive() -> str | bytes | None:
+        if stop.is_set():
+            return None
+        try:
+            message = await websocket.receive()
+        except (WebSocketDisconnect, RuntimeError):
+            return None
+        if message["type"] == "websocket.disconnect":
+            return None
+        text = message.get("text")
+        if text is not None:
+            return str(text)  # may be "" (malformed, dropped by the codec), never "closed"
+        data = message.get("bytes")
+        return bytes(data) if data is not None else b""
+
+    return receive
+
+
+async def _run_admitted(
+    state: ServerState,
+    websocket: WebSocket,
+    session: CallSession,
+    receive: Callable[[], Awaitable[str | bytes | None]],
+    started: MediaStarted,
+) -> None:
+    """An admitted socket, carrier or in-page: register the call, run it, close the socket properly.
+    Every media socket that becomes a call passes here (the place for process-wide admission)."""
+    name = started.call_id
+    state.sessions[name] = session  # before any await: a second socket for this call is refused
+    try:
+        reply = session.codec.started_reply()
+        if reply is not None:
+            with contextlib.suppress(Exception):
+                await websocket.send_text(reply)
+        await run_until_ended(session, receive, started)
+    finally:
+        if state.sessions.get(name) is session:
+            del state.sessions[name]
+        if websocket.client_state == WebSocketState.CONNECTED:
+            code = 1001 if session.end_reason == "server_shutdown" else 1000  # 1001: going away
+            with contextlib.suppress(Exception):
+                await websocket.close(code)
 
 
 async def run_until_ended(
