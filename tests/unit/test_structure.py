@@ -73,7 +73,7 @@ def _modules() -> list[tuple[str, pathlib.Path]]:
 
 
 def test_the_carrier_check_catches_what_it_is_for() -> None:
-    assert CARRIERS == ["telnyx", "twilio"]
+    assert CARRIERS == ["browser", "telnyx", "twilio"]
     caught = carrier_mentions(
         "from getpatter.carriers.twilio.rest import TwilioRestClient\n"
         "if state.runtime.carrier == 'telnyx':\n    pass\n"

@@ -1,0 +1,144 @@
+"""The in-page caller's media socket, driven by a plain WebSocket client speaking the page's protocol.
+
+The server, the in-page carrier and the pipeline are the product; the vendors are the fakes of
+``tests/fakes``. Bad input ends the one browser call (``protocol_error``) and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from tests.fakes._patience import patient
+from tests.fakes._segmenter import silence, tone
+from tests.integration.harness import Harness, call_harness
+
+SOCKET = "/api/dashboard/phone/socket"
+
+
+def socket_url(h: Harness, token: str | None = None) -> str:
+    token = h.phone.dashboard_token if token is None else token
+    return f"{h.server.ws_url}{SOCKET}" + (f"?token={token}" if token else "")
+
+
+async def start(ws: ClientConnection, rates: list[int] | None = None) -> dict[str, Any]:
+    await ws.send(json.dumps({"event": "start", "sample_rates": rates or [24000, 16000]}))
+    reply = json.loads(await asyncio.wait_for(ws.recv(), patient(10)))
+    assert reply["event"] == "started"
+    return dict(reply)
+
+
+async def read_until_closed(ws: ClientConnection) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+    try:
+        async with asyncio.timeout(patient(15)):
+            async for message in ws:
+                seen.append(json.loads(message))
+    except ConnectionClosed:
+        pass
+    return seen
+
+
+@pytest.fixture
+async def h() -> AsyncIterator[Harness]:
+    async with call_harness(utterances=["Hello there."], replies=["Hi, how can I help?"]) as harness:
+        yield harness
+
+
+async def test_a_call_without_the_token_is_refused_before_it_starts(h: Harness) -> None:
+    for token in ("", "wrong-token"):
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(socket_url(h, token))
+        assert refused.value.response.status_code == 403
+    await asyncio.sleep(0)
+    assert h.ended == [] and h.phone.metrics_store.get_active_calls() == []
+
+
+async def test_a_call_greets_hears_answers_and_is_reported_as_a_browser_call(h: Harness) -> None:
+    async with connect(socket_url(h)) as ws:
+        started = await start(ws, [16000])
+        assert started["sample_rate"] == 16000 and started["call_id"].startswith("BR")
+        greeting: list[bytes] = []
+        while len(greeting) < 3:  # the greeting's audio, PCM16 at the negotiated rate
+            msg = json.loads(await asyncio.wait_for(ws.recv(), patient(10)))
+            if msg["event"] == "media":
+                greeting.append(base64.b64decode(msg["audio"]))
+            elif msg["event"] == "mark":
+                await ws.send(json.dumps({"event": "mark", "name": msg["name"]}))
+        assert all(len(chunk) % 2 == 0 for chunk in greeting)
+        speech = silence(300, 16000) + tone(800, 16000) + silence(900, 16000)
+        for i in range(0, len(speech), 640):  # 20 ms frames, as the page sends them
+            await ws.send(speech[i : i + 640])
+        await h.wait_transcript("user", "Hello there.", timeout=20)
+        await h.wait_transcript("assistant", "Hi, how can I help?", timeout=20)
+        await ws.send(json.dumps({"event": "stop"}))
+        await read_until_closed(ws)
+    await h.wait_ended()
+    assert h.ended[0]["call_id"] == started["call_id"]
+    assert h.deepgram.connections[0].query["sample_rate"] == "16000"
+    record = h.phone.metrics_store.get_call(started["call_id"])
+    assert record is not None and record["telephony_provider"] == "browser"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "not json",
+        json.dumps({"event": "dance"}),
+        json.dumps({"event": "mark"}),
+        json.dumps({"event": "start", "sample_rates": [16000]}),  # a second start
+        b"\x01\x02\x03",  # odd-length PCM16
+        b"\x00" * 30_000,  # oversized audio frame
+        "x" * 30_000,  # oversized text frame
+    ],
+    ids=["not-json", "unknown-event", "mark-without-name", "second-start", "odd-audio", "big-audio", "big-text"],
+)
+async def test_a_bad_frame_ends_that_browser_call_and_nothing_else(h: Harness, bad: str | bytes) -> None:
+    async with connect(socket_url(h)) as victim, connect(socket_url(h)) as bystander:
+        doomed = await start(victim)
+        other = await start(bystander)
+        await victim.send(bad)
+        await read_until_closed(victim)
+        assert victim.close_code == 1000
+        await h.wait_ended()
+        assert [(e["call_id"], e["reason"]) for e in h.ended] == [(doomed["call_id"], "protocol_error")]
+        # The other call and the server go on.
+        await bystander.send(b"\x00" * 640)
+        async with httpx.AsyncClient() as client:
+            health = await client.get(h.server.http_url + "/health")
+        assert health.json()["active_calls"] == 1
+        assert [c["call_id"] for c in h.phone.metrics_store.get_active_calls()] == [other["call_id"]]
+
+
+@pytest.mark.parametrize(
+    "first",
+    ["{}", json.dumps({"event": "start", "sample_rates": [8000]}), json.dumps({"event": "stop"}), b"\x00\x00"],
+    ids=["no-event", "unsupported-rate", "stop-first", "audio-first"],
+)
+async def test_a_socket_that_does_not_start_properly_is_closed_without_a_call(h: Harness, first: str | bytes) -> None:
+    async with connect(socket_url(h)) as ws:
+        await ws.send(first)
+        await read_until_closed(ws)
+        assert ws.close_code == 1008
+    assert h.ended == [] and h.phone.metrics_store.get_active_calls() == []
+    assert h.deepgram.connections == []  # no vendor connection was opened
+
+
+async def test_the_softphone_is_offered_only_where_the_dashboard_is_protected() -> None:
+    async with call_harness(serve_kwargs={"softphone": False}) as off:
+        async with httpx.AsyncClient() as client:
+            url = f"{off.server.http_url}/api/dashboard/phone?token={off.phone.dashboard_token}"
+            assert (await client.get(url)).status_code == 404
+    async with call_harness(serve_kwargs={"allow_insecure_dashboard": True}) as insecure:
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"{insecure.server.http_url}/api/dashboard/phone")).status_code == 404
+        with pytest.raises(InvalidStatus):
+            await connect(socket_url(insecure, ""))
