@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 
 from getpatter.call.events import Interrupted
-from getpatter.dashboard.routes import close_event_streams
 from tests.fakes._patience import patient
 from tests.integration.harness import Harness, call_harness
 
@@ -81,9 +80,11 @@ async def mic_page(tmp_path: Path) -> AsyncIterator[Any]:
         page.outside = []
         page.on(
             "request",
-            lambda r: None
-            if "127.0.0.1" in r.url or r.url.startswith(("data:", "blob:"))
-            else page.outside.append(r.url),
+            lambda r: (
+                None
+                if "127.0.0.1" in r.url or r.url.startswith(("data:", "blob:"))
+                else page.outside.append(r.url)
+            ),
         )
         page.errors = []
         page.on("pageerror", lambda exc: page.errors.append(str(exc)))
@@ -115,7 +116,9 @@ async def open_board(page: Any, h: Harness) -> None:
     await expect(page.locator("#phone")).to_be_visible(timeout=patient(10) * 1000)
 
 
-async def test_a_call_from_the_page_greets_hears_answers_barges_in_and_lands_in_history(mic_page: Any) -> None:
+async def test_a_call_from_the_page_greets_hears_answers_barges_in_and_lands_in_history(
+    mic_page: Any,
+) -> None:
     page = mic_page
     barge_ins: list[Interrupted] = []
     async with call_harness(
@@ -128,7 +131,9 @@ async def test_a_call_from_the_page_greets_hears_answers_barges_in_and_lands_in_
         try:
             await open_board(page, h)
             await page.click("#phone-call")
-            await expect(page.locator("#phone")).to_have_attribute("data-state", "live", timeout=patient(10) * 1000)
+            await expect(page.locator("#phone")).to_have_attribute(
+                "data-state", "live", timeout=patient(10) * 1000
+            )
             call_id = await page.locator("#phone").get_attribute("data-call-id")
             assert call_id and call_id.startswith("BR")
 

@@ -99,7 +99,15 @@ async def test_a_call_greets_hears_answers_and_is_reported_as_a_browser_call(h: 
         b"\x00" * 30_000,  # oversized audio frame
         "x" * 30_000,  # oversized text frame
     ],
-    ids=["not-json", "unknown-event", "mark-without-name", "second-start", "odd-audio", "big-audio", "big-text"],
+    ids=[
+        "not-json",
+        "unknown-event",
+        "mark-without-name",
+        "second-start",
+        "odd-audio",
+        "big-audio",
+        "big-text",
+    ],
 )
 async def test_a_bad_frame_ends_that_browser_call_and_nothing_else(h: Harness, bad: str | bytes) -> None:
     async with connect(socket_url(h)) as victim, connect(socket_url(h)) as bystander:
@@ -120,10 +128,17 @@ async def test_a_bad_frame_ends_that_browser_call_and_nothing_else(h: Harness, b
 
 @pytest.mark.parametrize(
     "first",
-    ["{}", json.dumps({"event": "start", "sample_rates": [8000]}), json.dumps({"event": "stop"}), b"\x00\x00"],
+    [
+        "{}",
+        json.dumps({"event": "start", "sample_rates": [8000]}),
+        json.dumps({"event": "stop"}),
+        b"\x00\x00",
+    ],
     ids=["no-event", "unsupported-rate", "stop-first", "audio-first"],
 )
-async def test_a_socket_that_does_not_start_properly_is_closed_without_a_call(h: Harness, first: str | bytes) -> None:
+async def test_a_socket_that_does_not_start_properly_is_closed_without_a_call(
+    h: Harness, first: str | bytes
+) -> None:
     async with connect(socket_url(h)) as ws:
         await ws.send(first)
         await read_until_closed(ws)
@@ -133,10 +148,9 @@ async def test_a_socket_that_does_not_start_properly_is_closed_without_a_call(h:
 
 
 async def test_the_softphone_is_offered_only_where_the_dashboard_is_protected() -> None:
-    async with call_harness(serve_kwargs={"softphone": False}) as off:
-        async with httpx.AsyncClient() as client:
-            url = f"{off.server.http_url}/api/dashboard/phone?token={off.phone.dashboard_token}"
-            assert (await client.get(url)).status_code == 404
+    async with call_harness(serve_kwargs={"softphone": False}) as off, httpx.AsyncClient() as client:
+        url = f"{off.server.http_url}/api/dashboard/phone?token={off.phone.dashboard_token}"
+        assert (await client.get(url)).status_code == 404
     async with call_harness(serve_kwargs={"allow_insecure_dashboard": True}) as insecure:
         async with httpx.AsyncClient() as client:
             assert (await client.get(f"{insecure.server.http_url}/api/dashboard/phone")).status_code == 404
