@@ -272,7 +272,10 @@ class Patter:
         tunnel: bool = False,
         softphone: bool = True,
     ) -> None:
-        """Answer calls until :meth:`disconnect` (or SIGINT/SIGTERM). Binds ``PATTER_BIND_HOST:port``."""
+        """Answer calls until :meth:`disconnect` (or SIGINT/SIGTERM). Binds ``PATTER_BIND_HOST:port``.
+
+        ``softphone``: the dashboard's "Call this agent" button (the browser as the caller), offered on
+        loopback or behind the dashboard token, never on an exposed dashboard without one."""
         check_serve_options(port, voicemail_message, recording=recording, dashboard=dashboard, tunnel=tunnel)
         check_softphone_option(softphone)
         server = self._server
