@@ -156,3 +156,52 @@ async def test_the_softphone_is_offered_only_where_the_dashboard_is_protected() 
             assert (await client.get(f"{insecure.server.http_url}/api/dashboard/phone")).status_code == 404
         with pytest.raises(InvalidStatus):
             await connect(socket_url(insecure, ""))
+
+
+async def test_a_realtime_agent_answers_the_page_with_its_tools_at_24_khz() -> None:
+    from getpatter.tools import tool
+    from tests.fakes.openai_realtime import Reply
+    from tests.integration.test_realtime_call import realtime_harness
+
+    looked_up: list[str] = []
+
+    @tool
+    def lookup_order(order_id: str) -> dict[str, str]:
+        """Look up an order.
+
+        Args:
+            order_id: The order number.
+        """
+        looked_up.append(order_id)
+        return {"order_id": order_id, "status": "shipped"}
+
+    script = [
+        "Hello, thanks for calling.",
+        Reply(tool="lookup_order", arguments={"order_id": "42"}),
+        "Your order has shipped.",
+    ]
+    async with realtime_harness(
+        script,
+        ["Where is order 42?"],
+        agent_kwargs={"tools": [lookup_order]},
+        serve_kwargs={"dashboard_token": "rt-token"},
+    ) as h:
+        url = h.server_url.replace("http://", "ws://") + SOCKET + "?token=rt-token"
+        async with connect(url) as ws:
+            started = await start(ws, [24000])
+            assert started["sample_rate"] == 24000
+            speech = silence(400, 24000) + tone(700, 24000) + silence(900, 24000)
+            for i in range(0, len(speech), 960):
+                await ws.send(speech[i : i + 960])
+            async with asyncio.timeout(patient(15)):
+                while not looked_up or not h.engine.connections[0].sent_of("response.done"):
+                    msg = json.loads(await ws.recv())
+                    if msg["event"] == "mark":
+                        await ws.send(json.dumps({"event": "mark", "name": msg["name"]}))
+            await ws.send(json.dumps({"event": "stop"}))
+            await read_until_closed(ws)
+        await h.wait_ended()
+    update = next(e for e in h.engine.connections[0].events if e["type"] == "session.update")
+    assert update["session"]["audio"]["input"]["format"] == {"type": "audio/pcm", "rate": 24000}
+    assert looked_up == ["42"]
+    assert h.ended[0]["call_id"] == started["call_id"]
