@@ -42,7 +42,7 @@ RATE = 16000
 VOICE = ((2.5, 4.0), (10.0, 12.0))
 LOOP_S = 20.0
 GREETING = "Hello, thanks for calling."
-FIRST = "Hello, can you hear me?"
+FIRST = "Hello, <b>can</b> you hear me? <img src=x onerror=alert(1)>"  # shown as text, never markup
 SECOND = "Wait, stop please."
 LONG_REPLY = " ".join(
     f"Sentence number {i} of a long answer about our opening hours and prices." for i in range(1, 13)
@@ -108,6 +108,10 @@ async def until(predicate: Any, timeout: float = 20.0) -> None:
     await asyncio.wait_for(loop(), patient(timeout))
 
 
+async def _muted_and_sending(page: Any, sent_before: int) -> bool:
+    return await number(page, "level") == 0 and await number(page, "frames-sent") > sent_before + 25
+
+
 async def open_board(page: Any, h: Harness) -> None:
     token = h.phone.dashboard_token
     assert token, "the harness serves a public host: the dashboard must have a token"
@@ -151,8 +155,15 @@ async def test_a_call_from_the_page_greets_hears_answers_barges_in_and_lands_in_
             played_after_clear = await number(page, "samples-played")
             assert await number(page, "marks") > 0  # playback position went back as marks
 
-            # Per-turn latency shows up as the call goes.
+            # Per-turn latency shows up as the call goes; the level meter moved while the caller spoke.
             await expect(page.locator("#phone-turns")).to_contain_text("Turn", timeout=patient(10) * 1000)
+            assert await number(page, "loudest") > 0
+            assert await page.locator("#phone b, #phone img").count() == 0
+            # Mute: the line stays up (silence is sent) and the meter drops to zero.
+            sent_before = await number(page, "frames-sent")
+            await page.click("#phone-mute")
+            await expect(page.locator("#phone-mute")).to_have_attribute("aria-pressed", "true")
+            await until(lambda: _muted_and_sending(page, sent_before))
 
             await page.click("#phone-hangup")
             await h.wait_ended(timeout=20)
@@ -175,3 +186,21 @@ async def test_a_call_from_the_page_greets_hears_answers_barges_in_and_lands_in_
     assert record["telephony_provider"] == "browser"
     assert record["caller"] == "browser"
     assert page.errors == [] and page.outside == []
+
+
+async def test_a_refused_microphone_says_how_to_allow_it_and_places_no_call(tmp_path: Path) -> None:
+    args = [a for a in ARGS if a != "--use-fake-ui-for-media-stream"]  # no auto-granted permission
+    async with call_harness() as h, playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=args)
+        try:
+            context = await browser.new_context(permissions=[])
+            page = await context.new_page()
+            await open_board(page, h)
+            await page.click("#phone-call")
+            await expect(page.locator("#phone")).to_have_attribute("data-state", "error")
+            await expect(page.locator("#phone-error")).to_contain_text("Allow the microphone")
+            await expect(page.locator("#phone-call")).to_be_visible()
+            await context.close()
+        finally:
+            await browser.close()
+    assert h.ended == [] and h.phone.metrics_store.get_active_calls() == []

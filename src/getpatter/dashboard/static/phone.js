@@ -13,7 +13,8 @@
   if (!panel) return;
   const call = { ws: null, ctx: null, node: null, stream: null, id: "", muted: false, ending: false };
   const pending = new Map(); // live events by call id, for events that race the "started" reply
-  const stats = { framesSent: 0, mediaReceived: 0, samplesPlayed: 0, clears: 0, marks: 0 };
+  // What the call did so far, published as data-* attributes of the panel (tests and curious users).
+  const stats = { framesSent: 0, mediaReceived: 0, samplesPlayed: 0, clears: 0, marks: 0, level: 0, loudest: 0 };
 
   function show(id, on) { $(id).classList.toggle("hidden", !on); }
 
@@ -100,7 +101,9 @@
     } else if (msg.type === "stats") {
       stats.samplesPlayed = msg.played;
       panel.dataset.buffered = String(msg.buffered);
-      $("phone-level").style.width = Math.min(100, Math.round(Math.sqrt(msg.level) * 160)) + "%";
+      stats.level = Math.min(100, Math.round(Math.sqrt(msg.level) * 160));
+      stats.loudest = Math.max(stats.loudest, stats.level);
+      $("phone-level").style.width = stats.level + "%";
       publish();
     }
   }
