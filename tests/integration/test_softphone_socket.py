@@ -86,6 +86,8 @@ async def test_a_call_greets_hears_answers_and_is_reported_as_a_browser_call(h: 
     assert h.deepgram.connections[0].query["sample_rate"] == "16000"
     record = h.phone.metrics_store.get_call(started["call_id"])
     assert record is not None and record["telephony_provider"] == "browser"
+    assert record["metrics"]["cost"]["telephony"] == 0  # no carrier minutes billed for a browser call
+    assert record["metrics"]["cost"]["stt"] > 0  # while the vendors' usage is priced as on any call
 
 
 @pytest.mark.parametrize(
