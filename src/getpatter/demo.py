@@ -157,23 +157,18 @@ async def run_demo(
     server_task = asyncio.create_task(server.run())
     port = await server.ready
     if softphone:
-        try:
-            console.print(
-                f"Open [bold]http://127.0.0.1:{port}/[/] and click [bold]Call this agent[/] to talk to Ava "
-                "(Acme Dental's receptionist) from your browser. Ctrl-C to stop."
-            )
-            await server_task
-            await phone.flush_logs()
-        finally:
-            await server.stop()
-            await rest.stop()
-            for task in (server_task, rest_task):
-                with contextlib.suppress(BaseException):
-                    await asyncio.wait_for(task, 10)
-        return result
-    console.print(f"[dim]getpatter is answering on http://127.0.0.1:{port}; placing a simulated call.[/]")
-    console.print(f"[dim]Live dashboard: http://127.0.0.1:{port}/[/]\n")
+        console.print(
+            f"Open [bold]http://127.0.0.1:{port}/[/] and click [bold]Call this agent[/] to talk to Ava "
+            "(Acme Dental's receptionist) from your browser. Ctrl-C to stop."
+        )
+    else:
+        console.print(f"[dim]getpatter is answering on http://127.0.0.1:{port}; placing a simulated call.[/]")
+        console.print(f"[dim]Live dashboard: http://127.0.0.1:{port}/[/]\n")
     try:
+        if softphone:
+            await server_task  # until Ctrl-C
+            await phone.flush_logs()
+            return result
         call = await simulator.dial(f"http://127.0.0.1:{port}", PUBLIC_HOST)
         started = time.monotonic()
         await call.wait_for_reply(timeout=30)
