@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,6 +36,17 @@ async def start(ws: ClientConnection, rates: list[int] | None = None) -> dict[st
     reply = json.loads(await asyncio.wait_for(ws.recv(), patient(10)))
     assert reply["event"] == "started"
     return dict(reply)
+
+
+async def play_along(ws: ClientConnection, seen: list[dict[str, Any]]) -> None:
+    """What the page does with the server's messages: collect them, and echo each mark at once (as if
+    everything before it had played)."""
+    with contextlib.suppress(ConnectionClosed):
+        async for message in ws:
+            msg = json.loads(message)
+            seen.append(msg)
+            if msg["event"] == "mark":
+                await ws.send(json.dumps({"event": "mark", "name": msg["name"]}))
 
 
 async def read_until_closed(ws: ClientConnection) -> list[dict[str, Any]]:
@@ -66,21 +79,18 @@ async def test_a_call_greets_hears_answers_and_is_reported_as_a_browser_call(h: 
     async with connect(socket_url(h)) as ws:
         started = await start(ws, [16000])
         assert started["sample_rate"] == 16000 and started["call_id"].startswith("BR")
-        greeting: list[bytes] = []
-        while len(greeting) < 3:  # the greeting's audio, PCM16 at the negotiated rate
-            msg = json.loads(await asyncio.wait_for(ws.recv(), patient(10)))
-            if msg["event"] == "media":
-                greeting.append(base64.b64decode(msg["audio"]))
-            elif msg["event"] == "mark":
-                await ws.send(json.dumps({"event": "mark", "name": msg["name"]}))
-        assert all(len(chunk) % 2 == 0 for chunk in greeting)
+        seen: list[dict[str, Any]] = []
+        page = asyncio.create_task(play_along(ws, seen))
+        await h.wait_transcript("assistant", "Hello, thanks for calling.", timeout=20)
+        greeting = [base64.b64decode(m["audio"]) for m in seen if m["event"] == "media"]
+        assert greeting and all(len(chunk) % 2 == 0 for chunk in greeting)  # PCM16 at 16 kHz
         speech = silence(300, 16000) + tone(800, 16000) + silence(900, 16000)
         for i in range(0, len(speech), 640):  # 20 ms frames, as the page sends them
             await ws.send(speech[i : i + 640])
         await h.wait_transcript("user", "Hello there.", timeout=20)
         await h.wait_transcript("assistant", "Hi, how can I help?", timeout=20)
         await ws.send(json.dumps({"event": "stop"}))
-        await read_until_closed(ws)
+        await asyncio.wait_for(page, patient(10))
     await h.wait_ended()
     assert h.ended[0]["call_id"] == started["call_id"]
     assert h.deepgram.connections[0].query["sample_rate"] == "16000"
@@ -207,3 +217,28 @@ async def test_a_realtime_agent_answers_the_page_with_its_tools_at_24_khz() -> N
     assert update["session"]["audio"]["input"]["format"] == {"type": "audio/pcm", "rate": 24000}
     assert looked_up == ["42"]
     assert h.ended[0]["call_id"] == started["call_id"]
+
+
+def metadata(root: Path, call_id: str) -> dict[str, Any]:
+    (path,) = root.glob(f"calls/*/*/*/{call_id}/metadata.json")
+    return dict(json.loads(path.read_text()))
+
+
+async def test_a_browser_call_is_written_to_the_call_log(tmp_path: Path) -> None:
+    async with call_harness(
+        utterances=["Hello there."], replies=["Hi."], patter_kwargs={"persist": str(tmp_path)}
+    ) as h:
+        async with connect(socket_url(h)) as ws:
+            started = await start(ws, [16000])
+            page = asyncio.create_task(play_along(ws, []))
+            speech = silence(300, 16000) + tone(700, 16000) + silence(900, 16000)
+            for i in range(0, len(speech), 640):
+                await ws.send(speech[i : i + 640])
+            await h.wait_transcript("assistant", "Hi.", timeout=20)
+            await ws.send(json.dumps({"event": "stop"}))
+            await asyncio.wait_for(page, patient(10))
+        await h.wait_ended()
+        await h.phone.flush_logs()
+    meta = metadata(tmp_path, started["call_id"])
+    assert meta["telephony_provider"] == "browser" and meta["status"] == "completed"
+    assert meta["turns"] == 2
