@@ -242,3 +242,39 @@ async def test_a_browser_call_is_written_to_the_call_log(tmp_path: Path) -> None
     meta = metadata(tmp_path, started["call_id"])
     assert meta["telephony_provider"] == "browser" and meta["status"] == "completed"
     assert meta["turns"] == 2
+
+
+async def test_on_a_loopback_server_the_softphone_is_open_to_the_dashboards_own_page() -> None:
+    from getpatter import Patter, Twilio
+    from getpatter.engines.openai_realtime import OpenAIRealtime
+    from tests.fakes.openai_realtime import FakeOpenAIRealtime
+    from tests.fakes.server import running
+
+    phone = Patter(
+        carrier=Twilio(account_sid="AC" + "0" * 32, auth_token="secret"),
+        phone_number="+15550001234",
+        webhook_url="127.0.0.1:8000",
+    )
+    fake = FakeOpenAIRealtime(script=["Hello."], utterances=[])
+    async with (
+        running(fake.app) as engine,
+        running(
+            phone.asgi_app(
+                phone.agent(
+                    "Be brief.", engine=OpenAIRealtime(api_key=fake.api_key, base_url=engine.http_url + "/v1")
+                )
+            )
+        ) as srv,
+        httpx.AsyncClient() as client,
+    ):
+        assert phone.dashboard_token == ""  # nothing but this machine can reach it
+        settings = await client.get(srv.http_url + "/api/dashboard/phone")
+        assert settings.status_code == 200 and settings.json()["enabled"] is True
+        with pytest.raises(InvalidStatus):
+            await connect(srv.ws_url + SOCKET, origin="https://elsewhere.example")  # type: ignore[arg-type]
+        async with connect(srv.ws_url + SOCKET, origin=srv.http_url) as ws:  # type: ignore[arg-type]
+            started = await start(ws, [16000])
+            assert started["call_id"].startswith("BR")
+            await ws.send(json.dumps({"event": "stop"}))
+            await read_until_closed(ws)
+            assert ws.close_code == 1000
