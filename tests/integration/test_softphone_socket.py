@@ -271,8 +271,8 @@ async def test_on_a_loopback_server_the_softphone_is_open_to_the_dashboards_own_
         settings = await client.get(srv.http_url + "/api/dashboard/phone")
         assert settings.status_code == 200 and settings.json()["enabled"] is True
         with pytest.raises(InvalidStatus):
-            await connect(srv.ws_url + SOCKET, origin="https://elsewhere.example")  # type: ignore[arg-type]
-        async with connect(srv.ws_url + SOCKET, origin=srv.http_url) as ws:  # type: ignore[arg-type]
+            await connect(srv.ws_url + SOCKET, origin="https://elsewhere.example")
+        async with connect(srv.ws_url + SOCKET, origin=srv.http_url) as ws:
             started = await start(ws, [16000])
             assert started["call_id"].startswith("BR")
             await ws.send(json.dumps({"event": "stop"}))

@@ -31,7 +31,7 @@ async def open_board() -> AsyncIterator[Running]:
 
 async def status_of(url: str, **kwargs: object) -> int:
     try:
-        async with connect(url, **kwargs) as ws:  # type: ignore[arg-type]
+        async with connect(url, **kwargs) as ws:
             assert await ws.recv() == "in"
             return 101
     except InvalidStatus as exc:

@@ -1,5 +1,7 @@
-"""The carrier media WebSocket, whatever the carrier: cap, accept, verify the stream token, run the call,
-close properly."""
+"""The media WebSocket, whatever the carrier: cap, accept, verify the stream token, run the call, close
+properly. A socket its route authenticated itself (the dashboard's in-page caller) skips the stream
+token (:func:`serve_trusted_socket`); every socket that becomes a call then runs through
+:func:`_run_admitted`."""
 
 from __future__ import annotations
 
