@@ -11,8 +11,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from getpatter.audio.convert import FormatConverter
 from getpatter.audio.format import AudioFormat
@@ -31,7 +32,7 @@ from getpatter.call.events import (
     UserTranscript,
 )
 from getpatter.call.playout import Playout
-from getpatter.call.tasks import cancel_and_wait
+from getpatter.call.tasks import BackgroundTasks, cancel_and_wait
 from getpatter.engines.base import (
     AgentTranscript,
     AudioOut,
@@ -101,7 +102,7 @@ class RealtimeConversation:
         self._turn_index = 0
         self._clock: dict[str, float] = {}
         self._last_user_text = ""
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks(log)
         self._closed = False
         self._lost = False
 
@@ -123,8 +124,8 @@ class RealtimeConversation:
         self._closed = True
         if self._playing and self._playout.speaking:
             await self._barge_in(record_only=True)
-        for task in (self._reader, *self._tasks):
-            await cancel_and_wait(task)
+        await cancel_and_wait(self._reader)
+        await self._tasks.cancel()
         if self._session is not None:
             with contextlib.suppress(Exception):
                 await self._session.close()
@@ -171,7 +172,7 @@ class RealtimeConversation:
                         self._clock.setdefault("transcript_final", time.monotonic())
                         self._user_said(event.text.strip())
                 elif isinstance(event, ToolCall):
-                    self._spawn(self._call_tool(event))
+                    self._spawn(self._call_tool(event), f"tool {event.name}")
                 elif isinstance(event, ResponseDone):
                     self._on_response_done(event)
                 elif isinstance(event, EngineError):
@@ -232,7 +233,7 @@ class RealtimeConversation:
         rail = first_blocking(item.text, self._guardrails) if self._guardrails else None
         if rail is not None:
             self._blocked.add(item.item_id)
-            self._spawn(self._replace_blocked(item, rail.replacement))
+            self._spawn(self._replace_blocked(item, rail.replacement), "guardrail replacement")
         self._clock.setdefault("llm_first_token", time.monotonic())
 
     def _retire(self, items: list[_Item]) -> None:
@@ -260,7 +261,7 @@ class RealtimeConversation:
             return
         self._item = None
         self._playout.end_segment()
-        self._spawn(self._finish_playing())
+        self._spawn(self._finish_playing(), "finish playing")
 
     async def _finish_playing(self) -> None:
         """Once everything queued has been heard, record those items (a barge-in records them itself)."""
@@ -331,10 +332,8 @@ class RealtimeConversation:
         if self._session is not None:
             await self._session.send_tool_result(call.call_id, output)
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
+        self._tasks.spawn(coro, f"call {self.ctx.call_id}: {what}")
 
     # -- bookkeeping ---------------------------------------------------------------------------------
     def _user_said(self, text: str) -> None:

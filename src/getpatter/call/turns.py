@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from getpatter.audio.vad import VoiceActivity
 from getpatter.call.stt_link import ResilientSTTStream
+from getpatter.call.tasks import BackgroundTasks
 from getpatter.stt.base import Transcript
 
 #: After asking a silent streaming STT to finalize, how long its last words get to arrive.
@@ -42,7 +43,7 @@ class TurnAssembler:
         self._finals: list[str] = []
         self._interim = ""
         self._fallback: asyncio.Task[None] | None = None
-        self._finalizing: set[asyncio.Task[None]] = set()
+        self._finalizing = BackgroundTasks()
         self._awaiting = 0  # VAD-driven finalizes whose final has not come back yet
 
     def speech_started(self) -> None:
@@ -53,9 +54,7 @@ class TurnAssembler:
     def speech_ended(self) -> None:
         if self._vad_driven:
             # Its own task, never cancelled by new speech: the utterance it hands over must not be lost.
-            task = asyncio.create_task(self._finalize(), name="stt-finalize")
-            self._finalizing.add(task)
-            task.add_done_callback(self._finalizing.discard)
+            self._finalizing.spawn(self._finalize(), "stt-finalize")
         elif self._fallback is None or self._fallback.done():
             self._fallback = asyncio.create_task(self._commit_after_silence(), name="turn-fallback")
 
