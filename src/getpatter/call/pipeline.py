@@ -27,7 +27,6 @@ from getpatter.call.events import (
     ErrorOccurred,
     Interrupted,
     TurnCompleted,
-    TurnTimings,
     UsageRecorded,
     UserSpeechEnded,
     UserSpeechStarted,
@@ -40,6 +39,7 @@ from getpatter.call.reply_text import ReplyAssembler, Sentence, SentenceShaper
 from getpatter.call.speaker import Speaker
 from getpatter.call.stt_link import ResilientSTTStream
 from getpatter.call.tasks import cancel_and_wait
+from getpatter.call.turn_clock import Turn, TurnClock, first
 from getpatter.call.turns import TurnAssembler
 from getpatter.errors import PatterError
 from getpatter.guardrails import Guardrail
@@ -129,8 +129,7 @@ class PipelineConversation:
         self._stream_ms = 0.0
         self._barged_onset: float | None = None
         self._busy_since_ms = 0.0
-        self._clock: dict[str, float] = {}
-        self._clock_user_text = ""
+        self._turn = Turn()
         self._pending_speech_started: float | None = None
         self._pending_speech_ended: float | None = None
         self._turn_index = 0
@@ -293,7 +292,7 @@ class PipelineConversation:
                 return
             else:
                 # The caller kept talking while we were still thinking: merge into one turn.
-                hooked = f"{self._clock_user_text} {hooked}".strip()
+                hooked = f"{self._turn.user_text} {hooked}".strip()
                 await self._cancel_response(record=False)
                 if self._messages and self._messages[-1].get("role") == "user":
                     self._messages.pop()
@@ -311,20 +310,19 @@ class PipelineConversation:
 
     # -- answering -----------------------------------------------------------------------------------
     def _start_response(self, *, user_text: str, fixed_text: str = "", committed_at: float = 0.0) -> None:
-        self._clock = {}
-        self._clock_user_text = user_text
-        for key in ("speech_started", "speech_ended"):
-            value = getattr(self, f"_pending_{key}", None)
-            if value is not None and user_text:
-                self._clock[key] = value
+        clock = TurnClock()
+        if user_text:
+            clock.speech_started = self._pending_speech_started
+            clock.speech_ended = self._pending_speech_ended
         if committed_at:
-            self._clock["transcript_final"] = committed_at
+            clock.transcript_final = committed_at
+        self._turn = Turn(user_text, clock)
         self._speaker.new_utterance()
         self._busy_since_ms = self._vad.stream_ms
         self._response = asyncio.create_task(self._respond(user_text, fixed_text), name="respond")
 
     async def _respond(self, user_text: str, fixed_text: str) -> None:
-        self._clock["llm_dispatched"] = time.monotonic()
+        self._turn.clock.llm_dispatched = time.monotonic()
         queue: asyncio.Queue[Sentence | None] = asyncio.Queue()
         producer = asyncio.create_task(self._produce(queue, fixed_text))
         try:
@@ -332,10 +330,10 @@ class PipelineConversation:
                 spoken = await self._shaper.shape(*item)
                 if spoken is None:
                     continue
-                self._clock.setdefault("first_sentence", time.monotonic())
+                clock = self._turn.clock
+                clock.first_sentence = first(clock.first_sentence, time.monotonic())
                 await self._say_with_retry(spoken.text)
-                if self._speaker.first_byte_at is not None:
-                    self._clock.setdefault("tts_first_byte", self._speaker.first_byte_at)
+                clock.tts_first_byte = first(clock.tts_first_byte, self._speaker.first_byte_at)
                 if spoken.final:
                     break  # a guardrail blocked the reply: its replacement was the last word
             else:
@@ -346,10 +344,9 @@ class PipelineConversation:
                 producer.cancel()
                 with contextlib.suppress(BaseException):
                     await producer
-        if self._playout.first_audio_sent is not None:
-            self._clock.setdefault("first_audio_sent", self._playout.first_audio_sent)
-        if self._playout.last_audio_sent is not None:
-            self._clock.setdefault("last_audio_sent", self._playout.last_audio_sent)
+        clock = self._turn.clock
+        clock.first_audio_sent = first(clock.first_audio_sent, self._playout.first_audio_sent)
+        clock.last_audio_sent = first(clock.last_audio_sent, self._playout.last_audio_sent)
         heard, full = self._playout.finish_utterance()
         self._record_agent(heard, full, interrupted=False)
         self._finish_turn(user_text=user_text, agent_text=heard, interrupted=False)
@@ -385,11 +382,11 @@ class PipelineConversation:
                 reply.fixed_flush()
             else:
                 await self._replies.produce(
-                    user_text=self._clock_user_text,
+                    user_text=self._turn.user_text,
                     history=self.history,
                     messages=self._messages,
                     on_text=reply.feed,
-                    clock=self._clock,
+                    clock=self._turn.clock,
                 )
                 await reply.finish()
         except PatterError as exc:
@@ -399,14 +396,14 @@ class PipelineConversation:
             reply.fixed(self.cfg.llm_error_message)
             reply.fixed_flush()
         finally:
-            self._clock["llm_done"] = time.monotonic()
+            self._turn.clock.llm_done = time.monotonic()
             queue.put_nowait(None)
 
     # -- interruption --------------------------------------------------------------------------------
     async def interrupt(self) -> None:
         """Barge-in: stop the answer and keep only what the caller heard."""
         detected = time.monotonic()
-        self._clock["barge_in_detected"] = detected
+        self._turn.clock.barge_in_detected = detected
         first_audio = self._playout.first_audio_sent
         await self._cancel_response(record=True)
         if first_audio is not None:
@@ -424,12 +421,12 @@ class PipelineConversation:
         task, self._response = self._response, None
         await cancel_and_wait(task)
         report = await self._playout.interrupt()
-        self._clock["playback_stopped"] = time.monotonic()
-        if report.first_audio_sent is not None:
-            self._clock.setdefault("first_audio_sent", report.first_audio_sent)
+        clock = self._turn.clock
+        clock.playback_stopped = time.monotonic()
+        clock.first_audio_sent = first(clock.first_audio_sent, report.first_audio_sent)
         if record:
             self._record_agent(report.text, report.full_text, interrupted=True)
-            self._finish_turn(user_text=self._clock_user_text, agent_text=report.text, interrupted=True)
+            self._finish_turn(user_text=self._turn.user_text, agent_text=report.text, interrupted=True)
 
     # -- bookkeeping ---------------------------------------------------------------------------------
     def _record_agent(self, heard: str, full: str, *, interrupted: bool) -> None:
@@ -448,12 +445,8 @@ class PipelineConversation:
             self._hooks.ctx = replace(self._hooks.ctx, history=tuple(h.as_dict() for h in self.history))
 
     def _finish_turn(self, *, user_text: str, agent_text: str, interrupted: bool) -> None:
-        clock = dict(self._clock)
-        if self._playout.first_audio_sent is not None:
-            clock.setdefault("first_audio_sent", self._playout.first_audio_sent)
-        timings = replace(
-            TurnTimings(), **{k: v for k, v in clock.items() if k in TurnTimings.__dataclass_fields__}
-        )
+        clock = self._turn.clock
+        clock.first_audio_sent = first(clock.first_audio_sent, self._playout.first_audio_sent)
         self._bus.emit(
             TurnCompleted(
                 call_id=self.ctx.call_id,
@@ -461,11 +454,11 @@ class PipelineConversation:
                 user_text=user_text,
                 agent_text=agent_text if not interrupted or agent_text else "[interrupted]",
                 interrupted=interrupted,
-                timings=timings,
+                timings=clock.timings(),
             )
         )
         self._turn_index += 1
-        self._clock = {}
+        self._turn = Turn()
         self._pending_speech_started = None
         self._pending_speech_ended = None
 

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from getpatter.audio.convert import FormatConverter
@@ -25,7 +25,6 @@ from getpatter.call.events import (
     ErrorOccurred,
     Interrupted,
     TurnCompleted,
-    TurnTimings,
     UsageRecorded,
     UserSpeechEnded,
     UserSpeechStarted,
@@ -33,6 +32,7 @@ from getpatter.call.events import (
 )
 from getpatter.call.playout import Playout
 from getpatter.call.tasks import BackgroundTasks, cancel_and_wait
+from getpatter.call.turn_clock import Turn, TurnClock, first
 from getpatter.engines.base import (
     AgentTranscript,
     AudioOut,
@@ -100,8 +100,7 @@ class RealtimeConversation:
         self._item: _Item | None = None  # the item whose audio is arriving now
         self._playing: list[_Item] = []  # items queued in the current playout utterance, not yet recorded
         self._turn_index = 0
-        self._clock: dict[str, float] = {}
-        self._last_user_text = ""
+        self._turn = Turn()
         self._tasks = BackgroundTasks(log)
         self._closed = False
         self._lost = False
@@ -160,16 +159,17 @@ class RealtimeConversation:
                 elif isinstance(event, AgentTranscript):
                     self._on_agent_text(event)
                 elif isinstance(event, CallerSpeechStarted):
-                    self._clock = {"speech_started": time.monotonic()}
+                    self._turn.clock = TurnClock(speech_started=time.monotonic())
                     self._bus.emit(UserSpeechStarted(call_id=self.ctx.call_id))
                     if self._playout.speaking:
                         await self._barge_in()
                 elif isinstance(event, CallerSpeechStopped):
-                    self._clock["speech_ended"] = time.monotonic()
+                    self._turn.clock.speech_ended = time.monotonic()
                     self._bus.emit(UserSpeechEnded(call_id=self.ctx.call_id, duration_ms=0.0))
                 elif isinstance(event, EngineUserTranscript):
                     if event.text.strip():
-                        self._clock.setdefault("transcript_final", time.monotonic())
+                        clock = self._turn.clock
+                        clock.transcript_final = first(clock.transcript_final, time.monotonic())
                         self._user_said(event.text.strip())
                 elif isinstance(event, ToolCall):
                     self._spawn(self._call_tool(event), f"tool {event.name}")
@@ -219,7 +219,8 @@ class RealtimeConversation:
         audio = event.audio if self._from_engine is None else self._from_engine.process(event.audio)
         item.audio_ms += self._wire.duration_ms(len(audio))
         if audio:
-            self._clock.setdefault("tts_first_byte", time.monotonic())
+            clock = self._turn.clock
+            clock.tts_first_byte = first(clock.tts_first_byte, time.monotonic())
             self._playout.push(audio)
 
     def _on_agent_text(self, event: AgentTranscript) -> None:
@@ -234,7 +235,8 @@ class RealtimeConversation:
         if rail is not None:
             self._blocked.add(item.item_id)
             self._spawn(self._replace_blocked(item, rail.replacement), "guardrail replacement")
-        self._clock.setdefault("llm_first_token", time.monotonic())
+        clock = self._turn.clock
+        clock.llm_first_token = first(clock.llm_first_token, time.monotonic())
 
     def _retire(self, items: list[_Item]) -> None:
         self._finished_ids.update(i.item_id for i in items if i.item_id)
@@ -300,8 +302,8 @@ class RealtimeConversation:
         report = await self._playout.interrupt()
         items, self._playing, self._item = self._playing, [], None
         self._retire(items)
-        self._clock["barge_in_detected"] = detected
-        self._clock["playback_stopped"] = report.stopped_at
+        self._turn.clock.barge_in_detected = detected
+        self._turn.clock.playback_stopped = report.stopped_at
         for item in items:
             heard_ms = max(0.0, min(item.audio_ms, heard_total - item.start_ms))
             if heard_ms >= item.audio_ms > 0:
@@ -350,16 +352,15 @@ class RealtimeConversation:
             self._record_user(text)
 
     def _record_user(self, text: str) -> None:
-        self._last_user_text = text
+        self._turn.user_text = text
         self.history.append(HistoryEntry("user", text, time.time()))
         self._bus.emit(UserTranscript(call_id=self.ctx.call_id, text=text))
 
     def _note_playback_times(self) -> None:
         """Keep when this turn's audio went out, before the playout forgets it for the next utterance."""
-        for key in ("first_audio_sent", "last_audio_sent"):
-            value = getattr(self._playout, key)
-            if value is not None:
-                self._clock.setdefault(key, value)
+        clock = self._turn.clock
+        clock.first_audio_sent = first(clock.first_audio_sent, self._playout.first_audio_sent)
+        clock.last_audio_sent = first(clock.last_audio_sent, self._playout.last_audio_sent)
 
     def _record_agent(self, heard: str, full: str, *, interrupted: bool) -> None:
         if heard:
@@ -368,24 +369,20 @@ class RealtimeConversation:
             self._bus.emit(
                 AgentUtterance(call_id=self.ctx.call_id, text=heard, interrupted=interrupted, full_text=full)
             )
-        clock = dict(self._clock)
-        if self._playout.first_audio_sent is not None:
-            clock.setdefault("first_audio_sent", self._playout.first_audio_sent)
-        fields = TurnTimings.__dataclass_fields__
-        timings = replace(TurnTimings(), **{k: v for k, v in clock.items() if k in fields})
+        turn, clock = self._turn, self._turn.clock
+        clock.first_audio_sent = first(clock.first_audio_sent, self._playout.first_audio_sent)
         self._bus.emit(
             TurnCompleted(
                 call_id=self.ctx.call_id,
                 turn_index=self._turn_index,
-                user_text=self._last_user_text,
+                user_text=turn.user_text,
                 agent_text=heard if heard or not interrupted else "[interrupted]",
                 interrupted=interrupted,
-                timings=timings,
+                timings=clock.timings(),
             )
         )
         self._turn_index += 1
-        self._last_user_text = ""
-        self._clock = {}
+        self._turn = Turn()
 
 
 def _share_of_words(text: str, fraction: float) -> str:

@@ -18,6 +18,7 @@ from getpatter.call.bus import EventBus
 from getpatter.call.context import CallContext, HistoryEntry
 from getpatter.call.events import UsageRecorded
 from getpatter.call.hooks import HookRunner
+from getpatter.call.turn_clock import TurnClock, first
 from getpatter.errors import RateLimitError
 from getpatter.llm.base import LLM, Message, TextDelta, ToolCallRequest, ToolSchema, Usage
 
@@ -61,12 +62,12 @@ class ReplySource:
         history: Sequence[HistoryEntry],
         messages: list[Message],
         on_text: Callable[[str], None],
-        clock: dict[str, float],
+        clock: TurnClock,
     ) -> None:
         """Generate the reply; tool-call rounds are appended to ``messages`` (the call's LLM context)."""
         if self._on_message is not None:
             reply = await self._ask_handler(user_text, history)
-            clock["llm_first_token"] = time.monotonic()
+            clock.llm_first_token = time.monotonic()
             on_text(reply)
         elif self._llm is not None:
             await self._stream_llm(self._llm, messages, on_text, clock)
@@ -90,7 +91,7 @@ class ReplySource:
         return str(result)
 
     async def _stream_llm(
-        self, llm: LLM, messages: list[Message], on_text: Callable[[str], None], clock: dict[str, float]
+        self, llm: LLM, messages: list[Message], on_text: Callable[[str], None], clock: TurnClock
     ) -> None:
         for _round in range(MAX_TOOL_ROUNDS):
             context = await self._hooks.before_llm(messages) if self._use_before_llm else messages
@@ -116,7 +117,7 @@ class ReplySource:
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
 
     async def _one_round(
-        self, llm: LLM, context: list[Message], on_text: Callable[[str], None], clock: dict[str, float]
+        self, llm: LLM, context: list[Message], on_text: Callable[[str], None], clock: TurnClock
     ) -> tuple[list[ToolCallRequest], list[str]]:
         """One LLM request; a 429 before the first event is retried once, after its Retry-After."""
         for attempt in (1, 2):
@@ -126,7 +127,7 @@ class ReplySource:
                 async with contextlib.aclosing(llm.stream(context, self._tools)) as events:  # type: ignore[type-var]
                     async for ev in events:
                         if isinstance(ev, TextDelta):
-                            clock.setdefault("llm_first_token", time.monotonic())
+                            clock.llm_first_token = first(clock.llm_first_token, time.monotonic())
                             text_parts.append(ev.text)
                             on_text(ev.text)
                         elif isinstance(ev, ToolCallRequest):
