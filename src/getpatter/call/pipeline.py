@@ -20,6 +20,7 @@ from getpatter.audio.filters import filter_for_call
 from getpatter.audio.format import PCM16_16K, AudioFormat
 from getpatter.audio.vad import EnergyVAD, SpeechEnd, SpeechStart, VoiceActivity
 from getpatter.call.bus import EventBus
+from getpatter.call.clock import SYSTEM_CLOCK, Clock
 from getpatter.call.context import CallContext, HistoryEntry
 from getpatter.call.events import (
     AgentUtterance,
@@ -91,7 +92,9 @@ class PipelineConversation:
         guardrails: Sequence[Guardrail] = (),
         on_tts_failure: Callable[[str], Awaitable[None]] | None = None,
         after_utterance: Callable[[], Awaitable[None]] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self._time = clock  # pacing, turn timing and retries of the parts below
         self.ctx = ctx
         self.cfg = config
         self._stt = stt
@@ -104,7 +107,7 @@ class PipelineConversation:
         self._messages: list[Message] = [{"role": "system", "content": config.system_prompt}]
         self._hooks = HookRunner(config.hooks, HookContext(ctx.call_id, ctx.caller, ctx.callee))
         self._shaper = SentenceShaper(self._hooks, config.text_transforms, guardrails)
-        self._speaker = Speaker(tts, playout, wire_format, self._hooks)
+        self._speaker = Speaker(tts, playout, wire_format, self._hooks, clock=clock)
         self._replies = ReplySource(
             ctx=ctx,
             bus=bus,
@@ -115,6 +118,7 @@ class PipelineConversation:
             use_before_llm=config.hooks is not None,
             tools=tools,
             run_tool=run_tool,
+            clock=clock,
         )
         self._vad = VoiceActivity(vad or EnergyVAD())
         self._filter = None if config.audio_filter is None else filter_for_call(config.audio_filter)
@@ -137,7 +141,7 @@ class PipelineConversation:
 
     # -- lifecycle -----------------------------------------------------------------------------------
     async def start(self) -> None:
-        stream = ResilientSTTStream(self._stt, on_error=self._stt_error)
+        stream = ResilientSTTStream(self._stt, on_error=self._stt_error, clock=self._time)
         await stream.start()
         self._stream = stream
         self._turns = TurnAssembler(
@@ -146,6 +150,7 @@ class PipelineConversation:
             vad_driven=self._stt.needs_vad_end_of_turn,
             fallback_ms=self.cfg.end_of_turn_fallback_ms,
             commit=self._commit,
+            clock=self._time,
         )
         self._reader = asyncio.create_task(self._read_stt(), name=f"stt-{self.ctx.call_id}")
         if self.cfg.first_message:

@@ -6,7 +6,6 @@ while the rest is still being generated.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import inspect
 import json
@@ -15,20 +14,19 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from getpatter.call.bus import EventBus
+from getpatter.call.clock import SYSTEM_CLOCK, Clock
 from getpatter.call.context import CallContext, HistoryEntry
 from getpatter.call.events import UsageRecorded
 from getpatter.call.hooks import HookRunner
+from getpatter.call.retry import REPLY_RETRY, RetryPolicy
 from getpatter.call.turn_clock import TurnClock, first
-from getpatter.errors import RateLimitError
+from getpatter.errors import PatterError
 from getpatter.llm.base import LLM, Message, TextDelta, ToolCallRequest, ToolSchema, Usage
 
 MessageHandler = Callable[..., Any]
 ToolRunner = Callable[[str, str], Awaitable[str]]
 #: LLM rounds per turn (each round may call tools); stops a model that loops on tool calls.
 MAX_TOOL_ROUNDS = 5
-#: A 429 is retried once: after the vendor's Retry-After, capped (a caller is waiting), or this default.
-RATE_LIMIT_WAIT_S = 0.5
-MAX_RATE_LIMIT_WAIT_S = 5.0
 
 
 class ReplySource:
@@ -44,7 +42,11 @@ class ReplySource:
         use_before_llm: bool,
         tools: list[ToolSchema] | None = None,
         run_tool: ToolRunner | None = None,
+        retry: RetryPolicy = REPLY_RETRY,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self._retry = retry
+        self._clock = clock
         self._ctx = ctx
         self._bus = bus
         self._llm = llm
@@ -119,8 +121,11 @@ class ReplySource:
     async def _one_round(
         self, llm: LLM, context: list[Message], on_text: Callable[[str], None], clock: TurnClock
     ) -> tuple[list[ToolCallRequest], list[str]]:
-        """One LLM request; a 429 before the first event is retried once, after its Retry-After."""
-        for attempt in (1, 2):
+        """One LLM request; a failure before the first event may be retried (``REPLY_RETRY``: a 429, once,
+        after its Retry-After)."""
+        attempt = 0
+        while True:
+            attempt += 1
             calls: list[ToolCallRequest] = []
             text_parts: list[str] = []
             try:
@@ -135,11 +140,10 @@ class ReplySource:
                         elif isinstance(ev, Usage):
                             self._record_usage(llm, ev)
                 return calls, text_parts
-            except RateLimitError as exc:
-                if attempt == 2 or text_parts or calls:
+            except PatterError as exc:
+                if text_parts or calls or not self._retry.should_retry(attempt, exc):
                     raise
-                await asyncio.sleep(min(exc.retry_after or RATE_LIMIT_WAIT_S, MAX_RATE_LIMIT_WAIT_S))
-        raise AssertionError("unreachable")
+                await self._clock.sleep(self._retry.wait_s(attempt, exc))
 
     async def _execute_tool(self, call: ToolCallRequest) -> str:
         if self._run_tool is None:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from getpatter.agent import Agent
 from getpatter.call.budgets import MediaBudget, MediaLimits
 from getpatter.call.bus import EventBus
+from getpatter.call.clock import SYSTEM_CLOCK, Clock
 from getpatter.call.context import CallContext, CallControl
 from getpatter.call.conversation import Conversation
 from getpatter.call.ending import CallEnd, EndReason
@@ -81,7 +82,9 @@ class CallSession:
         *,
         call_id_hint: str = "",
         direction: Direction = "inbound",
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self._clock = clock
         self.runtime = runtime
         self.codec = codec
         self._send = send
@@ -90,7 +93,7 @@ class CallSession:
         self.bus = EventBus()
         self.ctx: CallContext | None = None
         self.conversation: Conversation | None = None
-        self.playout = Playout(codec, send)
+        self.playout = Playout(codec, send, clock=clock)
         self._control: CarrierControl | None = None
         #: How the call is ending, so far; frozen, replaced at each turn of events (see ``CallEnd``).
         self._end = CallEnd()
@@ -103,7 +106,7 @@ class CallSession:
         #: Set once the call has fully ended (``on_call_end`` done).
         self.ended = asyncio.Event()
         self._end_task: asyncio.Future[None] | None = None
-        self._last_rx = time.monotonic()  # when the carrier last sent valid media (watchdog)
+        self._last_rx = clock.now()  # when the carrier last sent valid media (watchdog)
         self.budget = MediaBudget(runtime.media_limits, codec.wire_format, call_id_hint or "?")
 
     # -- socket loop ---------------------------------------------------------------------------------
@@ -156,7 +159,7 @@ class CallSession:
                 if isinstance(event, MediaAudio):
                     if not self.budget.admit_audio(len(event.payload)):
                         continue
-                    self._last_rx = time.monotonic()  # only valid media keeps the call alive
+                    self._last_rx = self._clock.now()  # only valid media keeps the call alive
                     if self.conversation is not None:
                         await self.conversation.on_audio(event.payload)
                 elif isinstance(event, MediaMark):
@@ -166,7 +169,7 @@ class CallSession:
                         await self.conversation.on_dtmf(event.digit)
                 elif isinstance(event, MediaStarted):
                     if self.ctx is None:
-                        self._last_rx = time.monotonic()
+                        self._last_rx = self._clock.now()
                         await self._on_started(event)
                 elif isinstance(event, MediaStopped):
                     self._end = self._end.carrier_stopped("stopped")
@@ -179,11 +182,11 @@ class CallSession:
     async def _watchdog(self) -> None:
         """A live carrier sends audio every 20 ms: a silent socket means the call is gone or stuck, and a
         call may not run forever. One timer per call, nothing on the per-message path but a timestamp."""
-        started = time.monotonic()
+        started = self._clock.now()
         timeout = self.runtime.media_timeout_s
         while self._end_task is None:
-            await asyncio.sleep(min(timeout / 2, 5.0))
-            now = time.monotonic()
+            await self._clock.sleep(min(timeout / 2, 5.0))
+            now = self._clock.now()
             reason: EndReason
             if now - started >= self.runtime.max_call_s:
                 reason = "max_duration"
@@ -296,6 +299,7 @@ class CallSession:
             guardrails=agent.guardrails or (),
             on_tts_failure=self._engine_lost,
             after_utterance=self._after_utterance,
+            clock=self._clock,
         )
 
     def _build_realtime(

@@ -17,6 +17,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 
 from getpatter.audio.vad import VoiceActivity
+from getpatter.call.clock import SYSTEM_CLOCK, Clock
 from getpatter.call.stt_link import ResilientSTTStream
 from getpatter.call.tasks import BackgroundTasks
 from getpatter.stt.base import Transcript
@@ -34,7 +35,9 @@ class TurnAssembler:
         vad_driven: bool,
         fallback_ms: int,
         commit: Callable[[str], Awaitable[None]],
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self._clock = clock
         self._stream = stream
         self._vad = vad
         self._vad_driven = vad_driven
@@ -90,11 +93,11 @@ class TurnAssembler:
             self._awaiting = max(0, self._awaiting - 1)
 
     async def _commit_after_silence(self) -> None:
-        await asyncio.sleep(self._fallback_s)
+        await self._clock.sleep(self._fallback_s)
         if not (self._finals or self._interim):
             return
         await self._stream.finalize()
-        await asyncio.sleep(FINALIZE_GRACE_S)
+        await self._clock.sleep(FINALIZE_GRACE_S)
         await self._commit_pending()
 
     async def _commit_pending(self) -> None:
