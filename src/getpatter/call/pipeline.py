@@ -19,6 +19,7 @@ from getpatter.audio.convert import FormatConverter
 from getpatter.audio.filters import filter_for_call
 from getpatter.audio.format import PCM16_16K, AudioFormat
 from getpatter.audio.vad import EnergyVAD, SpeechEnd, SpeechStart, VoiceActivity
+from getpatter.call.barge_in import barge_in_onset
 from getpatter.call.bus import EventBus
 from getpatter.call.clock import SYSTEM_CLOCK, Clock
 from getpatter.call.context import CallContext, HistoryEntry
@@ -51,9 +52,6 @@ from getpatter.text.chunker import SentenceChunker
 from getpatter.tts.base import TTS
 
 log = logging.getLogger("getpatter.pipeline")
-
-#: Unvoiced time that still counts as one unbroken stretch of caller speech for barge-in.
-BARGE_IN_GAP_MS = 60.0
 
 
 @dataclass(slots=True)
@@ -233,20 +231,16 @@ class PipelineConversation:
             self._turns.speech_ended()
 
     async def _check_barge_in(self) -> None:
-        """Interrupt when the caller has been talking, live and unbroken, for the threshold since the
-        agent started answering. Speech that began before the answer (the tail of the turn we are
-        answering, or the VAD's end-of-turn hangover) only counts from the answer's start."""
-        threshold = self.cfg.barge_in_threshold_ms
-        vad = self._vad
-        if threshold <= 0 or not vad.speaking or not self.agent_busy:
+        """Interrupt when caller speech qualifies (:func:`~getpatter.call.barge_in.barge_in_onset`)."""
+        if not self._vad.speaking or not self.agent_busy:
             return
-        now = vad.stream_ms
-        if now - vad.last_voiced_ms > BARGE_IN_GAP_MS:
-            return  # in the hangover: the caller has stopped
-        onset = max(vad.onset_ms, self._busy_since_ms)
-        if self._barged_onset == onset:
-            return
-        if vad.last_voiced_ms - onset >= threshold:
+        onset = barge_in_onset(
+            self._vad,
+            threshold_ms=self.cfg.barge_in_threshold_ms,
+            busy_since_ms=self._busy_since_ms,
+            interrupted_onset=self._barged_onset,
+        )
+        if onset is not None:
             self._barged_onset = onset
             await self.interrupt()
 
