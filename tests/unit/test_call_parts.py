@@ -15,7 +15,7 @@ from getpatter.audio.vad import VoiceActivity
 from getpatter.call.barge_in import BARGE_IN_GAP_MS, barge_in_onset
 from getpatter.call.ending import CallEnd
 from getpatter.call.events import TurnTimings
-from getpatter.call.turn_clock import Turn, TurnClock, first
+from getpatter.call.turn_clock import Turn, first
 
 # -- barge-in -----------------------------------------------------------------------------------------
 
@@ -80,26 +80,18 @@ def test_the_decision_reads_a_real_voice_activity_detector() -> None:
 # -- the turn clock -----------------------------------------------------------------------------------
 
 
-def test_the_turn_clock_has_exactly_the_published_stages() -> None:
-    clock_fields = [f.name for f in dataclasses.fields(TurnClock)]
-    assert clock_fields == [f.name for f in dataclasses.fields(TurnTimings)]
-    clock = TurnClock(speech_ended=1.0)
-    clock.llm_first_token = 1.4
-    assert clock.timings() == TurnTimings(speech_ended=1.0, llm_first_token=1.4)
-
-
 def test_a_misspelt_stage_is_an_error_not_a_lost_timing() -> None:
-    clock = TurnClock()
-    with pytest.raises(AttributeError):
-        clock.llm_first_tokn = 1.0  # type: ignore[attr-defined]
+    turn = Turn("hello")
+    turn.timings = dataclasses.replace(turn.timings, llm_first_token=1.4)
+    assert turn.timings == TurnTimings(llm_first_token=1.4)
+    with pytest.raises(TypeError):
+        dataclasses.replace(turn.timings, llm_first_tokn=1.0)  # type: ignore[call-arg]
 
 
 def test_first_keeps_the_earliest_stamp() -> None:
-    turn = Turn("hello")
-    turn.clock.first_sentence = first(turn.clock.first_sentence, 2.0)
-    turn.clock.first_sentence = first(turn.clock.first_sentence, 3.0)
-    turn.clock.tts_first_byte = first(turn.clock.tts_first_byte, None)
-    assert turn.clock.first_sentence == 2.0 and turn.clock.tts_first_byte is None
+    assert first(None, 2.0) == 2.0
+    assert first(2.0, 3.0) == 2.0
+    assert first(None, None) is None
 
 
 # -- how a call ends ----------------------------------------------------------------------------------

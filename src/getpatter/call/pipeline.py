@@ -29,6 +29,7 @@ from getpatter.call.events import (
     ErrorOccurred,
     Interrupted,
     TurnCompleted,
+    TurnTimings,
     UsageRecorded,
     UserSpeechEnded,
     UserSpeechStarted,
@@ -41,7 +42,7 @@ from getpatter.call.reply_text import ReplyAssembler, Sentence, SentenceShaper
 from getpatter.call.speaker import Speaker
 from getpatter.call.stt_link import ResilientSTTStream
 from getpatter.call.tasks import cancel_and_wait
-from getpatter.call.turn_clock import Turn, TurnClock, first
+from getpatter.call.turn_clock import Turn, first
 from getpatter.call.turns import TurnAssembler
 from getpatter.errors import PatterError
 from getpatter.guardrails import Guardrail
@@ -309,19 +310,20 @@ class PipelineConversation:
 
     # -- answering -----------------------------------------------------------------------------------
     def _start_response(self, *, user_text: str, fixed_text: str = "", committed_at: float = 0.0) -> None:
-        clock = TurnClock()
-        if user_text:
-            clock.speech_started = self._pending_speech_started
-            clock.speech_ended = self._pending_speech_ended
-        if committed_at:
-            clock.transcript_final = committed_at
-        self._turn = Turn(user_text, clock)
+        heard = bool(user_text)  # the greeting has no caller speech before it
+        timings = TurnTimings(
+            speech_started=self._pending_speech_started if heard else None,
+            speech_ended=self._pending_speech_ended if heard else None,
+            transcript_final=committed_at or None,
+        )
+        self._turn = Turn(user_text, timings)
         self._speaker.new_utterance()
         self._busy_since_ms = self._vad.stream_ms
         self._response = asyncio.create_task(self._respond(user_text, fixed_text), name="respond")
 
     async def _respond(self, user_text: str, fixed_text: str) -> None:
-        self._turn.clock.llm_dispatched = time.monotonic()
+        turn = self._turn
+        turn.timings = replace(turn.timings, llm_dispatched=time.monotonic())
         queue: asyncio.Queue[Sentence | None] = asyncio.Queue()
         producer = asyncio.create_task(self._produce(queue, fixed_text))
         try:
@@ -329,10 +331,11 @@ class PipelineConversation:
                 spoken = await self._shaper.shape(*item)
                 if spoken is None:
                     continue
-                clock = self._turn.clock
-                clock.first_sentence = first(clock.first_sentence, time.monotonic())
+                t = turn.timings
+                turn.timings = replace(t, first_sentence=first(t.first_sentence, time.monotonic()))
                 await self._say_with_retry(spoken.text)
-                clock.tts_first_byte = first(clock.tts_first_byte, self._speaker.first_byte_at)
+                t = turn.timings
+                turn.timings = replace(t, tts_first_byte=first(t.tts_first_byte, self._speaker.first_byte_at))
                 if spoken.final:
                     break  # a guardrail blocked the reply: its replacement was the last word
             else:
@@ -343,9 +346,12 @@ class PipelineConversation:
                 producer.cancel()
                 with contextlib.suppress(BaseException):
                     await producer
-        clock = self._turn.clock
-        clock.first_audio_sent = first(clock.first_audio_sent, self._playout.first_audio_sent)
-        clock.last_audio_sent = first(clock.last_audio_sent, self._playout.last_audio_sent)
+        t = turn.timings
+        turn.timings = replace(
+            t,
+            first_audio_sent=first(t.first_audio_sent, self._playout.first_audio_sent),
+            last_audio_sent=first(t.last_audio_sent, self._playout.last_audio_sent),
+        )
         heard, full = self._playout.finish_utterance()
         self._record_agent(heard, full, interrupted=False)
         self._finish_turn(user_text=user_text, agent_text=heard, interrupted=False)
@@ -385,7 +391,7 @@ class PipelineConversation:
                     history=self.history,
                     messages=self._messages,
                     on_text=reply.feed,
-                    clock=self._turn.clock,
+                    turn=self._turn,
                 )
                 await reply.finish()
         except PatterError as exc:
@@ -395,14 +401,14 @@ class PipelineConversation:
             reply.fixed(self.cfg.llm_error_message)
             reply.fixed_flush()
         finally:
-            self._turn.clock.llm_done = time.monotonic()
+            self._turn.timings = replace(self._turn.timings, llm_done=time.monotonic())
             queue.put_nowait(None)
 
     # -- interruption --------------------------------------------------------------------------------
     async def interrupt(self) -> None:
         """Barge-in: stop the answer and keep only what the caller heard."""
         detected = time.monotonic()
-        self._turn.clock.barge_in_detected = detected
+        self._turn.timings = replace(self._turn.timings, barge_in_detected=detected)
         first_audio = self._playout.first_audio_sent
         await self._cancel_response(record=True)
         if first_audio is not None:
@@ -420,9 +426,12 @@ class PipelineConversation:
         task, self._response = self._response, None
         await cancel_and_wait(task)
         report = await self._playout.interrupt()
-        clock = self._turn.clock
-        clock.playback_stopped = time.monotonic()
-        clock.first_audio_sent = first(clock.first_audio_sent, report.first_audio_sent)
+        t = self._turn.timings
+        self._turn.timings = replace(
+            t,
+            playback_stopped=time.monotonic(),
+            first_audio_sent=first(t.first_audio_sent, report.first_audio_sent),
+        )
         if record:
             self._record_agent(report.text, report.full_text, interrupted=True)
             self._finish_turn(user_text=self._turn.user_text, agent_text=report.text, interrupted=True)
@@ -444,8 +453,8 @@ class PipelineConversation:
             self._hooks.ctx = replace(self._hooks.ctx, history=tuple(h.as_dict() for h in self.history))
 
     def _finish_turn(self, *, user_text: str, agent_text: str, interrupted: bool) -> None:
-        clock = self._turn.clock
-        clock.first_audio_sent = first(clock.first_audio_sent, self._playout.first_audio_sent)
+        t = self._turn.timings
+        timings = replace(t, first_audio_sent=first(t.first_audio_sent, self._playout.first_audio_sent))
         self._bus.emit(
             TurnCompleted(
                 call_id=self.ctx.call_id,
@@ -453,7 +462,7 @@ class PipelineConversation:
                 user_text=user_text,
                 agent_text=agent_text if not interrupted or agent_text else "[interrupted]",
                 interrupted=interrupted,
-                timings=clock.timings(),
+                timings=timings,
             )
         )
         self._turn_index += 1

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from getpatter.audio.convert import FormatConverter
@@ -25,6 +25,7 @@ from getpatter.call.events import (
     ErrorOccurred,
     Interrupted,
     TurnCompleted,
+    TurnTimings,
     UsageRecorded,
     UserSpeechEnded,
     UserSpeechStarted,
@@ -32,7 +33,7 @@ from getpatter.call.events import (
 )
 from getpatter.call.playout import Playout
 from getpatter.call.tasks import BackgroundTasks, cancel_and_wait
-from getpatter.call.turn_clock import Turn, TurnClock, first
+from getpatter.call.turn_clock import Turn, first
 from getpatter.engines.base import (
     AgentTranscript,
     AudioOut,
@@ -159,17 +160,18 @@ class RealtimeConversation:
                 elif isinstance(event, AgentTranscript):
                     self._on_agent_text(event)
                 elif isinstance(event, CallerSpeechStarted):
-                    self._turn.clock = TurnClock(speech_started=time.monotonic())
+                    self._turn.timings = TurnTimings(speech_started=time.monotonic())
                     self._bus.emit(UserSpeechStarted(call_id=self.ctx.call_id))
                     if self._playout.speaking:
                         await self._barge_in()
                 elif isinstance(event, CallerSpeechStopped):
-                    self._turn.clock.speech_ended = time.monotonic()
+                    self._turn.timings = replace(self._turn.timings, speech_ended=time.monotonic())
                     self._bus.emit(UserSpeechEnded(call_id=self.ctx.call_id, duration_ms=0.0))
                 elif isinstance(event, EngineUserTranscript):
                     if event.text.strip():
-                        clock = self._turn.clock
-                        clock.transcript_final = first(clock.transcript_final, time.monotonic())
+                        t = self._turn.timings
+                        now = time.monotonic()
+                        self._turn.timings = replace(t, transcript_final=first(t.transcript_final, now))
                         self._user_said(event.text.strip())
                 elif isinstance(event, ToolCall):
                     self._spawn(self._call_tool(event), f"tool {event.name}")
@@ -219,8 +221,8 @@ class RealtimeConversation:
         audio = event.audio if self._from_engine is None else self._from_engine.process(event.audio)
         item.audio_ms += self._wire.duration_ms(len(audio))
         if audio:
-            clock = self._turn.clock
-            clock.tts_first_byte = first(clock.tts_first_byte, time.monotonic())
+            t = self._turn.timings
+            self._turn.timings = replace(t, tts_first_byte=first(t.tts_first_byte, time.monotonic()))
             self._playout.push(audio)
 
     def _on_agent_text(self, event: AgentTranscript) -> None:
@@ -235,8 +237,8 @@ class RealtimeConversation:
         if rail is not None:
             self._blocked.add(item.item_id)
             self._spawn(self._replace_blocked(item, rail.replacement), "guardrail replacement")
-        clock = self._turn.clock
-        clock.llm_first_token = first(clock.llm_first_token, time.monotonic())
+        t = self._turn.timings
+        self._turn.timings = replace(t, llm_first_token=first(t.llm_first_token, time.monotonic()))
 
     def _retire(self, items: list[_Item]) -> None:
         self._finished_ids.update(i.item_id for i in items if i.item_id)
@@ -302,8 +304,9 @@ class RealtimeConversation:
         report = await self._playout.interrupt()
         items, self._playing, self._item = self._playing, [], None
         self._retire(items)
-        self._turn.clock.barge_in_detected = detected
-        self._turn.clock.playback_stopped = report.stopped_at
+        self._turn.timings = replace(
+            self._turn.timings, barge_in_detected=detected, playback_stopped=report.stopped_at
+        )
         for item in items:
             heard_ms = max(0.0, min(item.audio_ms, heard_total - item.start_ms))
             if heard_ms >= item.audio_ms > 0:
@@ -358,9 +361,12 @@ class RealtimeConversation:
 
     def _note_playback_times(self) -> None:
         """Keep when this turn's audio went out, before the playout forgets it for the next utterance."""
-        clock = self._turn.clock
-        clock.first_audio_sent = first(clock.first_audio_sent, self._playout.first_audio_sent)
-        clock.last_audio_sent = first(clock.last_audio_sent, self._playout.last_audio_sent)
+        t = self._turn.timings
+        self._turn.timings = replace(
+            t,
+            first_audio_sent=first(t.first_audio_sent, self._playout.first_audio_sent),
+            last_audio_sent=first(t.last_audio_sent, self._playout.last_audio_sent),
+        )
 
     def _record_agent(self, heard: str, full: str, *, interrupted: bool) -> None:
         if heard:
@@ -369,8 +375,8 @@ class RealtimeConversation:
             self._bus.emit(
                 AgentUtterance(call_id=self.ctx.call_id, text=heard, interrupted=interrupted, full_text=full)
             )
-        turn, clock = self._turn, self._turn.clock
-        clock.first_audio_sent = first(clock.first_audio_sent, self._playout.first_audio_sent)
+        turn, t = self._turn, self._turn.timings
+        timings = replace(t, first_audio_sent=first(t.first_audio_sent, self._playout.first_audio_sent))
         self._bus.emit(
             TurnCompleted(
                 call_id=self.ctx.call_id,
@@ -378,7 +384,7 @@ class RealtimeConversation:
                 user_text=turn.user_text,
                 agent_text=heard if heard or not interrupted else "[interrupted]",
                 interrupted=interrupted,
-                timings=clock.timings(),
+                timings=timings,
             )
         )
         self._turn_index += 1

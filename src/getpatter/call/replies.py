@@ -11,6 +11,7 @@ import inspect
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from getpatter.call.bus import EventBus
@@ -19,7 +20,7 @@ from getpatter.call.context import CallContext, HistoryEntry
 from getpatter.call.events import UsageRecorded
 from getpatter.call.hooks import HookRunner
 from getpatter.call.retry import REPLY_RETRY, RetryPolicy
-from getpatter.call.turn_clock import TurnClock, first
+from getpatter.call.turn_clock import Turn
 from getpatter.errors import PatterError
 from getpatter.llm.base import LLM, Message, TextDelta, ToolCallRequest, ToolSchema, Usage
 
@@ -64,15 +65,16 @@ class ReplySource:
         history: Sequence[HistoryEntry],
         messages: list[Message],
         on_text: Callable[[str], None],
-        clock: TurnClock,
+        turn: Turn,
     ) -> None:
-        """Generate the reply; tool-call rounds are appended to ``messages`` (the call's LLM context)."""
+        """Generate the reply; tool-call rounds are appended to ``messages`` (the call's LLM context), the
+        first token is stamped on ``turn``."""
         if self._on_message is not None:
             reply = await self._ask_handler(user_text, history)
-            clock.llm_first_token = time.monotonic()
+            turn.timings = replace(turn.timings, llm_first_token=time.monotonic())
             on_text(reply)
         elif self._llm is not None:
-            await self._stream_llm(self._llm, messages, on_text, clock)
+            await self._stream_llm(self._llm, messages, on_text, turn)
 
     async def _ask_handler(self, user_text: str, history: Sequence[HistoryEntry]) -> str:
         assert self._on_message is not None
@@ -93,11 +95,11 @@ class ReplySource:
         return str(result)
 
     async def _stream_llm(
-        self, llm: LLM, messages: list[Message], on_text: Callable[[str], None], clock: TurnClock
+        self, llm: LLM, messages: list[Message], on_text: Callable[[str], None], turn: Turn
     ) -> None:
         for _round in range(MAX_TOOL_ROUNDS):
             context = await self._hooks.before_llm(messages) if self._use_before_llm else messages
-            calls, text_parts = await self._one_round(llm, context, on_text, clock)
+            calls, text_parts = await self._one_round(llm, context, on_text, turn)
             if not calls:
                 return
             messages.append(
@@ -119,7 +121,7 @@ class ReplySource:
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
 
     async def _one_round(
-        self, llm: LLM, context: list[Message], on_text: Callable[[str], None], clock: TurnClock
+        self, llm: LLM, context: list[Message], on_text: Callable[[str], None], turn: Turn
     ) -> tuple[list[ToolCallRequest], list[str]]:
         """One LLM request; a failure before the first event may be retried (``REPLY_RETRY``: a 429, once,
         after its Retry-After)."""
@@ -132,7 +134,8 @@ class ReplySource:
                 async with contextlib.aclosing(llm.stream(context, self._tools)) as events:  # type: ignore[type-var]
                     async for ev in events:
                         if isinstance(ev, TextDelta):
-                            clock.llm_first_token = first(clock.llm_first_token, time.monotonic())
+                            if turn.timings.llm_first_token is None:
+                                turn.timings = replace(turn.timings, llm_first_token=time.monotonic())
                             text_parts.append(ev.text)
                             on_text(ev.text)
                         elif isinstance(ev, ToolCallRequest):
