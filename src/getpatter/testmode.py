@@ -32,6 +32,7 @@ from getpatter.call.hooks import HookContext, HookRunner
 from getpatter.call.overrides import apply_overrides
 from getpatter.call.replies import ReplySource
 from getpatter.call.tooling import CallTools
+from getpatter.call.turn_clock import Turn
 from getpatter.errors import PatterConfigError, PatterTypeError
 from getpatter.guardrails import first_blocking
 from getpatter.llm.base import LLM, Message
@@ -193,7 +194,7 @@ class TestSession:
                 history=list(self.history[:-1]),
                 messages=self._messages,
                 on_text=on_text,
-                clock={},
+                turn=Turn(text),
             )
         except Exception as exc:  # a failing LLM or handler must not kill the session
             self._close_line()

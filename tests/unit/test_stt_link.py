@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from getpatter.call.retry import RetryPolicy
 from getpatter.call.stt_link import ResilientSTTStream
 from getpatter.stt.deepgram import DeepgramSTT
 from tests.fakes.deepgram import FakeDeepgram
@@ -27,7 +28,7 @@ async def test_finalize_turn_is_true_only_when_the_live_stream_got_it() -> None:
         link = ResilientSTTStream(
             DeepgramSTT(api_key=fake.api_key, base_url=srv.ws_url),
             on_error=lambda exc, recovering: errors.append((str(exc), recovering)),
-            backoff_s=(0.5,),
+            retry=RetryPolicy(attempts=2, backoff_s=(0.5,)),
         )
         await link.start()
         await link.send(SILENCE_100MS)

@@ -6,13 +6,13 @@ as tasks so a slow observer can never stall the audio path. A failing handler is
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from getpatter.call.events import CallEvent
+from getpatter.call.tasks import BackgroundTasks
 from getpatter.errors import PatterConfigError
 
 log = logging.getLogger("getpatter.bus")
@@ -24,7 +24,7 @@ Handler = Callable[[Any], Any]
 class EventBus:
     def __init__(self) -> None:
         self._handlers: dict[type[CallEvent] | None, list[Handler]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = BackgroundTasks(log, level=logging.ERROR, traceback=True)
 
     def on(self, event_type: type[E] | str | None, handler: Callable[[E], Any]) -> Callable[[], None]:
         """Subscribe to one event type (and its subclasses), to a documented event name (``"call_ended"``,
@@ -79,16 +79,12 @@ class EventBus:
             log.exception("event handler %r failed on %s", handler, event.type)
             return
         if inspect.isawaitable(result):
-            task = asyncio.ensure_future(result)
-            self._tasks.add(task)
-            task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("async event handler failed", exc_info=task.exception())
+            self._tasks.spawn(_awaited(result), "async event handler")
 
     async def drain(self, timeout: float = 5.0) -> None:
         """Wait for async handlers still running (at call end, before the server stops)."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout)
+        await self._tasks.wait(timeout)
+
+
+async def _awaited(result: Awaitable[Any]) -> Any:
+    return await result

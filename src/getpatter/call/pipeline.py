@@ -19,7 +19,9 @@ from getpatter.audio.convert import FormatConverter
 from getpatter.audio.filters import filter_for_call
 from getpatter.audio.format import PCM16_16K, AudioFormat
 from getpatter.audio.vad import EnergyVAD, SpeechEnd, SpeechStart, VoiceActivity
+from getpatter.call.barge_in import barge_in_onset
 from getpatter.call.bus import EventBus
+from getpatter.call.clock import SYSTEM_CLOCK, Clock
 from getpatter.call.context import CallContext, HistoryEntry
 from getpatter.call.events import (
     AgentUtterance,
@@ -40,6 +42,7 @@ from getpatter.call.reply_text import ReplyAssembler, Sentence, SentenceShaper
 from getpatter.call.speaker import Speaker
 from getpatter.call.stt_link import ResilientSTTStream
 from getpatter.call.tasks import cancel_and_wait
+from getpatter.call.turn_clock import Turn, first
 from getpatter.call.turns import TurnAssembler
 from getpatter.errors import PatterError
 from getpatter.guardrails import Guardrail
@@ -50,9 +53,6 @@ from getpatter.text.chunker import SentenceChunker
 from getpatter.tts.base import TTS
 
 log = logging.getLogger("getpatter.pipeline")
-
-#: Unvoiced time that still counts as one unbroken stretch of caller speech for barge-in.
-BARGE_IN_GAP_MS = 60.0
 
 
 @dataclass(slots=True)
@@ -91,7 +91,9 @@ class PipelineConversation:
         guardrails: Sequence[Guardrail] = (),
         on_tts_failure: Callable[[str], Awaitable[None]] | None = None,
         after_utterance: Callable[[], Awaitable[None]] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self._time = clock  # pacing, turn timing and retries of the parts below
         self.ctx = ctx
         self.cfg = config
         self._stt = stt
@@ -104,7 +106,7 @@ class PipelineConversation:
         self._messages: list[Message] = [{"role": "system", "content": config.system_prompt}]
         self._hooks = HookRunner(config.hooks, HookContext(ctx.call_id, ctx.caller, ctx.callee))
         self._shaper = SentenceShaper(self._hooks, config.text_transforms, guardrails)
-        self._speaker = Speaker(tts, playout, wire_format, self._hooks)
+        self._speaker = Speaker(tts, playout, wire_format, self._hooks, clock=clock)
         self._replies = ReplySource(
             ctx=ctx,
             bus=bus,
@@ -115,6 +117,7 @@ class PipelineConversation:
             use_before_llm=config.hooks is not None,
             tools=tools,
             run_tool=run_tool,
+            clock=clock,
         )
         self._vad = VoiceActivity(vad or EnergyVAD())
         self._filter = None if config.audio_filter is None else filter_for_call(config.audio_filter)
@@ -129,8 +132,7 @@ class PipelineConversation:
         self._stream_ms = 0.0
         self._barged_onset: float | None = None
         self._busy_since_ms = 0.0
-        self._clock: dict[str, float] = {}
-        self._clock_user_text = ""
+        self._turn = Turn()
         self._pending_speech_started: float | None = None
         self._pending_speech_ended: float | None = None
         self._turn_index = 0
@@ -138,7 +140,7 @@ class PipelineConversation:
 
     # -- lifecycle -----------------------------------------------------------------------------------
     async def start(self) -> None:
-        stream = ResilientSTTStream(self._stt, on_error=self._stt_error)
+        stream = ResilientSTTStream(self._stt, on_error=self._stt_error, clock=self._time)
         await stream.start()
         self._stream = stream
         self._turns = TurnAssembler(
@@ -147,6 +149,7 @@ class PipelineConversation:
             vad_driven=self._stt.needs_vad_end_of_turn,
             fallback_ms=self.cfg.end_of_turn_fallback_ms,
             commit=self._commit,
+            clock=self._time,
         )
         self._reader = asyncio.create_task(self._read_stt(), name=f"stt-{self.ctx.call_id}")
         if self.cfg.first_message:
@@ -229,20 +232,16 @@ class PipelineConversation:
             self._turns.speech_ended()
 
     async def _check_barge_in(self) -> None:
-        """Interrupt when the caller has been talking, live and unbroken, for the threshold since the
-        agent started answering. Speech that began before the answer (the tail of the turn we are
-        answering, or the VAD's end-of-turn hangover) only counts from the answer's start."""
-        threshold = self.cfg.barge_in_threshold_ms
-        vad = self._vad
-        if threshold <= 0 or not vad.speaking or not self.agent_busy:
+        """Interrupt when caller speech qualifies (:func:`~getpatter.call.barge_in.barge_in_onset`)."""
+        if not self._vad.speaking or not self.agent_busy:
             return
-        now = vad.stream_ms
-        if now - vad.last_voiced_ms > BARGE_IN_GAP_MS:
-            return  # in the hangover: the caller has stopped
-        onset = max(vad.onset_ms, self._busy_since_ms)
-        if self._barged_onset == onset:
-            return
-        if vad.last_voiced_ms - onset >= threshold:
+        onset = barge_in_onset(
+            self._vad,
+            threshold_ms=self.cfg.barge_in_threshold_ms,
+            busy_since_ms=self._busy_since_ms,
+            interrupted_onset=self._barged_onset,
+        )
+        if onset is not None:
             self._barged_onset = onset
             await self.interrupt()
 
@@ -293,7 +292,7 @@ class PipelineConversation:
                 return
             else:
                 # The caller kept talking while we were still thinking: merge into one turn.
-                hooked = f"{self._clock_user_text} {hooked}".strip()
+                hooked = f"{self._turn.user_text} {hooked}".strip()
                 await self._cancel_response(record=False)
                 if self._messages and self._messages[-1].get("role") == "user":
                     self._messages.pop()
@@ -311,20 +310,20 @@ class PipelineConversation:
 
     # -- answering -----------------------------------------------------------------------------------
     def _start_response(self, *, user_text: str, fixed_text: str = "", committed_at: float = 0.0) -> None:
-        self._clock = {}
-        self._clock_user_text = user_text
-        for key in ("speech_started", "speech_ended"):
-            value = getattr(self, f"_pending_{key}", None)
-            if value is not None and user_text:
-                self._clock[key] = value
-        if committed_at:
-            self._clock["transcript_final"] = committed_at
+        heard = bool(user_text)  # the greeting has no caller speech before it
+        timings = TurnTimings(
+            speech_started=self._pending_speech_started if heard else None,
+            speech_ended=self._pending_speech_ended if heard else None,
+            transcript_final=committed_at or None,
+        )
+        self._turn = Turn(user_text, timings)
         self._speaker.new_utterance()
         self._busy_since_ms = self._vad.stream_ms
         self._response = asyncio.create_task(self._respond(user_text, fixed_text), name="respond")
 
     async def _respond(self, user_text: str, fixed_text: str) -> None:
-        self._clock["llm_dispatched"] = time.monotonic()
+        turn = self._turn
+        turn.timings = replace(turn.timings, llm_dispatched=time.monotonic())
         queue: asyncio.Queue[Sentence | None] = asyncio.Queue()
         producer = asyncio.create_task(self._produce(queue, fixed_text))
         try:
@@ -332,10 +331,11 @@ class PipelineConversation:
                 spoken = await self._shaper.shape(*item)
                 if spoken is None:
                     continue
-                self._clock.setdefault("first_sentence", time.monotonic())
+                t = turn.timings
+                turn.timings = replace(t, first_sentence=first(t.first_sentence, time.monotonic()))
                 await self._say_with_retry(spoken.text)
-                if self._speaker.first_byte_at is not None:
-                    self._clock.setdefault("tts_first_byte", self._speaker.first_byte_at)
+                t = turn.timings
+                turn.timings = replace(t, tts_first_byte=first(t.tts_first_byte, self._speaker.first_byte_at))
                 if spoken.final:
                     break  # a guardrail blocked the reply: its replacement was the last word
             else:
@@ -346,10 +346,12 @@ class PipelineConversation:
                 producer.cancel()
                 with contextlib.suppress(BaseException):
                     await producer
-        if self._playout.first_audio_sent is not None:
-            self._clock.setdefault("first_audio_sent", self._playout.first_audio_sent)
-        if self._playout.last_audio_sent is not None:
-            self._clock.setdefault("last_audio_sent", self._playout.last_audio_sent)
+        t = turn.timings
+        turn.timings = replace(
+            t,
+            first_audio_sent=first(t.first_audio_sent, self._playout.first_audio_sent),
+            last_audio_sent=first(t.last_audio_sent, self._playout.last_audio_sent),
+        )
         heard, full = self._playout.finish_utterance()
         self._record_agent(heard, full, interrupted=False)
         self._finish_turn(user_text=user_text, agent_text=heard, interrupted=False)
@@ -385,11 +387,11 @@ class PipelineConversation:
                 reply.fixed_flush()
             else:
                 await self._replies.produce(
-                    user_text=self._clock_user_text,
+                    user_text=self._turn.user_text,
                     history=self.history,
                     messages=self._messages,
                     on_text=reply.feed,
-                    clock=self._clock,
+                    turn=self._turn,
                 )
                 await reply.finish()
         except PatterError as exc:
@@ -399,14 +401,14 @@ class PipelineConversation:
             reply.fixed(self.cfg.llm_error_message)
             reply.fixed_flush()
         finally:
-            self._clock["llm_done"] = time.monotonic()
+            self._turn.timings = replace(self._turn.timings, llm_done=time.monotonic())
             queue.put_nowait(None)
 
     # -- interruption --------------------------------------------------------------------------------
     async def interrupt(self) -> None:
         """Barge-in: stop the answer and keep only what the caller heard."""
         detected = time.monotonic()
-        self._clock["barge_in_detected"] = detected
+        self._turn.timings = replace(self._turn.timings, barge_in_detected=detected)
         first_audio = self._playout.first_audio_sent
         await self._cancel_response(record=True)
         if first_audio is not None:
@@ -424,12 +426,15 @@ class PipelineConversation:
         task, self._response = self._response, None
         await cancel_and_wait(task)
         report = await self._playout.interrupt()
-        self._clock["playback_stopped"] = time.monotonic()
-        if report.first_audio_sent is not None:
-            self._clock.setdefault("first_audio_sent", report.first_audio_sent)
+        t = self._turn.timings
+        self._turn.timings = replace(
+            t,
+            playback_stopped=time.monotonic(),
+            first_audio_sent=first(t.first_audio_sent, report.first_audio_sent),
+        )
         if record:
             self._record_agent(report.text, report.full_text, interrupted=True)
-            self._finish_turn(user_text=self._clock_user_text, agent_text=report.text, interrupted=True)
+            self._finish_turn(user_text=self._turn.user_text, agent_text=report.text, interrupted=True)
 
     # -- bookkeeping ---------------------------------------------------------------------------------
     def _record_agent(self, heard: str, full: str, *, interrupted: bool) -> None:
@@ -448,12 +453,8 @@ class PipelineConversation:
             self._hooks.ctx = replace(self._hooks.ctx, history=tuple(h.as_dict() for h in self.history))
 
     def _finish_turn(self, *, user_text: str, agent_text: str, interrupted: bool) -> None:
-        clock = dict(self._clock)
-        if self._playout.first_audio_sent is not None:
-            clock.setdefault("first_audio_sent", self._playout.first_audio_sent)
-        timings = replace(
-            TurnTimings(), **{k: v for k, v in clock.items() if k in TurnTimings.__dataclass_fields__}
-        )
+        t = self._turn.timings
+        timings = replace(t, first_audio_sent=first(t.first_audio_sent, self._playout.first_audio_sent))
         self._bus.emit(
             TurnCompleted(
                 call_id=self.ctx.call_id,
@@ -465,7 +466,7 @@ class PipelineConversation:
             )
         )
         self._turn_index += 1
-        self._clock = {}
+        self._turn = Turn()
         self._pending_speech_started = None
         self._pending_speech_ended = None
 

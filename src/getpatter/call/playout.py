@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from getpatter.call.clock import SYSTEM_CLOCK, Clock
 from getpatter.carriers.base import MediaCodec
 
 if TYPE_CHECKING:
@@ -56,7 +57,16 @@ class HeardReport:
 
 
 class Playout:
-    def __init__(self, codec: MediaCodec, send: Sender, *, lead_ms: float = 80.0, chunk_ms: int = 60) -> None:
+    def __init__(
+        self,
+        codec: MediaCodec,
+        send: Sender,
+        *,
+        lead_ms: float = 80.0,
+        chunk_ms: int = 60,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self._clock = clock
         self._codec = codec
         self._send = send
         self._lead_s = lead_ms / 1000.0
@@ -135,7 +145,7 @@ class Playout:
         the time played since (bounded by what was sent)."""
         heard = float(self._heard)
         if self.first_audio_sent is not None:
-            since = time.monotonic() - max(self._last_echo, self.first_audio_sent)
+            since = self._clock.now() - max(self._last_echo, self.first_audio_sent)
             heard = min(float(self._sent), heard + since * self._bytes_per_s)
         return heard / self._bytes_per_s * 1000.0
 
@@ -155,7 +165,7 @@ class Playout:
         if seg is None:
             return
         seg.heard = True
-        self._last_echo = time.monotonic()
+        self._last_echo = self._clock.now()
         self._heard = max(self._heard, seg.end)
         self._check_idle()
 
@@ -174,7 +184,13 @@ class Playout:
             self._deadline = 0.0  # the carrier's buffer is about to be emptied
             with contextlib.suppress(Exception):
                 await self._send(self._codec.clear())
-        return HeardReport(text=heard, heard_ms=heard_ms, full_text=full_text, first_audio_sent=first_audio)
+        return HeardReport(
+            text=heard,
+            heard_ms=heard_ms,
+            full_text=full_text,
+            first_audio_sent=first_audio,
+            stopped_at=self._clock.now(),
+        )
 
     def finish_utterance(self) -> tuple[str, str]:
         """After :meth:`wait_idle`: return (heard text, full text) and start a fresh utterance."""
@@ -237,10 +253,10 @@ class Playout:
                     else:
                         await self._fill_silence()
                     continue
-                now = time.monotonic()
+                now = self._clock.now()
                 ahead = self._deadline - now
                 if ahead > self._lead_s:
-                    await asyncio.sleep(ahead - self._lead_s)
+                    await self._clock.sleep(ahead - self._lead_s)
                     continue
                 size = self._chunk_bytes
                 boundary = self._next_boundary()
@@ -253,7 +269,7 @@ class Playout:
                 if self._background is not None:
                     chunk = self._background.mix(chunk)
                 await self._send(self._codec.audio(chunk))
-                self.last_audio_sent = time.monotonic()
+                self.last_audio_sent = self._clock.now()
                 if self.first_audio_sent is None:
                     self.first_audio_sent = self.last_audio_sent
         except asyncio.CancelledError:
@@ -264,13 +280,11 @@ class Playout:
     async def _fill_silence(self) -> None:
         """No agent audio queued: send one ambience chunk when due, or wait for that (or agent audio)."""
         assert self._background is not None
-        now = time.monotonic()
+        now = self._clock.now()
         ahead = self._deadline - now
         if ahead > self._lead_s:
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(ahead - self._lead_s):
-                    await self._wake.wait()
+            await self._clock.wait_for(self._wake, ahead - self._lead_s)
             return
         chunk = self._background.fill(self._chunk_bytes)
         self._deadline = max(self._deadline, now) + len(chunk) / self._bytes_per_s

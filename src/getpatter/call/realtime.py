@@ -11,8 +11,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from getpatter.audio.convert import FormatConverter
 from getpatter.audio.format import AudioFormat
@@ -31,7 +32,8 @@ from getpatter.call.events import (
     UserTranscript,
 )
 from getpatter.call.playout import Playout
-from getpatter.call.tasks import cancel_and_wait
+from getpatter.call.tasks import BackgroundTasks, cancel_and_wait
+from getpatter.call.turn_clock import Turn, first
 from getpatter.engines.base import (
     AgentTranscript,
     AudioOut,
@@ -99,9 +101,8 @@ class RealtimeConversation:
         self._item: _Item | None = None  # the item whose audio is arriving now
         self._playing: list[_Item] = []  # items queued in the current playout utterance, not yet recorded
         self._turn_index = 0
-        self._clock: dict[str, float] = {}
-        self._last_user_text = ""
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._turn = Turn()
+        self._tasks = BackgroundTasks(log)
         self._closed = False
         self._lost = False
 
@@ -123,8 +124,8 @@ class RealtimeConversation:
         self._closed = True
         if self._playing and self._playout.speaking:
             await self._barge_in(record_only=True)
-        for task in (self._reader, *self._tasks):
-            await cancel_and_wait(task)
+        await cancel_and_wait(self._reader)
+        await self._tasks.cancel()
         if self._session is not None:
             with contextlib.suppress(Exception):
                 await self._session.close()
@@ -159,19 +160,21 @@ class RealtimeConversation:
                 elif isinstance(event, AgentTranscript):
                     self._on_agent_text(event)
                 elif isinstance(event, CallerSpeechStarted):
-                    self._clock = {"speech_started": time.monotonic()}
+                    self._turn.timings = TurnTimings(speech_started=time.monotonic())
                     self._bus.emit(UserSpeechStarted(call_id=self.ctx.call_id))
                     if self._playout.speaking:
                         await self._barge_in()
                 elif isinstance(event, CallerSpeechStopped):
-                    self._clock["speech_ended"] = time.monotonic()
+                    self._turn.timings = replace(self._turn.timings, speech_ended=time.monotonic())
                     self._bus.emit(UserSpeechEnded(call_id=self.ctx.call_id, duration_ms=0.0))
                 elif isinstance(event, EngineUserTranscript):
                     if event.text.strip():
-                        self._clock.setdefault("transcript_final", time.monotonic())
+                        t = self._turn.timings
+                        now = time.monotonic()
+                        self._turn.timings = replace(t, transcript_final=first(t.transcript_final, now))
                         self._user_said(event.text.strip())
                 elif isinstance(event, ToolCall):
-                    self._spawn(self._call_tool(event))
+                    self._spawn(self._call_tool(event), f"tool {event.name}")
                 elif isinstance(event, ResponseDone):
                     self._on_response_done(event)
                 elif isinstance(event, EngineError):
@@ -218,7 +221,8 @@ class RealtimeConversation:
         audio = event.audio if self._from_engine is None else self._from_engine.process(event.audio)
         item.audio_ms += self._wire.duration_ms(len(audio))
         if audio:
-            self._clock.setdefault("tts_first_byte", time.monotonic())
+            t = self._turn.timings
+            self._turn.timings = replace(t, tts_first_byte=first(t.tts_first_byte, time.monotonic()))
             self._playout.push(audio)
 
     def _on_agent_text(self, event: AgentTranscript) -> None:
@@ -232,8 +236,9 @@ class RealtimeConversation:
         rail = first_blocking(item.text, self._guardrails) if self._guardrails else None
         if rail is not None:
             self._blocked.add(item.item_id)
-            self._spawn(self._replace_blocked(item, rail.replacement))
-        self._clock.setdefault("llm_first_token", time.monotonic())
+            self._spawn(self._replace_blocked(item, rail.replacement), "guardrail replacement")
+        t = self._turn.timings
+        self._turn.timings = replace(t, llm_first_token=first(t.llm_first_token, time.monotonic()))
 
     def _retire(self, items: list[_Item]) -> None:
         self._finished_ids.update(i.item_id for i in items if i.item_id)
@@ -260,7 +265,7 @@ class RealtimeConversation:
             return
         self._item = None
         self._playout.end_segment()
-        self._spawn(self._finish_playing())
+        self._spawn(self._finish_playing(), "finish playing")
 
     async def _finish_playing(self) -> None:
         """Once everything queued has been heard, record those items (a barge-in records them itself)."""
@@ -299,8 +304,9 @@ class RealtimeConversation:
         report = await self._playout.interrupt()
         items, self._playing, self._item = self._playing, [], None
         self._retire(items)
-        self._clock["barge_in_detected"] = detected
-        self._clock["playback_stopped"] = report.stopped_at
+        self._turn.timings = replace(
+            self._turn.timings, barge_in_detected=detected, playback_stopped=report.stopped_at
+        )
         for item in items:
             heard_ms = max(0.0, min(item.audio_ms, heard_total - item.start_ms))
             if heard_ms >= item.audio_ms > 0:
@@ -331,10 +337,8 @@ class RealtimeConversation:
         if self._session is not None:
             await self._session.send_tool_result(call.call_id, output)
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
+        self._tasks.spawn(coro, f"call {self.ctx.call_id}: {what}")
 
     # -- bookkeeping ---------------------------------------------------------------------------------
     def _user_said(self, text: str) -> None:
@@ -351,16 +355,18 @@ class RealtimeConversation:
             self._record_user(text)
 
     def _record_user(self, text: str) -> None:
-        self._last_user_text = text
+        self._turn.user_text = text
         self.history.append(HistoryEntry("user", text, time.time()))
         self._bus.emit(UserTranscript(call_id=self.ctx.call_id, text=text))
 
     def _note_playback_times(self) -> None:
         """Keep when this turn's audio went out, before the playout forgets it for the next utterance."""
-        for key in ("first_audio_sent", "last_audio_sent"):
-            value = getattr(self._playout, key)
-            if value is not None:
-                self._clock.setdefault(key, value)
+        t = self._turn.timings
+        self._turn.timings = replace(
+            t,
+            first_audio_sent=first(t.first_audio_sent, self._playout.first_audio_sent),
+            last_audio_sent=first(t.last_audio_sent, self._playout.last_audio_sent),
+        )
 
     def _record_agent(self, heard: str, full: str, *, interrupted: bool) -> None:
         if heard:
@@ -369,24 +375,20 @@ class RealtimeConversation:
             self._bus.emit(
                 AgentUtterance(call_id=self.ctx.call_id, text=heard, interrupted=interrupted, full_text=full)
             )
-        clock = dict(self._clock)
-        if self._playout.first_audio_sent is not None:
-            clock.setdefault("first_audio_sent", self._playout.first_audio_sent)
-        fields = TurnTimings.__dataclass_fields__
-        timings = replace(TurnTimings(), **{k: v for k, v in clock.items() if k in fields})
+        turn, t = self._turn, self._turn.timings
+        timings = replace(t, first_audio_sent=first(t.first_audio_sent, self._playout.first_audio_sent))
         self._bus.emit(
             TurnCompleted(
                 call_id=self.ctx.call_id,
                 turn_index=self._turn_index,
-                user_text=self._last_user_text,
+                user_text=turn.user_text,
                 agent_text=heard if heard or not interrupted else "[interrupted]",
                 interrupted=interrupted,
                 timings=timings,
             )
         )
         self._turn_index += 1
-        self._last_user_text = ""
-        self._clock = {}
+        self._turn = Turn()
 
 
 def _share_of_words(text: str, fraction: float) -> str:

@@ -6,28 +6,28 @@ while the rest is still being generated.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import inspect
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from getpatter.call.bus import EventBus
+from getpatter.call.clock import SYSTEM_CLOCK, Clock
 from getpatter.call.context import CallContext, HistoryEntry
 from getpatter.call.events import UsageRecorded
 from getpatter.call.hooks import HookRunner
-from getpatter.errors import RateLimitError
+from getpatter.call.retry import REPLY_RETRY, RetryPolicy
+from getpatter.call.turn_clock import Turn
+from getpatter.errors import PatterError
 from getpatter.llm.base import LLM, Message, TextDelta, ToolCallRequest, ToolSchema, Usage
 
 MessageHandler = Callable[..., Any]
 ToolRunner = Callable[[str, str], Awaitable[str]]
 #: LLM rounds per turn (each round may call tools); stops a model that loops on tool calls.
 MAX_TOOL_ROUNDS = 5
-#: A 429 is retried once: after the vendor's Retry-After, capped (a caller is waiting), or this default.
-RATE_LIMIT_WAIT_S = 0.5
-MAX_RATE_LIMIT_WAIT_S = 5.0
 
 
 class ReplySource:
@@ -43,7 +43,11 @@ class ReplySource:
         use_before_llm: bool,
         tools: list[ToolSchema] | None = None,
         run_tool: ToolRunner | None = None,
+        retry: RetryPolicy = REPLY_RETRY,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self._retry = retry
+        self._clock = clock
         self._ctx = ctx
         self._bus = bus
         self._llm = llm
@@ -61,15 +65,16 @@ class ReplySource:
         history: Sequence[HistoryEntry],
         messages: list[Message],
         on_text: Callable[[str], None],
-        clock: dict[str, float],
+        turn: Turn,
     ) -> None:
-        """Generate the reply; tool-call rounds are appended to ``messages`` (the call's LLM context)."""
+        """Generate the reply; tool-call rounds are appended to ``messages`` (the call's LLM context), the
+        first token is stamped on ``turn``."""
         if self._on_message is not None:
             reply = await self._ask_handler(user_text, history)
-            clock["llm_first_token"] = time.monotonic()
+            turn.timings = replace(turn.timings, llm_first_token=time.monotonic())
             on_text(reply)
         elif self._llm is not None:
-            await self._stream_llm(self._llm, messages, on_text, clock)
+            await self._stream_llm(self._llm, messages, on_text, turn)
 
     async def _ask_handler(self, user_text: str, history: Sequence[HistoryEntry]) -> str:
         assert self._on_message is not None
@@ -90,11 +95,11 @@ class ReplySource:
         return str(result)
 
     async def _stream_llm(
-        self, llm: LLM, messages: list[Message], on_text: Callable[[str], None], clock: dict[str, float]
+        self, llm: LLM, messages: list[Message], on_text: Callable[[str], None], turn: Turn
     ) -> None:
         for _round in range(MAX_TOOL_ROUNDS):
             context = await self._hooks.before_llm(messages) if self._use_before_llm else messages
-            calls, text_parts = await self._one_round(llm, context, on_text, clock)
+            calls, text_parts = await self._one_round(llm, context, on_text, turn)
             if not calls:
                 return
             messages.append(
@@ -116,17 +121,21 @@ class ReplySource:
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
 
     async def _one_round(
-        self, llm: LLM, context: list[Message], on_text: Callable[[str], None], clock: dict[str, float]
+        self, llm: LLM, context: list[Message], on_text: Callable[[str], None], turn: Turn
     ) -> tuple[list[ToolCallRequest], list[str]]:
-        """One LLM request; a 429 before the first event is retried once, after its Retry-After."""
-        for attempt in (1, 2):
+        """One LLM request; a failure before the first event may be retried (``REPLY_RETRY``: a 429, once,
+        after its Retry-After)."""
+        attempt = 0
+        while True:
+            attempt += 1
             calls: list[ToolCallRequest] = []
             text_parts: list[str] = []
             try:
                 async with contextlib.aclosing(llm.stream(context, self._tools)) as events:  # type: ignore[type-var]
                     async for ev in events:
                         if isinstance(ev, TextDelta):
-                            clock.setdefault("llm_first_token", time.monotonic())
+                            if turn.timings.llm_first_token is None:
+                                turn.timings = replace(turn.timings, llm_first_token=time.monotonic())
                             text_parts.append(ev.text)
                             on_text(ev.text)
                         elif isinstance(ev, ToolCallRequest):
@@ -134,11 +143,10 @@ class ReplySource:
                         elif isinstance(ev, Usage):
                             self._record_usage(llm, ev)
                 return calls, text_parts
-            except RateLimitError as exc:
-                if attempt == 2 or text_parts or calls:
+            except PatterError as exc:
+                if text_parts or calls or not self._retry.should_retry(attempt, exc):
                     raise
-                await asyncio.sleep(min(exc.retry_after or RATE_LIMIT_WAIT_S, MAX_RATE_LIMIT_WAIT_S))
-        raise AssertionError("unreachable")
+                await self._clock.sleep(self._retry.wait_s(attempt, exc))
 
     async def _execute_tool(self, call: ToolCallRequest) -> str:
         if self._run_tool is None:

@@ -8,14 +8,16 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 from getpatter.agent import Agent
 from getpatter.call.budgets import MediaBudget, MediaLimits
 from getpatter.call.bus import EventBus
+from getpatter.call.clock import SYSTEM_CLOCK, Clock
 from getpatter.call.context import CallContext, CallControl
 from getpatter.call.conversation import Conversation
+from getpatter.call.ending import CallEnd, EndReason
 from getpatter.call.events import CallEnded, CallStarted, Direction, ErrorOccurred
 from getpatter.call.overrides import apply_overrides
 from getpatter.call.pipeline import PipelineConfig, PipelineConversation
@@ -80,7 +82,9 @@ class CallSession:
         *,
         call_id_hint: str = "",
         direction: Direction = "inbound",
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self._clock = clock
         self.runtime = runtime
         self.codec = codec
         self._send = send
@@ -89,22 +93,20 @@ class CallSession:
         self.bus = EventBus()
         self.ctx: CallContext | None = None
         self.conversation: Conversation | None = None
-        self.playout = Playout(codec, send)
+        self.playout = Playout(codec, send, clock=clock)
         self._control: CarrierControl | None = None
-        self._ended = False
-        self._hangup_requested = False
-        self._carrier_ending = False
-        self._end_reason = "caller_hangup"
-        self._error_code: str | None = None
+        #: How the call is ending, so far; frozen, replaced at each turn of events (see ``CallEnd``).
+        self._end = CallEnd()
         self.dropped_messages = 0
         self.tools: CallTools | None = None
-        self.end_reason = ""
+        #: The reason the call ended with (``CallEnded.reason``); empty until it has ended.
+        self.end_reason: EndReason | Literal[""] = ""
         #: Set when the call should stop reading the carrier socket (hang-up without REST, shutdown).
         self.stop_requested = asyncio.Event()
         #: Set once the call has fully ended (``on_call_end`` done).
         self.ended = asyncio.Event()
         self._end_task: asyncio.Future[None] | None = None
-        self._last_rx = time.monotonic()  # when the carrier last sent valid media (watchdog)
+        self._last_rx = clock.now()  # when the carrier last sent valid media (watchdog)
         self.budget = MediaBudget(runtime.media_limits, codec.wire_format, call_id_hint or "?")
 
     # -- socket loop ---------------------------------------------------------------------------------
@@ -112,22 +114,41 @@ class CallSession:
         self, receive: Callable[[], Awaitable[str | bytes | None]], started: MediaStarted | None = None
     ) -> None:
         """Consume the carrier's media socket until it stops or closes; always ends the call once.
-        ``started``: the ``start`` the server already read from the socket (and verified), if any."""
-        watchdog = asyncio.create_task(self._watchdog(), name=f"watchdog-{self._hint}")
+        ``started``: the ``start`` the server already read from the socket (and verified), if any.
+
+        The session owns its tasks: the watchdog lives in a task group scoped to this call, so it can
+        neither outlive the call nor fail unnoticed."""
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                watchdog = tasks.create_task(self._watchdog(), name=f"watchdog-{self._hint}")
+                try:
+                    await self._consume(receive, started)
+                finally:
+                    watchdog.cancel()
+        except* Exception as group:
+            log.error("call %s: watchdog failed", self._hint, exc_info=group)
+            self._end = self._end.failed("internal")
+        finally:
+            self.budget.close()
+            await self.end(self._end.reason)
+
+    async def _consume(
+        self, receive: Callable[[], Awaitable[str | bytes | None]], started: MediaStarted | None
+    ) -> None:
         try:
             if started is not None:
                 await self._on_started(started)
             while True:
                 message = await receive()
                 if message is None:
-                    self._end_reason = self._end_reason if self._hangup_requested else "socket_closed"
+                    self._end = self._end.carrier_stopped("socket_closed")
                     break
                 if self.codec.strict and len(message) > self.codec.max_message_bytes > 0:
                     self._protocol_error(f"message of {len(message)} bytes")
                     break
                 if not self.budget.admit_frame(len(message)):
                     if self.budget.should_close:
-                        self._end_reason = "media_flood"
+                        self._end = self._end.because("media_flood")
                         break
                     continue
                 try:
@@ -144,7 +165,7 @@ class CallSession:
                 if isinstance(event, MediaAudio):
                     if not self.budget.admit_audio(len(event.payload)):
                         continue
-                    self._last_rx = time.monotonic()  # only valid media keeps the call alive
+                    self._last_rx = self._clock.now()  # only valid media keeps the call alive
                     if self.conversation is not None:
                         await self.conversation.on_audio(event.payload)
                 elif isinstance(event, MediaMark):
@@ -154,21 +175,15 @@ class CallSession:
                         await self.conversation.on_dtmf(event.digit)
                 elif isinstance(event, MediaStarted):
                     if self.ctx is None:
-                        self._last_rx = time.monotonic()
+                        self._last_rx = self._clock.now()
                         await self._on_started(event)
                 elif isinstance(event, MediaStopped):
-                    if not self._hangup_requested:
-                        self._end_reason = "stopped"
+                    self._end = self._end.carrier_stopped("stopped")
                     break
         except Exception as exc:
             log.exception("call %s failed", self._hint)
-            self._error_code = "internal"
             self.bus.emit(ErrorOccurred(call_id=self._hint, error_code="internal", message=str(exc)))
-            self._end_reason = "error"
-        finally:
-            watchdog.cancel()
-            self.budget.close()
-            await self.end(self._end_reason)
+            self._end = self._end.failed("internal")
 
     def _protocol_error(self, what: str) -> None:
         """A strict codec's peer broke the protocol: the call ends (``protocol_error``), nothing else."""
@@ -178,11 +193,12 @@ class CallSession:
     async def _watchdog(self) -> None:
         """A live carrier sends audio every 20 ms: a silent socket means the call is gone or stuck, and a
         call may not run forever. One timer per call, nothing on the per-message path but a timestamp."""
-        started = time.monotonic()
+        started = self._clock.now()
         timeout = self.runtime.media_timeout_s
-        while not self._ended:
-            await asyncio.sleep(min(timeout / 2, 5.0))
-            now = time.monotonic()
+        while self._end_task is None:
+            await self._clock.sleep(min(timeout / 2, 5.0))
+            now = self._clock.now()
+            reason: EndReason
             if now - started >= self.runtime.max_call_s:
                 reason = "max_duration"
             elif now - self._last_rx >= timeout:
@@ -190,7 +206,7 @@ class CallSession:
             else:
                 continue
             log.warning("call %s: %s; ending it", self._hint, reason.replace("_", " "))
-            self._end_reason = reason
+            self._end = self._end.because(reason)
             self.stop_requested.set()  # the socket route ends the call and stops reading
             return
 
@@ -294,6 +310,7 @@ class CallSession:
             guardrails=agent.guardrails or (),
             on_tts_failure=self._engine_lost,
             after_utterance=self._after_utterance,
+            clock=self._clock,
         )
 
     def _build_realtime(
@@ -329,13 +346,11 @@ class CallSession:
 
     async def _engine_lost(self, code: str) -> None:
         """The speech engine is gone: apologise through the carrier's own voice, then end the call."""
-        self._error_code = code
-        self._end_reason = "error"
-        self._hangup_requested = True
+        self._end = self._end.failed(code).requested("error")
         if self._control is not None:
             try:
                 await self._control.say_and_hangup(self.runtime.apology)
-                self._carrier_ending = True
+                self._end = self._end.carrier_told()
                 return
             except Exception:
                 log.warning("call %s: could not play the apology; hanging up", self._hint, exc_info=True)
@@ -344,22 +359,21 @@ class CallSession:
     # -- control -------------------------------------------------------------------------------------
     async def request_hangup(self) -> None:
         """Hang up once the agent's current utterance has been heard (so goodbyes are not cut)."""
-        self._hangup_requested = True
-        self._end_reason = "agent_hangup"
+        self._end = self._end.requested("agent_hangup")
         if self.conversation is None or not self.conversation.agent_busy:
             await self._hangup_now()
 
     async def _after_utterance(self) -> None:
-        if self._hangup_requested:
+        if self._end.hangup_requested:
             await self._hangup_now()
 
     async def _hangup_now(self) -> None:
-        if self._carrier_ending:
+        if self._end.carrier_ending:
             return  # the carrier was already told to end the call (and will stop the stream)
         if self._control is not None:
             try:
                 await self._control.hangup()
-                self._carrier_ending = True
+                self._end = self._end.carrier_told()
                 return
             except Exception:
                 log.warning(
@@ -374,13 +388,13 @@ class CallSession:
         validate_e164(number, "transfer number")
         if self._control is None:
             raise PatterConfigError("this call has no carrier REST control, so it cannot be transferred")
-        before = (self._end_reason, self._hangup_requested)
+        before = self._end
         # Set first: the carrier may stop the media stream before its REST answer arrives.
-        self._end_reason, self._hangup_requested = "transferred", True
+        self._end = self._end.requested("transferred")
         try:
             await self._control.transfer(number)
         except Exception as exc:
-            self._end_reason, self._hangup_requested = before
+            self._end = replace(self._end, reason=before.reason, hangup_requested=before.hangup_requested)
             log.warning("call %s: the carrier refused the transfer to %s: %s", self._hint, number, exc)
             if self.ctx is not None:
                 self.bus.emit(
@@ -391,7 +405,7 @@ class CallSession:
             raise PatterConnectionError(f"transfer to {number} failed: {exc}") from exc
 
     # -- end -----------------------------------------------------------------------------------------
-    async def end(self, reason: str) -> None:
+    async def end(self, reason: EndReason) -> None:
         """End the call exactly once. The work runs in its own task, shielded, so a caller that is itself
         cancelled (the socket route, a shutdown) can never cut ``on_call_end`` short."""
         if self._end_task is None:
@@ -400,10 +414,9 @@ class CallSession:
 
     async def end_as_requested(self) -> None:
         """End with the reason that asked the socket to stop (agent hang-up, engine loss, shutdown)."""
-        await self.end(self._end_reason)
+        await self.end(self._end.reason)
 
-    async def _finish(self, reason: str) -> None:
-        self._ended = True
+    async def _finish(self, reason: EndReason) -> None:
         self.end_reason = reason
         self.stop_requested.set()
         try:
@@ -411,7 +424,7 @@ class CallSession:
         finally:
             self.ended.set()
 
-    async def _finish_call(self, reason: str) -> None:
+    async def _finish_call(self, reason: EndReason) -> None:
         if self.conversation is not None:
             with contextlib.suppress(Exception):
                 await self.conversation.close()
@@ -430,7 +443,7 @@ class CallSession:
                 call_id=ctx.call_id,
                 reason=reason,
                 transcript=transcript,
-                error_code=self._error_code,
+                error_code=self._end.error_code,
                 duration_seconds=round(time.monotonic() - ctx.started_mono, 2),
             )
         )

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable
 from typing import Protocol
 
 from getpatter.audio.convert import FormatConverter
 from getpatter.audio.format import AudioFormat
+from getpatter.call.clock import SYSTEM_CLOCK, Clock
 from getpatter.call.playout import Playout
-from getpatter.errors import PatterConnectionError, PatterError, RateLimitError
+from getpatter.call.retry import SPEAKER_RETRY, RetryPolicy
+from getpatter.errors import PatterConnectionError, PatterError
 from getpatter.tts.base import TTS
 
 
@@ -30,6 +31,8 @@ class Speaker:
         hooks: SynthesisHooks | None = None,
         *,
         stall_timeout_s: float = 8.0,
+        retry: RetryPolicy = SPEAKER_RETRY,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._tts = tts
         self._playout = playout
@@ -39,6 +42,8 @@ class Speaker:
         self.first_byte_at: float | None = None  # monotonic, first TTS byte of the current utterance
         self.bytes_pushed = 0  # audio handed to the playout, all utterances
         self.stall_timeout_s = stall_timeout_s
+        self._retry = retry
+        self._clock = clock
 
     def new_utterance(self) -> None:
         self.first_byte_at = None
@@ -68,7 +73,7 @@ class Speaker:
                         f"{self._tts.provider_id} TTS stalled for {self.stall_timeout_s:.0f} s"
                     ) from None
                 if self.first_byte_at is None:
-                    self.first_byte_at = time.monotonic()
+                    self.first_byte_at = self._clock.now()
                 piece: bytes | None = chunk
                 if self._hooks is not None:
                     piece = await self._hooks.after_synthesize(chunk)
@@ -80,20 +85,25 @@ class Speaker:
         playout.end_segment()
 
     async def say_with_retry(self, sentence: str, on_error: Callable[[PatterError, bool], None]) -> bool:
-        """Speak a sentence, retrying once if the TTS failed before any of its audio was queued.
+        """Speak a sentence, retried (the speaker's :class:`RetryPolicy`) while the TTS fails before any of
+        its audio was queued; ``on_error(exc, retrying)`` hears of each failure.
 
         Returns False when TTS is still failing (the caller decides what a mute agent does).
         """
-        for attempt in (1, 2):
+        attempt = 0
+        while True:
+            attempt += 1
             before = self.bytes_pushed
             try:
                 await self.say(sentence)
                 return True
             except PatterError as exc:
-                on_error(exc, attempt == 1)
+                again = self._retry.should_retry(attempt, exc)
+                on_error(exc, again)
                 self._playout.end_segment()
                 if self.bytes_pushed != before:
                     return True  # part of it was heard; repeating it would be worse than moving on
-                if isinstance(exc, RateLimitError) and attempt == 1:
-                    await asyncio.sleep(min(exc.retry_after or 0.5, 3.0))  # honour Retry-After once
-        return False
+                if not again:
+                    return False
+                if wait := self._retry.wait_s(attempt, exc):
+                    await self._clock.sleep(wait)  # a 429's Retry-After

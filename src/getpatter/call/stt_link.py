@@ -2,7 +2,8 @@
 
 Audio sent since the last final transcript is kept (bounded); when the vendor's socket drops, a new
 stream is opened with backoff and that audio is sent again first, so words said just before or during
-the outage are still transcribed. Each reconnect is reported through ``on_error``.
+the outage are still transcribed (how often and how patiently: ``STT_RECONNECT``, a
+:class:`~getpatter.call.retry.RetryPolicy`). Each drop is reported through ``on_error``.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
-from getpatter.errors import AuthenticationError, PatterConfigError, PatterError
+from getpatter.call.clock import SYSTEM_CLOCK, Clock
+from getpatter.call.retry import STT_RECONNECT, RetryPolicy
+from getpatter.errors import PatterError
 from getpatter.stt.base import STT, STTEvent, STTStream, Transcript
 
 log = logging.getLogger("getpatter.stt")
 
-#: Seconds to wait before each reconnect attempt.
-BACKOFF_S = (0.2, 0.5, 1.0, 2.0)
 #: Unfinalized audio kept for replay, in seconds.
 REPLAY_SECONDS = 30.0
 
@@ -29,11 +30,13 @@ class ResilientSTTStream(STTStream):
         stt: STT,
         *,
         on_error: Callable[[PatterError, bool], None] | None = None,
-        backoff_s: tuple[float, ...] = BACKOFF_S,
+        retry: RetryPolicy = STT_RECONNECT,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._stt = stt
         self._on_error = on_error
-        self._backoff = backoff_s
+        self._retry = retry
+        self._clock = clock
         self._stream: STTStream | None = None
         self._replay = bytearray()
         self._max_replay = int(stt.input_format.bytes_for_ms(REPLAY_SECONDS * 1000))
@@ -110,18 +113,18 @@ class ResilientSTTStream(STTStream):
 
     async def _reconnect(self, cause: PatterError) -> bool:
         self._ready.clear()
-        fatal = isinstance(cause, AuthenticationError | PatterConfigError)
+        retrying = self._retry.should_retry(1, cause)  # the stream that dropped was try 1
         if self._on_error is not None:
-            self._on_error(cause, not fatal)
-        if fatal:
+            self._on_error(cause, retrying)
+        if not retrying:
             return False
         old, self._stream = self._stream, None
         if old is not None:
             self._seconds_before += old.audio_seconds
             with contextlib.suppress(Exception):
                 await old.close()
-        for delay in self._backoff:
-            await asyncio.sleep(delay)
+        for attempt in range(2, self._retry.attempts + 1):
+            await self._clock.sleep(self._retry.wait_s(attempt - 1))
             if self._closed:
                 return False
             try:

@@ -17,7 +17,9 @@ import contextlib
 from collections.abc import Awaitable, Callable
 
 from getpatter.audio.vad import VoiceActivity
+from getpatter.call.clock import SYSTEM_CLOCK, Clock
 from getpatter.call.stt_link import ResilientSTTStream
+from getpatter.call.tasks import BackgroundTasks
 from getpatter.stt.base import Transcript
 
 #: After asking a silent streaming STT to finalize, how long its last words get to arrive.
@@ -33,7 +35,9 @@ class TurnAssembler:
         vad_driven: bool,
         fallback_ms: int,
         commit: Callable[[str], Awaitable[None]],
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self._clock = clock
         self._stream = stream
         self._vad = vad
         self._vad_driven = vad_driven
@@ -42,7 +46,7 @@ class TurnAssembler:
         self._finals: list[str] = []
         self._interim = ""
         self._fallback: asyncio.Task[None] | None = None
-        self._finalizing: set[asyncio.Task[None]] = set()
+        self._finalizing = BackgroundTasks()
         self._awaiting = 0  # VAD-driven finalizes whose final has not come back yet
 
     def speech_started(self) -> None:
@@ -53,9 +57,7 @@ class TurnAssembler:
     def speech_ended(self) -> None:
         if self._vad_driven:
             # Its own task, never cancelled by new speech: the utterance it hands over must not be lost.
-            task = asyncio.create_task(self._finalize(), name="stt-finalize")
-            self._finalizing.add(task)
-            task.add_done_callback(self._finalizing.discard)
+            self._finalizing.spawn(self._finalize(), "stt-finalize")
         elif self._fallback is None or self._fallback.done():
             self._fallback = asyncio.create_task(self._commit_after_silence(), name="turn-fallback")
 
@@ -91,11 +93,11 @@ class TurnAssembler:
             self._awaiting = max(0, self._awaiting - 1)
 
     async def _commit_after_silence(self) -> None:
-        await asyncio.sleep(self._fallback_s)
+        await self._clock.sleep(self._fallback_s)
         if not (self._finals or self._interim):
             return
         await self._stream.finalize()
-        await asyncio.sleep(FINALIZE_GRACE_S)
+        await self._clock.sleep(FINALIZE_GRACE_S)
         await self._commit_pending()
 
     async def _commit_pending(self) -> None:

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from getpatter._tasks import BackgroundTasks
 from getpatter.call.bus import EventBus
 from getpatter.call.context import CallContext
 from getpatter.call.events import (
@@ -179,7 +180,7 @@ class CallLogWriter:
         self.settings = settings or Settings()
         self.agent = dict(agent or {})
         self._rand_byte = rand_byte or (lambda: secrets.randbelow(256))
-        self.workers: set[asyncio.Task[None]] = set()  # one per call with writes pending
+        self.workers = BackgroundTasks(log)  # one per call with writes pending
         self.enabled = True
         try:
             (self.root / "calls").mkdir(parents=True, exist_ok=True)
@@ -189,8 +190,7 @@ class CallLogWriter:
 
     async def flush(self, timeout: float = 10.0) -> None:
         """Wait until every call's pending writes are on disk (graceful shutdown, the demo's exit)."""
-        if self.workers:
-            await asyncio.wait(set(self.workers), timeout=timeout)
+        await self.workers.wait(timeout)
 
     def record_unconnected(self, record: Mapping[str, Any]) -> None:
         """The log of an outbound call that ended before any media (no answer, busy, failed, canceled):
@@ -217,9 +217,7 @@ class CallLogWriter:
             "error": None,
         }
         path = call_dir(self.root, call_id, started) / "metadata.json"
-        task = asyncio.get_running_loop().create_task(asyncio.to_thread(self._write_quietly, path, meta))
-        self.workers.add(task)
-        task.add_done_callback(self.workers.discard)
+        self.workers.spawn(asyncio.to_thread(self._write_quietly, path, meta), f"call log of {call_id}")
 
     @staticmethod
     def _write_quietly(path: Path, meta: dict[str, Any]) -> None:
@@ -258,13 +256,11 @@ class _CallLog:
     def _submit(self, job: _Job) -> None:
         if self._worker is None:
             try:
-                loop = asyncio.get_running_loop()
+                asyncio.get_running_loop()
             except RuntimeError:  # emitted outside a loop (scripts, sync tests): write inline
                 self._safely(job)
                 return
-            self._worker = loop.create_task(self._run(), name="call-log")
-            self._w.workers.add(self._worker)
-            self._worker.add_done_callback(self._w.workers.discard)
+            self._worker = self._w.workers.spawn(self._run(), "call-log")
         self._queue.put_nowait(job)
 
     async def _run(self) -> None:

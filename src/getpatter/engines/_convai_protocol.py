@@ -8,12 +8,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Callable, Mapping
-from typing import Any
-from urllib.parse import urlsplit
+from collections.abc import Callable
+from typing import Any, Literal
 
 from websockets.asyncio.client import ClientConnection
 
+from getpatter._urls import endpoint
 from getpatter.audio.format import MULAW_8K, AudioFormat
 from getpatter.engines.base import (
     AgentTranscript,
@@ -29,8 +29,6 @@ from getpatter.errors import AuthenticationError, PatterConfigError, PatterConne
 log = logging.getLogger(__name__)
 
 VOICE_ID = re.compile(r"[A-Za-z0-9]{20}")
-_WS = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
-_HTTP = {"ws": "http", "wss": "https", "http": "http", "https": "https"}
 
 
 def format_name(fmt: AudioFormat) -> str:
@@ -52,14 +50,12 @@ def parse_format(name: str) -> AudioFormat | None:
     return MULAW_8K if name == "ulaw_8000" else None
 
 
-def _swap_scheme(base_url: str, schemes: Mapping[str, str]) -> tuple[str, str, str]:
-    parts = urlsplit(base_url)
-    scheme = schemes.get(parts.scheme.lower())
-    if scheme is None or not parts.netloc:
-        raise PatterConfigError(
-            f"ElevenLabsConvAI base_url={base_url!r} is not a URL; pass e.g. base_url='wss://api.elevenlabs.io'."
-        )
-    return scheme, parts.netloc, parts.path.rstrip("/")
+def convai_url(base_url: str, path: str, scheme: Literal["ws", "http"]) -> str:
+    """The conversation socket (``ws``) or the signed-URL REST endpoint (``http``) under ``base_url``."""
+    bad_url = (
+        f"ElevenLabsConvAI base_url={base_url!r} is not a URL; pass e.g. base_url='wss://api.elevenlabs.io'."
+    )
+    return endpoint(base_url, path, scheme=scheme, bad_url=bad_url)
 
 
 def _refusal(status: int, body: str, header: Any) -> Exception:

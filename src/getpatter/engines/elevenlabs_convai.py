@@ -24,7 +24,7 @@ import logging
 import os
 from collections.abc import Collection, Mapping
 from typing import Any, Literal, Self
-from urllib.parse import urlencode, urlunsplit
+from urllib.parse import urlencode
 
 import httpx
 import orjson
@@ -36,15 +36,13 @@ from getpatter._channel import StreamEnd as _End
 from getpatter._wslog import VENDOR_WS_LOGGER
 from getpatter.audio.format import MULAW_8K, PCM16_16K, AudioFormat
 from getpatter.engines._convai_protocol import (
-    _HTTP,
-    _WS,
     PAYLOAD_KEYS,
     VOICE_ID,
     _describe,
     _payload,
     _refusal,
-    _swap_scheme,
     _Turns,
+    convai_url,
     format_name,
     parse_format,
 )
@@ -129,9 +127,8 @@ class ElevenLabsConvAI(Engine):
         self.open_timeout_s = open_timeout_s
         self.close_timeout_s = close_timeout_s
         self.audio_format = audio_format
-        ws_scheme, netloc, prefix = _swap_scheme(base_url, _WS)
-        self.ws_url = urlunsplit((ws_scheme, netloc, prefix + CONVERSATION_PATH, "", ""))
-        self.rest_url = urlunsplit((_HTTP[ws_scheme], netloc, prefix + SIGNED_URL_PATH, "", ""))
+        self.ws_url = convai_url(base_url, CONVERSATION_PATH, "ws")
+        self.rest_url = convai_url(base_url, SIGNED_URL_PATH, "http")
 
     def __repr__(self) -> str:
         return (

@@ -25,7 +25,7 @@ import logging
 import os
 from collections.abc import Mapping
 from typing import Any, Final, Literal
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
@@ -33,6 +33,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from getpatter._channel import EventChannel
 from getpatter._channel import StreamEnd as _End
+from getpatter._urls import endpoint
 from getpatter._wslog import VENDOR_WS_LOGGER
 from getpatter.audio.format import AudioFormat
 from getpatter.engines import _realtime_events as wire
@@ -60,7 +61,6 @@ log = logging.getLogger(__name__)
 ENV_VAR: Final = "OPENAI_API_KEY"
 DEFAULT_MODEL: Final = "gpt-4o-mini-realtime-preview"
 DEFAULT_BASE_URL: Final = "https://api.openai.com/v1"
-_SCHEMES: Final = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
 _APPEND_HEAD: Final = b'{"type":"input_audio_buffer.append","audio":"'
 _SAY_PROMPT: Final = (
     "Speak the following text to the caller exactly as written, word for word, adding nothing before "
@@ -74,14 +74,10 @@ def realtime_url(base_url: str, ws_base_url: str | None, model: str) -> str:
     As in openai-python GA, ``/realtime`` is appended to either base (trailing ``/`` stripped).
     """
     base = ws_base_url or base_url
-    parts = urlsplit(base)
-    scheme = _SCHEMES.get(parts.scheme.lower())
-    if scheme is None or not parts.netloc:
-        raise PatterConfigError(
-            f"OpenAIRealtime base_url={base!r} is not a URL; pass e.g. base_url='https://api.openai.com/v1'."
-        )
-    path = parts.path.rstrip("/") + "/realtime"
-    return urlunsplit((scheme, parts.netloc, path, urlencode({"model": model}), ""))
+    bad_url = (
+        f"OpenAIRealtime base_url={base!r} is not a URL; pass e.g. base_url='https://api.openai.com/v1'."
+    )
+    return endpoint(base, "/realtime", scheme="ws", bad_url=bad_url, query=urlencode({"model": model}))
 
 
 class OpenAIRealtime(Engine):

@@ -13,7 +13,6 @@ call's duration. Providers report usage in their billing unit, so nothing here i
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 from collections import defaultdict
@@ -24,6 +23,7 @@ from typing import Any
 from getpatter.call.bus import EventBus
 from getpatter.call.context import CallContext
 from getpatter.call.events import CallEnded, CallStarted, CallSummary, TurnCompleted, UsageRecorded
+from getpatter.call.tasks import BackgroundTasks
 from getpatter.metrics.aggregate import TurnMeasurer, average_latency, percentile_latency
 from getpatter.metrics.model import CallMetrics, CostBreakdown, TurnMetrics
 from getpatter.metrics.pricing import (
@@ -124,9 +124,7 @@ class _CallMeter:
             return
         if inspect.isawaitable(result):
             # Our own task, not the bus's: a slow on_metrics must not hold up the call's end.
-            task = asyncio.ensure_future(_guarded(result, self._ctx.call_id))
-            self._owner._tasks.add(task)
-            task.add_done_callback(self._owner._tasks.discard)
+            self._owner._tasks.spawn(_guarded(result, self._ctx.call_id), "on_metrics")
 
     def on_ended(self, ev: CallEnded) -> None:
         if self.ended:
@@ -221,7 +219,7 @@ class MetricsCollector:
         self.on_metrics = on_metrics
         self.provider_mode = provider_mode
         self.telephony_provider = telephony_provider
-        self._tasks: set[asyncio.Future[None]] = set()
+        self._tasks = BackgroundTasks()
         self._checked: set[tuple[str, str]] = set()
 
     def warn_if_uncalibrated(self, provider: str, model: str) -> bool:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from getpatter._tasks import BackgroundTasks
 from getpatter.agent import Agent
 from getpatter.call.bus import EventBus
 from getpatter.call.context import CallContext
@@ -103,7 +104,7 @@ class OutboundRegistry:
         #: ``serve(voicemail_message=...)``: left on a machine when the call gave none of its own.
         self.default_voicemail = default_voicemail
         self._calls: collections.OrderedDict[str, OutboundCall] = collections.OrderedDict()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = BackgroundTasks(log)
         #: Set once the server stopped: no new calls; pending ``wait=True`` results fail.
         self.closed = False
 
@@ -305,15 +306,7 @@ class OutboundRegistry:
     def spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> None:
         """Run carrier reactions (REST commands) after the webhook has been answered; failures are logged."""
 
-        async def guarded() -> None:
-            try:
-                await coro
-            except Exception as exc:
-                log.warning("%s failed: %s", what, exc)
-
-        task = asyncio.get_running_loop().create_task(guarded(), name=what[:60])
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro, what)
 
     def close(self) -> None:
         """The server stopped: its callbacks will not come, so fail every pending ``wait=True``."""
@@ -330,8 +323,7 @@ class OutboundRegistry:
 
     async def drain(self, timeout: float = 5.0) -> None:
         """Wait for carrier reactions still running (tests, shutdown)."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout)
+        await self._tasks.wait(timeout)
 
 
 async def _awaited(value: Any) -> None:

@@ -1,6 +1,7 @@
-"""WebSocket-client plumbing shared by the streaming STT vendors (AssemblyAI, Cartesia, Soniox, Speechmatics).
+"""WebSocket-client plumbing shared by every streaming STT vendor (Deepgram, AssemblyAI, Cartesia, Soniox,
+Speechmatics): a vendor module holds only its options, handshake query and message mapping.
 
-It keeps the contract of the reference client (:mod:`getpatter.stt.deepgram`) in one place:
+The contract, in one place:
 
 * ``base_url`` -> WebSocket URL by scheme swap plus the vendor's fixed path (protocols/stt.md).
 * Handshake refusals: 401/403 -> :class:`AuthenticationError`, 429 -> :class:`RateLimitError` with
@@ -19,22 +20,22 @@ import abc
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.http11 import Response
 
 from getpatter._channel import EventChannel
 from getpatter._channel import StreamEnd as _End
 from getpatter._http_status import retry_after_seconds
+from getpatter._urls import endpoint
 from getpatter._wslog import VENDOR_WS_LOGGER
 from getpatter.audio.format import AudioFormat
 from getpatter.errors import (
     AuthenticationError,
-    PatterConfigError,
     PatterConnectionError,
     PatterError,
     RateLimitError,
@@ -46,18 +47,14 @@ __all__ = ["WsSTTStream", "classify_failure", "connect_ws", "parse_json", "ws_ur
 
 log = logging.getLogger(__name__)
 
-_SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
 
-
-def ws_url(base_url: str, path: str, *, owner: str) -> str:
+def ws_url(base_url: str, path: str, *, owner: str, example: str = "") -> str:
     """Scheme-swap ``base_url`` (http->ws, https->wss) and append ``path`` to any path prefix."""
-    parts = urlsplit(base_url)
-    scheme = _SCHEMES.get(parts.scheme.lower())
-    if scheme is None or not parts.netloc:
-        raise PatterConfigError(
-            f"{owner} base_url={base_url!r} is not a URL; http/https/ws/wss URLs are accepted."
-        )
-    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + path, "", ""))
+    accepted = "http/https/ws/wss URLs are accepted"
+    hint = f"pass e.g. base_url={example!r} ({accepted})" if example else accepted
+    return endpoint(
+        base_url, path, scheme="ws", bad_url=f"{owner} base_url={base_url!r} is not a URL; {hint}."
+    )
 
 
 def classify_failure(
@@ -81,8 +78,12 @@ async def connect_ws(
     secrets: Iterable[str],
     open_timeout_s: float,
     close_timeout_s: float,
+    refusal_detail: Callable[[Response], str] | None = None,
 ) -> ClientConnection:
-    """Open the socket, mapping an HTTP refusal of the upgrade onto our error types."""
+    """Open the socket, mapping an HTTP refusal of the upgrade onto our error types.
+
+    ``refusal_detail``: the vendor's own reading of a refusal (headers, request id); default: the error
+    text of the body. Either way secrets are redacted from it."""
     secrets = tuple(secrets)
     try:
         return await connect(
@@ -95,7 +96,8 @@ async def connect_ws(
         )
     except InvalidStatus as exc:
         response = exc.response
-        detail = redact(vendor_message(bytes(response.body or b"")), secrets) or "no details"
+        raw = refusal_detail(response) if refusal_detail else vendor_message(bytes(response.body or b""))
+        detail = redact(raw, secrets) or "no details"
         retry_after = retry_after_seconds({k.lower(): v for k, v in response.headers.raw_items()})
         raise classify_failure(
             vendor, response.status_code, detail, env_var=env_var, retry_after=retry_after

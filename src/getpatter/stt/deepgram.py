@@ -9,34 +9,26 @@ Wire facts live in ``shared/protocols/stt.md`` section 1. The contract this modu
   utterance.
 * Any vendor ``Error`` message or a close we did not ask for ends the iteration with
   :class:`PatterConnectionError`; the caller decides whether to reconnect.
+
+Framing, keepalive, close and handshake errors are the shared WebSocket STT base's
+(:mod:`getpatter.stt._ws`); this module holds Deepgram's options, query and messages.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 from typing import Any, Literal, TypedDict, Unpack, cast
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
-import orjson
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.asyncio.client import ClientConnection
+from websockets.http11 import Response
 
-from getpatter._channel import EventChannel
-from getpatter._channel import StreamEnd as _End
-from getpatter._wslog import VENDOR_WS_LOGGER
 from getpatter.audio.format import MULAW_8K, AudioFormat, Encoding
-from getpatter.errors import (
-    AuthenticationError,
-    PatterConfigError,
-    PatterConnectionError,
-    PatterError,
-    RateLimitError,
-)
+from getpatter.errors import PatterConfigError, PatterConnectionError
+from getpatter.stt._ws import WsSTTStream, connect_ws, parse_json, ws_url
 from getpatter.stt.base import STT as BaseSTT
-from getpatter.stt.base import SpeechStarted, STTEvent, STTStream, Transcript
+from getpatter.stt.base import SpeechStarted, Transcript
 
 __all__ = ["STT", "DeepgramSTT", "DeepgramSTTStream"]
 
@@ -49,7 +41,6 @@ LISTEN_PATH = "/v1/listen"
 #: Deepgram's raw encodings that map onto an :class:`AudioFormat` we can describe.
 _ENCODINGS: dict[str, Encoding] = {"linear16": "pcm16", "mulaw": "mulaw", "alaw": "alaw"}
 _MIN_FRAME_MS = 20.0
-_SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
 
 
 class _Options(TypedDict, total=False):
@@ -70,14 +61,7 @@ class _Options(TypedDict, total=False):
 
 def _ws_url(base_url: str) -> str:
     """Scheme-swap ``base_url`` (http->ws, https->wss) and append ``/v1/listen`` to any path prefix."""
-    parts = urlsplit(base_url)
-    scheme = _SCHEMES.get(parts.scheme.lower())
-    if scheme is None or not parts.netloc:
-        raise PatterConfigError(
-            f"DeepgramSTT base_url={base_url!r} is not a URL; pass e.g. base_url='wss://api.deepgram.com' "
-            "(http/https/ws/wss accepted)."
-        )
-    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + LISTEN_PATH, "", ""))
+    return ws_url(base_url, LISTEN_PATH, owner="DeepgramSTT", example=DEFAULT_BASE_URL)
 
 
 def _is_count(value: object) -> bool:
@@ -196,149 +180,57 @@ class DeepgramSTT(BaseSTT):
         )
 
     async def open(self) -> DeepgramSTTStream:
-        url = f"{self.url}?{urlencode(self.query_params())}"
-        try:
-            ws = await connect(
-                url,
-                logger=VENDOR_WS_LOGGER,
-                additional_headers={"Authorization": f"Token {self._api_key}"},
-                open_timeout=self.open_timeout_s,
-                close_timeout=self.close_timeout_s,
-                max_size=4 * 1024 * 1024,
-            )
-        except InvalidStatus as exc:
-            raise _refusal(exc) from None
-        except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
-            raise PatterConnectionError(f"Deepgram: could not connect to {self.url}: {exc}") from exc
+        ws = await connect_ws(
+            f"{self.url}?{urlencode(self.query_params())}",
+            {"Authorization": f"Token {self._api_key}"},
+            vendor="Deepgram",
+            env_var=ENV_VAR,
+            secrets=(self._api_key,),
+            open_timeout_s=self.open_timeout_s,
+            close_timeout_s=self.close_timeout_s,
+            refusal_detail=_refusal_detail,
+        )
         return DeepgramSTTStream(ws, self.input_format, self.keepalive_interval_s, self.close_timeout_s)
 
 
-def _refusal(exc: InvalidStatus) -> Exception:
-    """Map an HTTP answer to the upgrade onto our error types (the body and ``dg-error`` header explain)."""
-    response = exc.response
-    status = response.status_code
-    detail = response.headers.get("dg-error") or response.body.decode("utf-8", "replace")[:200]
+def _refusal_detail(response: Response) -> str:
+    """Deepgram explains a refusal in its ``dg-error`` header (else the body) and names the request."""
+    detail = response.headers.get("dg-error") or bytes(response.body or b"").decode("utf-8", "replace")[:200]
     request_id = response.headers.get("dg-request-id")
-    where = f" (request id {request_id})" if request_id else ""
-    message = f"Deepgram refused the connection with HTTP {status}{where}: {detail}"
-    if status in (401, 403):
-        return AuthenticationError(message + f". Check the api_key / {ENV_VAR}.")
-    if status == 429:
-        retry_after: float | None = None
-        with contextlib.suppress(TypeError, ValueError):
-            retry_after = float(response.headers.get("retry-after", ""))
-        return RateLimitError(message, retry_after=retry_after)
-    return PatterConnectionError(message)
+    return f"{detail} (request id {request_id})" if request_id else detail
 
 
-class DeepgramSTTStream(STTStream):
-    """One live Deepgram session: a reader task turns server messages into events on a queue."""
+class DeepgramSTTStream(WsSTTStream):
+    """One live Deepgram session on the shared WebSocket STT base (framing, keepalive, close, errors)."""
+
+    vendor = "Deepgram"
 
     def __init__(
         self, ws: ClientConnection, input_format: AudioFormat, keepalive_s: float, close_timeout_s: float
     ) -> None:
-        self.audio_seconds = 0.0
-        self._ws = ws
-        self._format = input_format
-        self._min_frame = input_format.bytes_for_ms(_MIN_FRAME_MS)
-        self._buffer = bytearray()
-        self._keepalive_s = keepalive_s
-        self._close_timeout_s = close_timeout_s
-        self._loop = asyncio.get_running_loop()
-        self._last_sent = self._loop.time()
-        self._events: EventChannel[STTEvent] = EventChannel()
-        self._failure: PatterError | None = None
-        self._closing = False
-        self._close_done: asyncio.Future[None] | None = None
         # True while recognised speech has not yet been closed by speech_final/UtteranceEnd.
         self._turn_open = False
-        self._reader = asyncio.create_task(self._read_loop(), name="deepgram-stt-reader")
-        self._keepalive = asyncio.create_task(self._keepalive_loop(), name="deepgram-stt-keepalive")
+        super().__init__(
+            ws,
+            input_format,
+            close_timeout_s=close_timeout_s,
+            min_frame_ms=_MIN_FRAME_MS,
+            keepalive_s=keepalive_s,
+        )
 
-    # -- outbound ------------------------------------------------------------------------------------
+    async def _send_finalize(self) -> None:
+        await self._send_json({"type": "Finalize"})
 
-    async def send(self, audio: bytes) -> None:
-        """Buffer ``audio``; ship whole samples once >= 20 ms is pending. A no-op after :meth:`close`."""
-        if self._closing:
-            return
-        self._raise_if_failed()
-        self.audio_seconds += self._format.duration_ms(len(audio)) / 1000.0
-        self._buffer += audio
-        if len(self._buffer) >= self._min_frame:
-            await self._flush_audio()
+    async def _send_close(self) -> None:
+        await self._send_json({"type": "CloseStream"})
 
-    async def finalize(self) -> None:
-        if self._closing:
-            return
-        self._raise_if_failed()
-        await self._flush_audio()
-        await self._send_control("Finalize")
-
-    async def _flush_audio(self) -> None:
-        usable = len(self._buffer) - len(self._buffer) % self._format.bytes_per_sample
-        if usable <= 0:
-            return
-        chunk = bytes(self._buffer[:usable])
-        del self._buffer[:usable]
-        await self._send(chunk)
-
-    async def _send_control(self, kind: str) -> None:
-        await self._send(orjson.dumps({"type": kind}).decode())
-
-    async def _send(self, message: bytes | str) -> None:
-        try:
-            await self._ws.send(message)
-        except ConnectionClosed as exc:
-            raise self._failure or PatterConnectionError(f"Deepgram connection lost: {exc}") from exc
-        self._last_sent = self._loop.time()
-
-    def _raise_if_failed(self) -> None:
-        if self._failure is not None:
-            raise self._failure
-
-    async def _keepalive_loop(self) -> None:
-        """Deepgram closes a socket idle for 10 s (NET-0001): send KeepAlive when no audio flowed."""
-        with contextlib.suppress(PatterConnectionError):
-            while not self._closing:
-                due = self._last_sent + self._keepalive_s - self._loop.time()
-                if due > 0:
-                    await asyncio.sleep(due)
-                    continue
-                await self._send_control("KeepAlive")
-
-    # -- inbound -------------------------------------------------------------------------------------
-
-    async def _read_loop(self) -> None:
-        end = _End(None)
-        try:
-            async for raw in self._ws:
-                if isinstance(raw, bytes):
-                    continue
-                failure = self._handle(raw)
-                if failure is not None:
-                    end = _End(failure)
-                    break
-        except ConnectionClosed as exc:
-            if not self._closing:
-                end = _End(PatterConnectionError(f"Deepgram closed the stream unexpectedly: {exc}"))
-        else:
-            if end.error is None and not self._closing:
-                code, reason = self._ws.close_code, self._ws.close_reason
-                end = _End(
-                    PatterConnectionError(f"Deepgram closed the stream unexpectedly ({code} {reason!r}).")
-                )
-        if end.error is not None:
-            self._failure = end.error
-            await self._ws.close()
-        self._events.put_nowait(end)
+    def _keepalive_message(self) -> str:
+        """Deepgram closes a socket idle for 10 s (NET-0001): KeepAlive is sent when no audio flowed."""
+        return '{"type":"KeepAlive"}'
 
     def _handle(self, raw: str) -> PatterConnectionError | None:
-        try:
-            message = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            log.warning("Deepgram sent a text frame that is not JSON; ignored")
-            return None
-        if not isinstance(message, dict):
+        message = parse_json(raw, self.vendor)
+        if message is None:
             return None
         kind = message.get("type")
         if kind == "Results":
@@ -346,9 +238,9 @@ class DeepgramSTTStream(STTStream):
         elif kind == "UtteranceEnd":
             if self._turn_open:
                 self._turn_open = False
-                self._events.put_nowait(Transcript("", is_final=True, end_of_turn=True))
+                self._emit(Transcript("", is_final=True, end_of_turn=True))
         elif kind == "SpeechStarted":
-            self._events.put_nowait(SpeechStarted())
+            self._emit(SpeechStarted())
         elif kind == "Error":
             text = message.get("description") or message.get("message") or "unknown error"
             variant = message.get("variant") or message.get("err_code") or ""
@@ -373,41 +265,10 @@ class DeepgramSTTStream(STTStream):
         speech_final = bool(message.get("speech_final")) and is_final
         if text:
             self._turn_open = not speech_final
-            self._events.put_nowait(Transcript(text, is_final, speech_final, confidence))
+            self._emit(Transcript(text, is_final, speech_final, confidence))
         elif speech_final and self._turn_open:
             self._turn_open = False
-            self._events.put_nowait(Transcript("", is_final=True, end_of_turn=True))
-
-    def __aiter__(self) -> DeepgramSTTStream:
-        return self
-
-    async def __anext__(self) -> STTEvent:
-        """Next event; raises the stream's PatterConnectionError once if it died, then stops."""
-        return await self._events.next()
-
-    # -- shutdown ------------------------------------------------------------------------------------
-
-    async def close(self) -> None:
-        """CloseStream, let the reader drain for up to ``close_timeout_s``, then drop the socket."""
-        if self._close_done is not None:
-            await asyncio.shield(self._close_done)
-            return
-        self._close_done = self._loop.create_future()
-        try:
-            if self._failure is None and not self._reader.done():
-                with contextlib.suppress(PatterConnectionError):
-                    await self._flush_audio()
-                    self._closing = True
-                    await self._send_control("CloseStream")
-            self._closing = True
-            self._buffer.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._reader), self._close_timeout_s)
-            self._keepalive.cancel()
-            await self._ws.close()
-            await asyncio.gather(self._reader, self._keepalive, return_exceptions=True)
-        finally:
-            self._close_done.set_result(None)
+            self._emit(Transcript("", is_final=True, end_of_turn=True))
 
 
 STT = DeepgramSTT

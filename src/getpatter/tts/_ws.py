@@ -12,29 +12,22 @@ Contract every WebSocket TTS client gets from here:
 
 from __future__ import annotations
 
-from typing import Final
-from urllib.parse import urlsplit, urlunsplit
-
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
+from getpatter._urls import endpoint
 from getpatter._wslog import VENDOR_WS_LOGGER
-from getpatter.errors import PatterConfigError, PatterConnectionError, PatterError
+from getpatter.errors import PatterConnectionError, PatterError
 from getpatter.tts._http import error_for_status
-
-_SCHEMES: Final = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
 
 
 def ws_endpoint(base_url: str, ws_base_url: str | None, path: str, *, owner: str) -> str:
     """``ws_base_url`` (or ``base_url`` scheme-swapped) + ``path``; any path prefix of the origin is kept."""
     source = ws_base_url if ws_base_url is not None else base_url
-    parts = urlsplit(source)
-    scheme = _SCHEMES.get(parts.scheme.lower())
-    if scheme is None or not parts.netloc:
-        name = "ws_base_url" if ws_base_url is not None else "base_url"
-        raise PatterConfigError(f"{owner}: {name} must be an http(s):// or ws(s):// URL (got {source!r}).")
-    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + path, "", ""))
+    name = "ws_base_url" if ws_base_url is not None else "base_url"
+    bad_url = f"{owner}: {name} must be an http(s):// or ws(s):// URL (got {source!r})."
+    return endpoint(source, path, scheme="ws", bad_url=bad_url)
 
 
 def redact(text: str, secret: str) -> str:

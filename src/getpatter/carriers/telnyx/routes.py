@@ -8,7 +8,6 @@ everything server-side goes through ``state`` (the :class:`CarrierHost`).
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import contextlib
 import logging
@@ -20,6 +19,7 @@ import orjson
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import Response
 
+from getpatter._tasks import BackgroundTasks
 from getpatter.carriers.base import (
     DIRECTION_PARAM,
     FIRST_MESSAGE_PARAM,
@@ -57,7 +57,7 @@ def _party(payload: dict[str, Any], key: str) -> str:
 
 def add_telnyx_routes(app: FastAPI, state: CarrierHost, carrier: TelnyxCarrier) -> None:
     seen: collections.OrderedDict[str, None] = collections.OrderedDict()
-    background: set[asyncio.Task[None]] = set()
+    background = BackgroundTasks(log)
 
     def authentic(request: Request, body: bytes) -> bool:
         if not state.verify_signatures:
@@ -78,15 +78,7 @@ def add_telnyx_routes(app: FastAPI, state: CarrierHost, carrier: TelnyxCarrier) 
         return True
 
     def in_background(coro: Any, what: str) -> None:
-        async def guarded() -> None:
-            try:
-                await coro
-            except Exception as exc:
-                log.warning("Telnyx %s failed: %s", what, exc)
-
-        task = asyncio.create_task(guarded(), name=f"telnyx-{what}")
-        background.add(task)
-        task.add_done_callback(background.discard)
+        background.spawn(coro, f"Telnyx {what}")
 
     def on_initiated(payload: dict[str, Any], call_control_id: str) -> None:
         if payload.get("direction") != "incoming":
