@@ -16,6 +16,7 @@ EndReason = Literal[
     "socket_closed",
     "stopped",
     "media_flood",
+    "protocol_error",
     "no_media",
     "max_duration",
     "agent_hangup",

@@ -188,7 +188,7 @@ class CallSession:
     def _protocol_error(self, what: str) -> None:
         """A strict codec's peer broke the protocol: the call ends (``protocol_error``), nothing else."""
         log.warning("call %s: %s; ending the call", self._hint, what[:200])
-        self._end_reason = "protocol_error"
+        self._end = self._end.because("protocol_error")
 
     async def _watchdog(self) -> None:
         """A live carrier sends audio every 20 ms: a silent socket means the call is gone or stuck, and a
