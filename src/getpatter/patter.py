@@ -34,6 +34,7 @@ from getpatter.fleet.join import install as install_fleet
 from getpatter.fleet.join import joined, resolve_fleet
 from getpatter.metrics.pricing import ProviderPricing, merge_pricing
 from getpatter.persist_root import resolve_log_root
+from getpatter.server.admission import ENV_FLEET_MAX_CALLS, AdmissionLimits
 from getpatter.settings import Settings
 from getpatter.tunnels.config import TunnelConfig
 from getpatter.validation import validate_e164
@@ -268,9 +269,23 @@ class Patter:
         dashboard: bool = True,
         dashboard_token: str = "",
         tunnel: bool = False,
+        max_concurrent_calls: int | None = None,
+        fleet_max_concurrent_calls: int | None = None,
     ) -> None:
-        """Answer calls until :meth:`disconnect` (or SIGINT/SIGTERM). Binds ``PATTER_BIND_HOST:port``."""
+        """Answer calls until :meth:`disconnect` (or SIGINT/SIGTERM). Binds ``PATTER_BIND_HOST:port``.
+
+        ``max_concurrent_calls`` (else ``PATTER_MAX_CALLS``; unset = no cap): calls this process holds at
+        once; ``fleet_max_concurrent_calls`` (else ``PATTER_FLEET_MAX_CALLS``; needs ``redis_url``): calls
+        the whole fleet holds. Calls past either, or while the event loop is behind, are refused busy
+        (docs/scaling.md)."""
         check_serve_options(port, voicemail_message, recording=recording, dashboard=dashboard, tunnel=tunnel)
+        limits = AdmissionLimits.resolve(max_concurrent_calls, fleet_max_concurrent_calls)
+        if limits.fleet_max_calls and self._fleet is None:
+            raise PatterConfigError(
+                f"fleet_max_concurrent_calls / {ENV_FLEET_MAX_CALLS} counts calls across a fleet, and this "
+                "Patter has no redis_url. Fix: Patter(redis_url='redis://...') (or PATTER_REDIS_URL), or "
+                "use max_concurrent_calls for a limit of this process alone."
+            )
         server = self._server
         quick_tunnel = server.wants_quick_tunnel(tunnel)
         if server.runner is not None:
@@ -293,13 +308,30 @@ class Patter:
             dashboard_token=dashboard_token,
             recording=recording,
             voicemail_message=voicemail_message,
+            admission=limits,
         )
-        assert server.state is not None
+        state = server.state
+        assert state is not None
         banner_token = self.dashboard_token if dashboard else None  # None: no dashboard to announce
-        async with joined(self._fleet):
-            await server.serve(
-                app, server.state, port=port, quick_tunnel=quick_tunnel, dashboard_token=banner_token
-            )
+        async with joined(self._fleet) as link:
+            if link is not None and limits.fleet_max_calls:
+                from getpatter.fleet.admission import RedisSeats
+
+                seats = RedisSeats(link, limits.fleet_max_calls)
+                await seats.start()
+                state.admission.join_fleet(seats)
+            else:
+                seats = None
+            state.admission.ensure_monitor()
+            try:
+                await server.serve(
+                    app, state, port=port, quick_tunnel=quick_tunnel, dashboard_token=banner_token
+                )
+            finally:
+                state.admission.join_fleet(None)
+                await state.admission.close()
+                if seats is not None:
+                    await seats.close()
 
     @property
     def ready(self) -> asyncio.Future[int]:
@@ -332,8 +364,11 @@ class Patter:
         dashboard: bool = True,
         dashboard_token: str = "",
         allow_insecure_dashboard: bool = False,
+        max_concurrent_calls: int | None = None,
     ) -> FastAPI:
         """The server as an ASGI app, to run under your own uvicorn or mount into your own FastAPI app.
+
+        ``max_concurrent_calls`` as for :meth:`serve`, per process (each worker counts its own calls).
 
         Every call is measured (latency, cost) and, when persistence is on, logged to disk; the store
         behind the dashboard is loaded from that log first, so a restarted server shows its history.
@@ -348,6 +383,7 @@ class Patter:
             dashboard=dashboard,
             dashboard_token=dashboard_token,
             allow_insecure_dashboard=allow_insecure_dashboard,
+            admission=AdmissionLimits.resolve(max_concurrent_calls),
         )
 
     def _build_app(
@@ -364,6 +400,7 @@ class Patter:
         allow_insecure_dashboard: bool = False,
         recording: bool = False,
         voicemail_message: str = "",
+        admission: AdmissionLimits | None = None,
     ) -> FastAPI:
         """Build the server state (once, complete) and the app on it; the state becomes ``_state``."""
         from getpatter.call.remote_message import resolve_on_message
@@ -391,6 +428,7 @@ class Patter:
             recording=recording,
             voicemail_message=voicemail_message,
             settings=self._settings,
+            admission=admission,
         )
         server.state = state
         self._feed_outbound()

@@ -97,12 +97,15 @@ async def serve_media_socket(
             return
         name = started.call_id
         state.sessions[name] = session  # before any await: a second socket for this call is refused
+        # The call's admission ticket (reserved when its carrier asked us to answer) lives until it ends.
+        ticket = state.admission.attach(name, expect.direction)
         if capped:
             state.socket_limiter.release(ip)
         authenticated = True
         try:
             await run_until_ended(session, receive, started)
         finally:
+            ticket.release()
             if state.sessions.get(name) is session:
                 del state.sessions[name]
             if websocket.client_state == WebSocketState.CONNECTED:
