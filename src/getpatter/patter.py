@@ -497,16 +497,24 @@ class Patter:
         return observers
 
     def _feed_outbound(self) -> None:
-        """Outbound calls reach the dashboard (and call logs) from the dial on (dashboard/outbound_feed)."""
+        """Outbound calls reach the dashboard (and call logs) from the dial on (dashboard/outbound_feed);
+        refused calls are counted there."""
+        from getpatter.call.progress import CallRefused
         from getpatter.dashboard.outbound_feed import feed_outbound_calls
 
         if self._unfeed is not None:
             self._unfeed()
         unfeed = feed_outbound_calls(self.events, self.metrics_store, self._log_writer)
         unwatch = self._notifier.watch(self.events) if self._notifier is not None else None
+        store = self.metrics_store
+        # Calls refused at the door (server at its limit) are counted on the dashboard's overview.
+        unrefused = self.events.on(
+            CallRefused, lambda ev: store.record_call_refused(ev.call_id, ev.direction, ev.reason)
+        )
 
         def unsubscribe() -> None:
             unfeed()
+            unrefused()
             if unwatch is not None:
                 unwatch()
 
