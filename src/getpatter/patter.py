@@ -59,6 +59,17 @@ log = logging.getLogger("getpatter")
 Callback = Callable[..., Any]
 
 
+def _per_process(limits: AdmissionLimits) -> AdmissionLimits:
+    """``asgi_app()`` joins no fleet (``serve()`` does): a fleet limit from the environment cannot hold."""
+    if limits.fleet_max_calls:
+        log.warning(
+            "%s applies to serve() only: asgi_app() counts calls per process (max_concurrent_calls)",
+            ENV_FLEET_MAX_CALLS,
+        )
+        return replace(limits, fleet_max_calls=0)
+    return limits
+
+
 def _client_params() -> list[str]:
     """The keyword parameters ``Patter(...)`` takes, read from its signature (never a list to keep up)."""
     skip = {"self", "patter_only"}
@@ -383,7 +394,7 @@ class Patter:
             dashboard=dashboard,
             dashboard_token=dashboard_token,
             allow_insecure_dashboard=allow_insecure_dashboard,
-            admission=AdmissionLimits.resolve(max_concurrent_calls),
+            admission=_per_process(AdmissionLimits.resolve(max_concurrent_calls)),
         )
 
     def _build_app(
