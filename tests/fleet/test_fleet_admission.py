@@ -40,16 +40,6 @@ async def eventually(condition: Callable[[], Awaitable[bool]], timeout: float = 
     await asyncio.wait_for(wait(), patient(timeout))
 
 
-@pytest.fixture
-async def links(redis_server: RedisProcess) -> AsyncIterator[list[RedisLink]]:
-    made = [RedisLink(redis_server.url, prefix="t", instance_id=f"instance-{i}") for i in range(2)]
-    for link in made:
-        await link.start()
-    yield made
-    for link in made:
-        await link.close()
-
-
 async def test_two_instances_share_one_limit(links: list[RedisLink]) -> None:
     a, b = (RedisSeats(link, 2) for link in links)
     assert await a.acquire("CA1") and await b.acquire("CA2")
