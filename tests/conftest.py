@@ -10,6 +10,9 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 # Every Patter posts its calls to a standalone dashboard on 127.0.0.1:8000 by default. Tests must not
 # talk to whatever runs there on a shared machine: the tests that want a dashboard name their own.
 os.environ.setdefault("PATTER_DASHBOARD_NOTIFY", "0")
+# Shedding calls when the event loop lags depends on how loaded the machine running the tests is; tests
+# must not. The tests of that shedding turn it on themselves and drive the lag tick by tick.
+os.environ.setdefault("PATTER_MAX_LOOP_LAG_MS", "0")
 
 
 @pytest.fixture

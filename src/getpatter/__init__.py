@@ -15,6 +15,7 @@ from getpatter.agent import Agent
 from getpatter.carriers.telnyx.config import Telnyx
 from getpatter.carriers.twilio.config import Twilio
 from getpatter.errors import (
+    AtCapacityError,
     AuthenticationError,
     ErrorCode,
     PatterConfigError,
@@ -215,6 +216,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "Agent",
+    "AtCapacityError",
     "AuthenticationError",
     "CloudflareTunnel",
     "ErrorCode",

@@ -15,6 +15,7 @@ class ErrorCode(StrEnum):
     INPUT_VALIDATION = "INPUT_VALIDATION"
     PROVIDER_ERROR = "PROVIDER_ERROR"
     PROVISION = "PROVISION"
+    CAPACITY = "CAPACITY"
     INTERNAL = "INTERNAL"
 
 
@@ -78,6 +79,18 @@ class AuthenticationError(PatterError):
     default_code = ErrorCode.AUTH
 
 
+class AtCapacityError(PatterError):
+    """``phone.call()`` refused to dial: the server is at its limit (``max_concurrent_calls``, the fleet's
+    ``fleet_max_concurrent_calls``, or an event loop too far behind to take another call). Nothing was
+    dialled; ``reason`` is ``capacity``, ``fleet_capacity`` or ``loop_lag``. Retry later or elsewhere."""
+
+    default_code = ErrorCode.CAPACITY
+
+    def __init__(self, message: str, *, reason: str, code: ErrorCode | None = None) -> None:
+        super().__init__(message, code=code)
+        self.reason = reason
+
+
 class ProvisionError(PatterError):
     """A carrier resource (number, application) could not be configured."""
 
@@ -85,6 +98,7 @@ class ProvisionError(PatterError):
 
 
 __all__ = [
+    "AtCapacityError",
     "AuthenticationError",
     "ErrorCode",
     "PatterConfigError",

@@ -10,6 +10,7 @@ call's own, else ``serve(voicemail_message=...)``; API.md C4).
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,8 @@ from getpatter.agent import Agent, check_can_take_calls
 from getpatter.call.progress import CallInitiated
 from getpatter.call.results import CallResult
 from getpatter.carriers.base import DIALLED_STREAM_SUBJECT, Carrier, Dial, Dialled
-from getpatter.errors import PatterConfigError, PatterConnectionError
+from getpatter.errors import AtCapacityError, PatterConfigError, PatterConnectionError
+from getpatter.server.admission import OUTBOUND_HOLD_MARGIN_S
 from getpatter.server.stream_tokens import DEFAULT_TTL_S, StreamTokens
 from getpatter.validation import validate_e164
 
@@ -142,6 +144,18 @@ async def place_call(state: ServerState, options: OutboundOptions) -> str | Call
     # the dial subject, valid while the call rings, and the call record keeps its nonce so the socket is
     # tied to this call. (Carriers that start the stream once answered sign it then, with the call id.)
     ring = options.ring_timeout if options.ring_timeout is not None else carrier.ring_limits[1]
+    # A call placed past capacity is not dialled at all: the place is reserved before the carrier is asked,
+    # under a provisional key until the carrier names the call.
+    provisional = f"dial-{secrets.token_hex(8)}"
+    ticket = await state.admission.try_admit(provisional, "outbound", hold_s=ring + OUTBOUND_HOLD_MARGIN_S)
+    if ticket is None:
+        refused = state.admission.last_refusal
+        raise AtCapacityError(
+            f"phone.call({options.to!r}) was not dialled: this server is at its limit ({refused}). "
+            "Fix: retry once calls have ended, place it from another instance, or raise "
+            "max_concurrent_calls / fleet_max_concurrent_calls.",
+            reason=refused,
+        )
     token = state.stream_gate.tokens.mint(DIALLED_STREAM_SUBJECT, "outbound", ttl_s=DEFAULT_TTL_S + ring)
     dial = Dial(
         to=options.to,
@@ -151,10 +165,15 @@ async def place_call(state: ServerState, options: OutboundOptions) -> str | Call
         ring_timeout=options.ring_timeout,
         stream_token=token,
     )
-    dialled = await carrier.dial(dial, host)
+    try:
+        dialled = await carrier.dial(dial, host)
+    except BaseException:
+        ticket.release()
+        raise
     if not isinstance(dialled, Dialled):
         dialled = Dialled(dialled)
     call_id = dialled.call_id
+    state.admission.rekey(ticket, call_id)
     record = state.outbound.register(
         call_id,
         carrier.kind,

@@ -36,6 +36,7 @@ from getpatter.fleet.join import install as install_fleet
 from getpatter.fleet.join import joined, resolve_fleet
 from getpatter.metrics.pricing import ProviderPricing, merge_pricing
 from getpatter.persist_root import resolve_log_root
+from getpatter.server.admission import ENV_FLEET_MAX_CALLS, AdmissionLimits
 from getpatter.settings import Settings
 from getpatter.tunnels.config import TunnelConfig
 from getpatter.validation import validate_e164
@@ -58,6 +59,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("getpatter")
 Callback = Callable[..., Any]
+
+
+def _per_process(limits: AdmissionLimits) -> AdmissionLimits:
+    """``asgi_app()`` joins no fleet (``serve()`` does): a fleet limit from the environment cannot hold."""
+    if limits.fleet_max_calls:
+        log.warning(
+            "%s applies to serve() only: asgi_app() counts calls per process (max_concurrent_calls)",
+            ENV_FLEET_MAX_CALLS,
+        )
+        return replace(limits, fleet_max_calls=0)
+    return limits
 
 
 def _client_params() -> list[str]:
@@ -271,13 +283,26 @@ class Patter:
         dashboard_token: str = "",
         tunnel: bool = False,
         softphone: bool = True,
+        max_concurrent_calls: int | None = None,
+        fleet_max_concurrent_calls: int | None = None,
     ) -> None:
         """Answer calls until :meth:`disconnect` (or SIGINT/SIGTERM). Binds ``PATTER_BIND_HOST:port``.
 
         ``softphone``: the dashboard's "Call this agent" button (the browser as the caller), offered on
-        loopback or behind the dashboard token, never on an exposed dashboard without one."""
+        loopback or behind the dashboard token, never on an exposed dashboard without one.
+        ``max_concurrent_calls`` (else ``PATTER_MAX_CALLS``; unset = no cap): calls this process holds at
+        once; ``fleet_max_concurrent_calls`` (else ``PATTER_FLEET_MAX_CALLS``; needs ``redis_url``): calls
+        the whole fleet holds. Calls past either, or while the event loop is behind, are refused busy
+        (docs/scaling.md)."""
         check_serve_options(port, voicemail_message, recording=recording, dashboard=dashboard, tunnel=tunnel)
         check_softphone_option(softphone)
+        limits = AdmissionLimits.resolve(max_concurrent_calls, fleet_max_concurrent_calls)
+        if limits.fleet_max_calls and self._fleet is None:
+            raise PatterConfigError(
+                f"fleet_max_concurrent_calls / {ENV_FLEET_MAX_CALLS} counts calls across a fleet, and this "
+                "Patter has no redis_url. Fix: Patter(redis_url='redis://...') (or PATTER_REDIS_URL), or "
+                "use max_concurrent_calls for a limit of this process alone."
+            )
         server = self._server
         quick_tunnel = server.wants_quick_tunnel(tunnel)
         if server.runner is not None:
@@ -301,13 +326,30 @@ class Patter:
             recording=recording,
             voicemail_message=voicemail_message,
             softphone=softphone,
+            admission=limits,
         )
-        assert server.state is not None
+        state = server.state
+        assert state is not None
         banner_token = self.dashboard_token if dashboard else None  # None: no dashboard to announce
-        async with joined(self._fleet):
-            await server.serve(
-                app, server.state, port=port, quick_tunnel=quick_tunnel, dashboard_token=banner_token
-            )
+        async with joined(self._fleet) as link:
+            if link is not None and limits.fleet_max_calls:
+                from getpatter.fleet.admission import RedisSeats
+
+                seats = RedisSeats(link, limits.fleet_max_calls)
+                await seats.start()
+                state.admission.join_fleet(seats)
+            else:
+                seats = None
+            state.admission.ensure_monitor()
+            try:
+                await server.serve(
+                    app, state, port=port, quick_tunnel=quick_tunnel, dashboard_token=banner_token
+                )
+            finally:
+                state.admission.join_fleet(None)
+                await state.admission.close()
+                if seats is not None:
+                    await seats.close()
 
     @property
     def ready(self) -> asyncio.Future[int]:
@@ -341,8 +383,11 @@ class Patter:
         dashboard_token: str = "",
         allow_insecure_dashboard: bool = False,
         softphone: bool = True,
+        max_concurrent_calls: int | None = None,
     ) -> FastAPI:
         """The server as an ASGI app, to run under your own uvicorn or mount into your own FastAPI app.
+
+        ``max_concurrent_calls`` as for :meth:`serve`, per process (each worker counts its own calls).
 
         Every call is measured (latency, cost) and, when persistence is on, logged to disk; the store
         behind the dashboard is loaded from that log first, so a restarted server shows its history.
@@ -360,6 +405,7 @@ class Patter:
             dashboard_token=dashboard_token,
             allow_insecure_dashboard=allow_insecure_dashboard,
             softphone=softphone,
+            admission=_per_process(AdmissionLimits.resolve(max_concurrent_calls)),
         )
 
     def _build_app(
@@ -377,6 +423,7 @@ class Patter:
         recording: bool = False,
         voicemail_message: str = "",
         softphone: bool = True,
+        admission: AdmissionLimits | None = None,
     ) -> FastAPI:
         """Build the server state (once, complete) and the app on it; the state becomes ``_state``."""
         from getpatter.call.remote_message import resolve_on_message
@@ -404,6 +451,7 @@ class Patter:
             recording=recording,
             voicemail_message=voicemail_message,
             settings=self._settings,
+            admission=admission,
         )
         server.state = state
         self._feed_outbound()
@@ -480,16 +528,24 @@ class Patter:
         return observers
 
     def _feed_outbound(self) -> None:
-        """Outbound calls reach the dashboard (and call logs) from the dial on (dashboard/outbound_feed)."""
+        """Outbound calls reach the dashboard (and call logs) from the dial on (dashboard/outbound_feed);
+        refused calls are counted there."""
+        from getpatter.call.progress import CallRefused
         from getpatter.dashboard.outbound_feed import feed_outbound_calls
 
         if self._unfeed is not None:
             self._unfeed()
         unfeed = feed_outbound_calls(self.events, self.metrics_store, self._log_writer)
         unwatch = self._notifier.watch(self.events) if self._notifier is not None else None
+        store = self.metrics_store
+        # Calls refused at the door (server at its limit) are counted on the dashboard's overview.
+        unrefused = self.events.on(
+            CallRefused, lambda ev: store.record_call_refused(ev.call_id, ev.direction, ev.reason)
+        )
 
         def unsubscribe() -> None:
             unfeed()
+            unrefused()
             if unwatch is not None:
                 unwatch()
 

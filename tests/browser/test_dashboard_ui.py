@@ -201,3 +201,15 @@ async def test_export_downloads_csv_with_documented_columns(page: Any, tmp_path:
         async with page.expect_download() as info:
             await page.click("#export-json")
         assert (await info.value).suggested_filename == "patter_calls.json"
+
+
+async def test_refused_calls_show_on_the_overview_and_count_up_live(page: Any) -> None:
+    store = finished_store()
+    store.record_call_refused("CAbusy1", "inbound", "capacity")
+    async with served(create_dashboard_app(store, TOKEN)) as srv:
+        await open_dashboard(page, srv)
+        card = page.locator("#stats .stat", has_text="Refused (busy)")
+        await playwright_api.expect(card.locator(".value")).to_have_text("1")
+        store.record_call_refused("CAbusy2", "inbound", "loop_lag")  # while the page is open
+        await playwright_api.expect(card.locator(".value")).to_have_text("2", timeout=10_000)
+    assert page.dialogs == [] and page.outside == []

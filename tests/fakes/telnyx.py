@@ -74,6 +74,14 @@ _ACTIONS: dict[str, tuple[set[str], set[str]]] = {
     ),
     "record_stop": (set(), _COMMON | {"recording_id"}),
     "send_dtmf": ({"digits"}, _COMMON | {"duration_millis"}),
+    "reject": ({"cause"}, _COMMON),
+}
+#: ``reject`` cause -> the ``hangup_cause`` of the ``call.hangup`` that follows.
+_REJECT_HANGUP = {
+    "USER_BUSY": "user_busy",
+    "CALL_REJECTED": "call_rejected",
+    "NOT_FOUND": "not_found",
+    "TEMPORARILY_UNAVAILABLE": "unspecified",
 }
 _ENUMS = {
     "stream_track": {"inbound_track", "outbound_track", "both_tracks"},
@@ -83,6 +91,7 @@ _ENUMS = {
     "stream_bidirectional_sampling_rate": {8000, 16000, 22050, 24000, 48000},
     "format": {"wav", "mp3"},
     "channels": {"single", "dual"},
+    "cause": set(_REJECT_HANGUP),
 }
 
 
@@ -373,6 +382,12 @@ class FakeTelnyx:
             and (call.direction != "incoming" or call.state != "parked")
         ):
             problem = "only a parked inbound call can be answered"
+        if (
+            problem is None
+            and action == "reject"
+            and (call.direction != "incoming" or call.state != "parked")
+        ):
+            problem = "only a parked (not yet answered) inbound call can be rejected"
         if problem:
             self._fix_status(422)
             return _err(422, "10015", "Invalid parameter", problem)
@@ -382,6 +397,11 @@ class FakeTelnyx:
         if action == "answer":
             call.state = "answered"
             call.answered.set()
+        elif action == "reject":
+            call.state = "hangup"
+            call.ended_by = "rejected"
+            call.answered.set()  # the ring is over either way
+            self._spawn(self._post_after_reject(call, _REJECT_HANGUP[parsed["cause"]]))
         elif action in ("hangup", "transfer"):
             await call.end_by_carrier("rest-" + action)
             self._spawn(self._post_after_hangup(call, "normal_clearing"))
@@ -454,6 +474,15 @@ class FakeTelnyx:
             )
             await self.post_webhook(url, self.envelope("streaming.stopped", call, stream_url=call.stream_url))
 
+    async def _post_after_reject(self, call: FakeTelnyxCall, cause: str) -> None:
+        if self._server is None:
+            return
+        with contextlib.suppress(httpx.HTTPError):
+            await self.post_webhook(
+                self._server[0],
+                self.envelope("call.hangup", call, hangup_cause=cause, hangup_source="callee"),
+            )
+
     # ---- the carrier side of an inbound call ---------------------------------------------------------
 
     def new_inbound(self, from_: str = "+15550001111", to: str = "+15550002222") -> FakeTelnyxCall:
@@ -477,7 +506,9 @@ class FakeTelnyx:
         to: str = "+15550002222",
         answer_timeout: float = 5.0,
     ) -> FakeTelnyxCall:
-        """Ring the product and return the live call (``connected`` and ``start`` sent, pacer running)."""
+        """Ring the product and return the live call (``connected`` and ``start`` sent, pacer running).
+        A call the product refused (``reject``) comes back unanswered: ``state`` ``hangup``, ``ended_by``
+        ``rejected``, its ``reject`` command in ``commands``."""
         self._server = (server_http_url, public_host)
         call = self.new_inbound(from_, to)
         initiated = self.envelope(
@@ -498,6 +529,8 @@ class FakeTelnyx:
             raise FakeTelnyxError(
                 f"no answer command for {call.call_control_id} within {answer_timeout} s"
             ) from None
+        if call.state == "hangup":  # rejected: never answered, no stream
+            return call
         answer = next(body for action, body in call.commands if action == "answer")
         codec = answer.get("stream_codec")
         if (

@@ -112,6 +112,31 @@ def parse_connect_stream(twiml: str) -> tuple[str, dict[str, str], str | None]:
     return url, params, stream.get("statusCallback")
 
 
+def parse_reject(twiml: str) -> str | None:
+    """The ``reason`` of a document whose *first* verb is ``<Reject>`` (Twilio then never answers the
+    call; twilio.md §2.2), or ``None`` when it does not start with one. Raises ``FakeTwilioError`` for a
+    ``<Reject>`` Twilio would refuse: an unknown reason, nested verbs, or a verb before it."""
+    try:
+        root = ET.fromstring(twiml)
+    except ET.ParseError:
+        return None  # parse_connect_stream reports malformed documents
+    if root.tag != "Response":
+        return None
+    verbs = list(root)
+    rejects = [i for i, verb in enumerate(verbs) if verb.tag == "Reject"]
+    if not rejects:
+        return None
+    if rejects[0] != 0:
+        raise FakeTwilioError("<Reject> only refuses a call as the first verb; here the call is answered")
+    reject = verbs[0]
+    if len(reject):
+        raise FakeTwilioError("<Reject> cannot nest other verbs")
+    reason = reject.get("reason", "rejected")
+    if reason not in ("rejected", "busy"):
+        raise FakeTwilioError(f"<Reject reason> must be 'rejected' or 'busy', got {reason!r}")
+    return reason
+
+
 class FakeTwilio(FakeTwilioRest):
     """A strict fake Twilio account: REST API on ``.app`` plus the carrier side of calls.
 
@@ -228,7 +253,8 @@ class FakeTwilio(FakeTwilioRest):
         ``FakeCall`` (``connected`` and ``start`` already sent, pacer running).
 
         Raises ``FakeTwilioError`` if the webhook does not answer 200 with ``<Connect><Stream>`` TwiML, or
-        if the WebSocket handshake is refused.
+        if the WebSocket handshake is refused. A ``<Reject>`` answer returns the call unconnected, with
+        ``rejected`` set to its reason and the status Twilio gives it (``busy`` / ``no-answer``).
         """
         call = FakeCall(
             sid=call_sid or new_sid("CA"),
@@ -251,6 +277,12 @@ class FakeTwilio(FakeTwilioRest):
             call.status = "failed"
             raise FakeTwilioError(f"voice webhook answered content-type {ctype!r}, not TwiML XML")
         call.twiml = response.text
+        reason = parse_reject(response.text)
+        if reason is not None:
+            # Never answered, not billed: the caller hears busy (or "not in service") and the call ends.
+            call.rejected = reason
+            call.status = "busy" if reason == "busy" else "no-answer"
+            return call
         await self._connect(call, server_http_url, public_host, response.text)
         return call
 

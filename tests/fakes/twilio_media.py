@@ -135,6 +135,8 @@ class FakeCall:
     ended_by: str | None = None
     #: Close code the server sent when it closed the socket itself.
     close_code: int | None = None
+    #: ``<Reject reason>`` when the voice webhook refused the call (it was never answered).
+    rejected: str | None = None
     received: list[Received] = field(default_factory=list)
     clear_times: list[float] = field(default_factory=list)
     marks_echoed: list[EchoedMark] = field(default_factory=list)

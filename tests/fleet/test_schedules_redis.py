@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,16 +24,6 @@ async def eventually(condition: Callable[[], bool], timeout: float = 30.0) -> No
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
-
-
-@pytest.fixture
-async def links(redis_server: RedisProcess) -> AsyncIterator[list[RedisLink]]:
-    made = [RedisLink(redis_server.url, prefix="t", instance_id=f"instance-{i}") for i in range(2)]
-    for link in made:
-        await link.start()
-    yield made
-    for link in made:
-        await link.close()
 
 
 async def test_a_cron_job_scheduled_on_two_instances_fires_once_per_minute(links: list[RedisLink]) -> None:

@@ -278,3 +278,23 @@ async def test_on_a_loopback_server_the_softphone_is_open_to_the_dashboards_own_
             await ws.send(json.dumps({"event": "stop"}))
             await read_until_closed(ws)
             assert ws.close_code == 1000
+
+
+async def test_a_browser_call_past_the_process_cap_is_refused_busy_and_the_admitted_one_goes_on() -> None:
+    async with call_harness(
+        utterances=["Hello there."], replies=["Hi."], serve_kwargs={"max_concurrent_calls": 1}
+    ) as h:
+        async with connect(socket_url(h)) as first:
+            admitted = await start(first)
+            async with connect(socket_url(h)) as second:
+                await second.send(json.dumps({"event": "start", "sample_rates": [16000]}))
+                assert await read_until_closed(second) == []  # never started
+                assert second.close_code == 1013 and second.close_reason == "busy"
+            assert [c["call_id"] for c in h.phone.metrics_store.get_active_calls()] == [admitted["call_id"]]
+            await first.send(json.dumps({"event": "stop"}))
+            await read_until_closed(first)
+        await h.wait_ended()
+        assert [e["call_id"] for e in h.ended] == [admitted["call_id"]]
+        # The place is given back: the next browser call is admitted.
+        async with connect(socket_url(h)) as third:
+            assert (await start(third))["call_id"] != admitted["call_id"]

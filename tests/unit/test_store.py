@@ -320,3 +320,19 @@ def test_exports() -> None:
     assert a["caller"] == "+1555"  # phone numbers are not mangled
     assert by_id["f"]["caller"] == "'=HYPERLINK(1)" and by_id["f"]["duration_s"] == "1.0"
     assert json.loads(calls_to_json(calls)) == calls
+
+
+async def test_refused_calls_are_counted_by_reason_and_told_live_without_becoming_call_records() -> None:
+    store = MetricsStore()
+    queue = store.subscribe()
+    store.record_call_refused("CA1", "inbound", "capacity")
+    store.record_call_refused("CA2", "inbound", "loop_lag")
+    store.record_call_refused("CA3", "inbound", "capacity")
+    agg = store.get_aggregates()
+    assert agg["refused_calls"] == 3
+    assert agg["refused_by_reason"] == {"capacity": 2, "loop_lag": 1}
+    assert agg["total_calls"] == 0 and agg["active_calls"] == 0 and store.get_calls() == []
+    assert await queue.get() == {
+        "type": "call_refused",
+        "data": {"call_id": "CA1", "direction": "inbound", "reason": "capacity"},
+    }

@@ -181,3 +181,21 @@ def test_resolve_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_base_url(object()) == "https://api.telnyx.com/v2"
     monkeypatch.setenv("TELNYX_BASE_URL", "http://127.0.0.1:1/v2")
     assert resolve_base_url(object()) == "http://127.0.0.1:1/v2"
+
+
+async def test_reject_refuses_a_parked_call_with_its_cause_and_never_answers(env: Env) -> None:
+    assert await env.client.reject(env.call.call_control_id) == {"result": "ok"}
+    [req] = env.fake.requests
+    assert req.path == f"/v2/calls/{env.call.call_control_id}/actions/reject"
+    assert req.body == {"cause": "USER_BUSY"}
+    assert env.call.state == "hangup" and env.call.commands == [("reject", {"cause": "USER_BUSY"})]
+    # Gone now: a second refusal is Telnyx's "call has already ended".
+    with pytest.raises(TelnyxApiError) as gone:
+        await env.client.reject(env.call.call_control_id, cause="CALL_REJECTED")
+    assert gone.value.call_gone
+
+
+async def test_reject_takes_only_telnyx_causes(env: Env) -> None:
+    with pytest.raises(ValueError, match="reject cause must be one of"):
+        await env.client.reject(env.call.call_control_id, cause="BUSY")
+    assert env.fake.requests == []

@@ -59,3 +59,15 @@ def test_say_and_hangup_and_hangup() -> None:
     assert root[0].text == HOSTILE.replace("\x00", "").replace("\x1b", "").replace("\ud800", "")
     root = ET.fromstring(twiml.hangup())
     assert [c.tag for c in root] == ["Hangup"]
+
+
+@pytest.mark.parametrize("reason", ["busy", "rejected"])
+def test_reject_is_the_only_verb_so_twilio_never_answers(reason: str) -> None:
+    root = ET.fromstring(twiml.reject(reason))
+    assert root.tag == "Response" and [child.tag for child in root] == ["Reject"]
+    assert root[0].attrib == {"reason": reason} and len(root[0]) == 0
+
+
+def test_reject_takes_only_twilios_reasons() -> None:
+    with pytest.raises(ValueError, match="must be 'busy' or 'rejected'"):
+        twiml.reject("full")

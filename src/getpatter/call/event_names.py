@@ -31,7 +31,13 @@ from getpatter.call.events import (
     UserTranscript,
     _snake,
 )
-from getpatter.call.progress import CallInitiated, CallStatusChanged, MachineDetected, RecordingSaved
+from getpatter.call.progress import (
+    CallInitiated,
+    CallRefused,
+    CallStatusChanged,
+    MachineDetected,
+    RecordingSaved,
+)
 from getpatter.errors import PatterConfigError
 
 __all__ = ["EVENT_CLASSES", "PatterEventType", "Subscription", "resolve_event_name", "valid_names"]
@@ -55,6 +61,7 @@ _ALL: tuple[type[CallEvent], ...] = (
     CallStatusChanged,
     MachineDetected,
     RecordingSaved,
+    CallRefused,
 )
 #: Every event a call or the server emits, by canonical name (the event's ``type``).
 EVENT_CLASSES: dict[str, type[CallEvent]] = {_snake(cls.__name__): cls for cls in _ALL}
@@ -110,6 +117,7 @@ class PatterEventType(StrEnum):
     CALL_STATUS_CHANGED = "call_status_changed"
     MACHINE_DETECTED = "machine_detected"
     RECORDING_SAVED = "recording_saved"
+    CALL_REFUSED = "call_refused"
     TRANSCRIPT_FINAL = "transcript_final"
     TOOL_CALL_STARTED = "tool_call_started"
     TURN_STARTED = "turn_started"

@@ -14,7 +14,7 @@ from typing import Any
 from getpatter.call.events import CallEvent
 from getpatter.call.results import MachineDetectionResult
 
-__all__ = ["CallInitiated", "CallStatusChanged", "MachineDetected", "RecordingSaved"]
+__all__ = ["CallInitiated", "CallRefused", "CallStatusChanged", "MachineDetected", "RecordingSaved"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,3 +61,15 @@ class RecordingSaved(CallEvent):
     status: str = "completed"
     duration_seconds: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallRefused(CallEvent):
+    """A new call was turned away because the server was at its limit (``server/admission.py``): an
+    inbound call got the carrier's busy refusal, an outbound ``phone.call()`` was not dialled. ``reason``:
+    ``capacity`` (``max_concurrent_calls``), ``loop_lag`` (the event loop was behind) or
+    ``fleet_capacity`` (``fleet_max_concurrent_calls``)."""
+
+    carrier: str
+    direction: str
+    reason: str

@@ -106,6 +106,12 @@ class CarrierHost(Protocol):
         """A carrier recording is available: emitted as ``RecordingSaved`` on the server bus."""
         ...
 
+    async def admit(self, call_id: str, direction: StreamDirection) -> bool:
+        """Whether this server takes the new call ``call_id`` (``server/admission.py``): ``True`` reserves
+        its place until its media socket starts; ``False`` (counted and reported by the server) means
+        the carrier must refuse the call on its own terms, e.g. busy, without answering it."""
+        ...
+
     def stream_token(self, call_id: str, direction: StreamDirection) -> str:
         """A signed token for the one media socket of ``call_id`` (``server/stream_tokens.py``): the
         carrier puts it in the stream it hands out (URL query or stream parameter, under

@@ -110,6 +110,8 @@ class MetricsStore:
         self._subscribers: list[_Subscriber] = []
         self._log_root = Path(log_root) if log_root is not None else None
         self._save_lock = threading.Lock()
+        #: Calls refused at the door since start (server at its limit), by reason.
+        self._refused: dict[str, int] = {}
 
     # -- writes --------------------------------------------------------------------------------------
     def record_call_initiated(self, data: dict[str, Any]) -> None:
@@ -119,6 +121,14 @@ class MetricsStore:
             "call_initiated",
             {k: record.get(k) for k in ("call_id", "caller", "callee", "direction", "status")},
         )
+
+    def record_call_refused(self, call_id: str, direction: str, reason: str) -> None:
+        """A new call was refused because the server was at its limit: counted (the overview's
+        "Refused" card), and told to live dashboards as ``call_refused``. A refused call is not a call
+        record: it was never answered, and costs nothing."""
+        with self._lock:
+            self._refused[reason] = self._refused.get(reason, 0) + 1
+        self._publish("call_refused", {"call_id": call_id, "direction": direction, "reason": reason})
 
     def record_call_start(self, data: dict[str, Any]) -> None:
         record = self._upsert_active(data, status="in-progress")
@@ -306,6 +316,7 @@ class MetricsStore:
             total = sum(float(_cost(r).get("total") or 0.0) for r in calls)
             durations = [float((r.get("metrics") or {}).get("duration_seconds") or 0.0) for r in calls]
             latencies = [v for r in calls if (v := _call_latency(r)) > 0]
+            refused = dict(self._refused)
         return {
             "total_calls": len(calls),
             "total_cost": round(total, 6),
@@ -313,6 +324,8 @@ class MetricsStore:
             "avg_latency_ms": round(sum(latencies) / len(latencies), 1) if latencies else 0.0,
             "cost_breakdown": {k: round(v, 6) for k, v in parts.items()},
             "active_calls": active,
+            "refused_calls": sum(refused.values()),
+            "refused_by_reason": refused,
             "sdk_version": __version__,
         }
 

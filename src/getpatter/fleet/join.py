@@ -1,7 +1,8 @@
 """Joining a fleet: what ``Patter(redis_url=...)`` / ``PATTER_REDIS_URL`` switches on while ``serve()`` runs.
 
-Shared today: scheduled jobs (each fire time runs on one instance; see :mod:`.schedules`). The outbound
-call registry, the dashboard and fleet-wide admission are still per process (see docs/scaling.md).
+Shared today: scheduled jobs (each fire time runs on one instance; see :mod:`.schedules`) and, with
+``fleet_max_concurrent_calls``, admission (:mod:`.admission`). The outbound call registry and the
+dashboard are still per process (see docs/scaling.md).
 
 A fleet instance's scheduled jobs fire only while it is a member (from ``serve()`` connecting to Redis
 until it stops): jobs are usually scheduled before ``serve()``, and a fire decided alone in that moment
@@ -18,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from getpatter.fleet.redis_link import DEFAULT_PREFIX, validate_prefix, validate_redis_url
+from getpatter.fleet.redis_link import DEFAULT_PREFIX, RedisLink, validate_prefix, validate_redis_url
 
 if TYPE_CHECKING:
     from getpatter.fleet.schedules import RedisFireLeases
@@ -79,13 +80,13 @@ def install(fleet: tuple[str, str] | None) -> FleetFires | None:
 
 
 @contextlib.asynccontextmanager
-async def joined(fleet: tuple[str, str] | None) -> AsyncIterator[None]:
-    """Connect to the fleet's Redis (a clear error if it is down), share the schedules, and leave on exit."""
+async def joined(fleet: tuple[str, str] | None) -> AsyncIterator[RedisLink | None]:
+    """Connect to the fleet's Redis (a clear error if it is down), share the schedules, and leave on exit.
+    Yields the link (``None`` when this instance runs alone) for the other shared parts."""
     coordinator = install(fleet)
     if fleet is None or coordinator is None:
-        yield
+        yield None
         return
-    from getpatter.fleet.redis_link import RedisLink
     from getpatter.fleet.schedules import RedisFireLeases
 
     url, prefix = fleet
@@ -93,7 +94,7 @@ async def joined(fleet: tuple[str, str] | None) -> AsyncIterator[None]:
     await link.start()
     coordinator.join(RedisFireLeases(link))
     try:
-        yield
+        yield link
     finally:
         coordinator.leave()
         await link.close()

@@ -1,4 +1,5 @@
-"""The FastAPI app factory: carrier webhooks, media sockets and health, mountable in a user's own app."""
+"""The FastAPI app factory: carrier webhooks, media sockets and health (load and admission), mountable in a
+user's own app."""
 
 from __future__ import annotations
 
@@ -24,7 +25,16 @@ def create_app(state: ServerState) -> FastAPI:
 
     @app.get("/health")
     async def health() -> JSONResponse:
-        return JSONResponse({"status": "ok", "mode": "local", "active_calls": len(state.sessions)})
+        """Load for a load balancer: 200 while new calls are admitted, 503 (same body, ``status``
+        ``busy``) while they would be refused, so traffic goes to another instance."""
+        load = await state.admission.health()
+        body = {
+            "status": "ok" if load["accepting"] else "busy",
+            "mode": "local",
+            "active_calls": len(state.sessions),
+            **load,
+        }
+        return JSONResponse(body, status_code=200 if load["accepting"] else 503)
 
     # The carrier mounts its own webhook routes and media socket (and imports only its own modules).
     state.carrier.add_routes(app, ServerHost(state))

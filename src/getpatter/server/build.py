@@ -10,9 +10,12 @@ from getpatter.agent import Agent
 from getpatter.call.bus import EventBus
 from getpatter.call.callbacks import transcript_observer
 from getpatter.call.context import CallContext
+from getpatter.call.progress import CallRefused, CallStatusChanged
+from getpatter.call.results import TERMINAL_STATUSES
 from getpatter.call.session import CallRuntime, Observer
 from getpatter.carriers.base import CarrierConfig
 from getpatter.errors import PatterConfigError
+from getpatter.server.admission import Admission, AdmissionLimits, Direction, RefusalReason
 from getpatter.server.calls import OutboundRegistry
 from getpatter.server.limits import SocketLimiter
 from getpatter.server.state import ServerConfig, ServerState
@@ -38,12 +41,14 @@ def build_state(
     recording: bool = False,
     voicemail_message: str = "",
     settings: Settings | None = None,
+    admission: AdmissionLimits | None = None,
 ) -> ServerState:
     """The state of one server for ``carrier`` (a ``Twilio(...)`` / ``Telnyx(...)`` config).
 
     Media streams are signed with ``PATTER_STREAM_SECRET``, else the carrier's own secret.
     ``settings`` (else the defaults) gives the socket cap, the media watchdog and whether webhook tools
-    may reach private addresses; ``events`` is the bus for call-progress events (else a new one).
+    may reach private addresses; ``events`` is the bus for call-progress events (else a new one);
+    ``admission`` the limits new calls are admitted under (else those of the environment).
     """
     if not isinstance(carrier, CarrierConfig):
         raise PatterConfigError(
@@ -83,10 +88,30 @@ def build_state(
         outbound=outbound,
         socket_limiter=SocketLimiter(config.max_sockets_per_ip),
         stream_gate=StreamGate.from_env(config.carrier.stream_secret()),
+        admission=_admission(admission if admission is not None else AdmissionLimits.resolve(), bus, config),
     )
     if config.recording:
         runtime.observers.append(_recording_observer(state))
     return state
+
+
+def _admission(limits: AdmissionLimits, bus: EventBus, config: ServerConfig) -> Admission:
+    """Admission reporting each refusal on the server bus (dashboard, ``phone.events``); a reservation
+    whose call the carrier reports over before any media is given back at once."""
+
+    def refused(call_id: str, direction: Direction, reason: RefusalReason) -> None:
+        bus.emit(
+            CallRefused(call_id=call_id, carrier=config.carrier.kind, direction=direction, reason=reason)
+        )
+
+    admission = Admission(limits, on_refused=refused)
+
+    def status(ev: CallStatusChanged) -> None:
+        if ev.status in TERMINAL_STATUSES:
+            admission.ended(ev.call_id)
+
+    bus.on(CallStatusChanged, status)
+    return admission
 
 
 def _recording_observer(state: ServerState) -> Observer:

@@ -22,7 +22,7 @@ __all__ = ["ServerHost"]
 
 class ServerHost:
     """Adapts one :class:`ServerState` to what carrier routes may use: public host, signature policy,
-    the outbound-call book, recording events, stream tokens and the media-socket runner."""
+    the outbound-call book, recording events, admission, stream tokens and the media-socket runner."""
 
     __slots__ = ("_state",)
 
@@ -63,6 +63,9 @@ class ServerHost:
                 details=dict(details or {}),
             )
         )
+
+    async def admit(self, call_id: str, direction: StreamDirection) -> bool:
+        return await self._state.admission.try_admit(call_id, direction) is not None
 
     def stream_token(self, call_id: str, direction: StreamDirection) -> str:
         # The gate also expects this call's socket: it skips the per-IP cap while it starts.

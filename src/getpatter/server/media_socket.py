@@ -20,6 +20,7 @@ from getpatter.server.stream_gate import StreamExpectation, admit
 from getpatter.server.stream_tokens import StreamTokenError
 
 if TYPE_CHECKING:
+    from getpatter.server.admission import Ticket
     from getpatter.server.state import ServerState
 
 log = logging.getLogger("getpatter.server")
@@ -85,7 +86,9 @@ async def serve_media_socket(
         if capped:
             state.socket_limiter.release(ip)
         authenticated = True
-        await _run_admitted(state, websocket, session, receive, started)
+        # The call's admission ticket (reserved when its carrier asked us to answer) lives until it ends.
+        ticket = state.admission.attach(started.call_id, expect.direction)
+        await _run_admitted(state, websocket, session, receive, started, ticket)
     finally:
         if capped and not authenticated:
             state.socket_limiter.release(ip)
@@ -121,8 +124,18 @@ async def serve_trusted_socket(
             with contextlib.suppress(Exception):
                 await websocket.close(code=1008)
         return
+    # No carrier asked us to answer this one: it is admitted here, on the same terms as a phone call.
+    ticket = await state.admission.try_admit(started.call_id, "inbound")
+    if ticket is None:
+        if websocket.client_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await websocket.close(code=1013, reason="busy")  # 1013: try again later
+        return
+    ticket = state.admission.attach(started.call_id, "inbound")
     session = make_session()
-    await _run_admitted(state, websocket, session, _receiver(websocket, session.stop_requested), started)
+    await _run_admitted(
+        state, websocket, session, _receiver(websocket, session.stop_requested), started, ticket
+    )
 
 
 def _receiver(websocket: WebSocket, stop: asyncio.Event) -> Callable[[], Awaitable[str | bytes | None]]:
@@ -152,9 +165,10 @@ async def _run_admitted(
     session: CallSession,
     receive: Callable[[], Awaitable[str | bytes | None]],
     started: MediaStarted,
+    ticket: Ticket,
 ) -> None:
-    """An admitted socket, carrier or in-page: register the call, run it, close the socket properly.
-    Every media socket that becomes a call passes here (the place for process-wide admission)."""
+    """An admitted socket, carrier or in-page: register the call, run it, close the socket properly and
+    give its admission ``ticket`` back. Every media socket that becomes a call passes here."""
     name = started.call_id
     state.sessions[name] = session  # before any await: a second socket for this call is refused
     try:
@@ -164,6 +178,7 @@ async def _run_admitted(
                 await websocket.send_text(reply)
         await run_until_ended(session, receive, started)
     finally:
+        ticket.release()
         if state.sessions.get(name) is session:
             del state.sessions[name]
         if websocket.client_state == WebSocketState.CONNECTED:

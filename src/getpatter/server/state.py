@@ -2,8 +2,8 @@
 
 :class:`ServerConfig` is what ``serve()`` / ``asgi_app()`` decided and never changes while serving.
 :class:`ServerState` holds what does change: the public host (a quick tunnel only knows it once up), the
-live calls, the per-IP socket counts, the stream-token gate, the outbound-call book and the server-level
-event bus. Routes
+live calls, the per-IP socket counts, the stream-token gate, admission control, the outbound-call book and
+the server-level event bus. Routes
 reach the carrier through ``config.carrier`` and never ask which carrier it is.
 """
 
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from getpatter.call.bus import EventBus
 from getpatter.call.session import CallRuntime, CallSession
 from getpatter.carriers.base import Carrier
+from getpatter.server.admission import Admission
 from getpatter.server.calls import OutboundRegistry
 from getpatter.server.limits import SocketLimiter
 from getpatter.server.stream_gate import StreamGate
@@ -56,6 +57,9 @@ class ServerState:
     #: Media-socket admission: stream-token keys (``PATTER_STREAM_SECRET``, else the carrier's secret) and
     #: their one-socket-per-token ledger, trusted proxies, refusal log.
     stream_gate: StreamGate = field(repr=False)
+    #: Admission control: which new calls this server takes (``try_admit`` -> a ticket released at call
+    #: end) and what ``/health`` reports (``server/admission.py``).
+    admission: Admission = field(default_factory=Admission)
     #: Live calls by media-socket key.
     sessions: dict[str, CallSession] = field(default_factory=dict)
 

@@ -25,7 +25,12 @@ from getpatter.carriers.base import (
 )
 from getpatter.carriers.telnyx.client_state import client_state_keys, encode_client_state
 from getpatter.carriers.telnyx.config import Telnyx
-from getpatter.carriers.telnyx.rest import TelnyxCallControl, TelnyxRestClient, resolve_base_url
+from getpatter.carriers.telnyx.rest import (
+    TelnyxApiError,
+    TelnyxCallControl,
+    TelnyxRestClient,
+    resolve_base_url,
+)
 from getpatter.carriers.urls import public_url, public_ws_url
 from getpatter.errors import PatterConfigError, PatterConnectionError
 
@@ -134,6 +139,15 @@ class TelnyxCarrier(Carrier):
 
     def control(self, call_id: str) -> CarrierControl | None:
         return TelnyxCallControl(self.rest, call_id) if call_id else None
+
+    async def refuse(self, call_control_id: str) -> None:
+        """Turn away an inbound call the server cannot take, before it is answered: ``reject`` with
+        ``USER_BUSY`` (the caller hears busy, SIP 486). A call already gone is no error."""
+        try:
+            await self.rest.reject(call_control_id, cause="USER_BUSY")
+        except TelnyxApiError as exc:
+            if not exc.call_gone:
+                raise
 
     async def dial(self, dial: Dial, webhook_host: str) -> str:
         dialled = await self.rest.dial(

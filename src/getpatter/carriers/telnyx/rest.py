@@ -33,6 +33,7 @@ from getpatter.errors import (
 __all__ = [
     "CALL_GONE_CODE",
     "DEFAULT_BASE_URL",
+    "REJECT_CAUSES",
     "STREAM_SAMPLE_RATES",
     "TelnyxApiError",
     "TelnyxCallControl",
@@ -46,6 +47,8 @@ DEFAULT_BASE_URL = "https://api.telnyx.com/v2"
 CALL_GONE_CODE = "90018"
 #: Codecs getpatter can carry on the media socket -> their sample rate there (telnyx.md §5.3).
 STREAM_SAMPLE_RATES: dict[str, int] = {"L16": 16000, "PCMU": 8000, "PCMA": 8000}
+#: ``actions/reject`` causes (telnyx-python ``ActionRejectParams``) and the SIP answer each gives.
+REJECT_CAUSES = frozenset({"USER_BUSY", "CALL_REJECTED", "NOT_FOUND", "TEMPORARILY_UNAVAILABLE"})
 _TRACKS = frozenset({"inbound_track", "outbound_track", "both_tracks"})
 _E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 _DTMF = re.compile(r"^[0-9A-D*#wW]{1,64}$")
@@ -336,6 +339,16 @@ class TelnyxRestClient:
         if language:
             body["language"] = language
         return await self._action(call_control_id, "speak", body)
+
+    async def reject(
+        self, call_control_id: str, *, cause: str = "USER_BUSY", command_id: str | None = None
+    ) -> dict[str, Any]:
+        """Refuse a parked inbound call without answering it (``actions/reject``). ``cause`` sets the SIP
+        response the caller gets: ``USER_BUSY`` 486, ``CALL_REJECTED`` 603, ``NOT_FOUND`` 404,
+        ``TEMPORARILY_UNAVAILABLE`` 480. Telnyx then reports ``call.hangup``."""
+        if cause not in REJECT_CAUSES:
+            raise ValueError(f"reject cause must be one of {sorted(REJECT_CAUSES)}, got {cause!r}")
+        return await self._action(call_control_id, "reject", {"cause": cause}, command_id=command_id)
 
     async def hangup(self, call_control_id: str, *, command_id: str | None = None) -> dict[str, Any]:
         """End the call. Raises ``TelnyxApiError`` (``call_gone``) if it is already over."""

@@ -80,9 +80,12 @@ def add_telnyx_routes(app: FastAPI, state: CarrierHost, carrier: TelnyxCarrier) 
     def in_background(coro: Any, what: str) -> None:
         background.spawn(coro, f"Telnyx {what}")
 
-    def on_initiated(payload: dict[str, Any], call_control_id: str) -> None:
+    async def on_initiated(payload: dict[str, Any], call_control_id: str) -> None:
         if payload.get("direction") != "incoming":
             log.info("Telnyx call %s initiated (%s)", call_control_id, payload.get("direction"))
+            return
+        if not await state.admit(call_control_id, "inbound"):  # at capacity: busy, never answered
+            in_background(carrier.refuse(call_control_id), f"refusal of call {call_control_id}")
             return
         query = {"caller": _party(payload, "from"), "callee": _party(payload, "to")}
         token = state.stream_token(call_control_id, "inbound")
@@ -120,7 +123,7 @@ def add_telnyx_routes(app: FastAPI, state: CarrierHost, carrier: TelnyxCarrier) 
         ccid = str(call_control_id)
         _call_progress(state, carrier, event_type, payload, ccid, in_background)
         if event_type == "call.initiated":
-            on_initiated(payload, ccid)
+            await on_initiated(payload, ccid)
         elif event_type == "call.hangup":
             log.info(
                 "Telnyx call %s hung up: %s (source %s)",

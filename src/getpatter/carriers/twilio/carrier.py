@@ -28,7 +28,7 @@ from getpatter.carriers.base import (
 )
 from getpatter.carriers.twilio.config import Twilio
 from getpatter.carriers.twilio.rest import TwilioCallControl, TwilioRestClient
-from getpatter.carriers.twilio.twiml import connect_stream
+from getpatter.carriers.twilio.twiml import connect_stream, reject
 from getpatter.carriers.urls import public_url, public_ws_url
 from getpatter.errors import PatterConnectionError
 
@@ -117,6 +117,11 @@ class TwilioCarrier(Carrier):
 
     def control(self, call_id: str) -> CarrierControl | None:
         return TwilioCallControl(self.rest, call_id) if call_id.startswith("CA") else None
+
+    def refusal_twiml(self) -> str:
+        """The voice webhook's answer to a call the server cannot take: ``<Reject reason="busy"/>`` as
+        the first verb, so Twilio never answers the call (not billed) and the caller hears busy."""
+        return reject("busy")
 
     async def dial(self, dial: Dial, webhook_host: str) -> Dialled:
         """The TwiML is inline, written before the CallSid exists: its stream carries ``dial.stream_token``

@@ -64,6 +64,8 @@ def add_twilio_routes(app: FastAPI, state: CarrierHost, carrier: TwilioCarrier) 
         call_sid = form.get("CallSid", "")
         if not is_twilio_call_sid(call_sid):
             return Response("Missing CallSid", status_code=400)
+        if not await state.admit(call_sid, "inbound"):
+            return Response(carrier.refusal_twiml(), media_type="text/xml")  # at capacity: busy
         caller = form.get("From") or form.get("Caller", "")
         callee = form.get("To") or form.get("Called", "")
         # The stream token (a <Parameter>, echoed in ``start``) proves the socket is this call's.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-__all__ = ["connect_stream", "dial", "hangup", "say_and_hangup"]
+__all__ = ["connect_stream", "dial", "hangup", "reject", "say_and_hangup"]
 
 _XML_DECL = '<?xml version="1.0" encoding="UTF-8"?>'
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -71,3 +71,11 @@ def say_and_hangup(text: str) -> str:
 def hangup() -> str:
     """End the call."""
     return f"{_XML_DECL}<Response><Hangup/></Response>"
+
+
+def reject(reason: str = "busy") -> str:
+    """Refuse an incoming call without answering it (twilio.md §2.2; not billed): ``busy`` plays a busy
+    signal and the call ends ``busy``, ``rejected`` a not-in-service message (``no-answer``)."""
+    if reason not in ("busy", "rejected"):
+        raise ValueError(f"<Reject reason> must be 'busy' or 'rejected', got {reason!r}")
+    return f'{_XML_DECL}<Response><Reject reason="{reason}"/></Response>'
