@@ -1,7 +1,8 @@
 """Joining a fleet: what ``Patter(redis_url=...)`` / ``PATTER_REDIS_URL`` switches on while ``serve()`` runs.
 
-Shared today: scheduled jobs (each fire time runs on one instance; see :mod:`.schedules`). The outbound
-call registry, the dashboard and fleet-wide admission are still per process (see docs/scaling.md).
+Shared: scheduled jobs (each fire time runs on one instance; :mod:`.schedules`), carrier callbacks of
+placed calls (handled by the instance that placed the call; :mod:`.forward`, :mod:`.media_relay`) and the
+dashboard (:mod:`.dashboard_mirror`). :mod:`.member` joins them while a server serves.
 
 A fleet instance's scheduled jobs fire only while it is a member (from ``serve()`` connecting to Redis
 until it stops): jobs are usually scheduled before ``serve()``, and a fire decided alone in that moment
@@ -12,9 +13,8 @@ another instance already ran is skipped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -76,24 +76,3 @@ def install(fleet: tuple[str, str] | None) -> FleetFires | None:
     coordinator = scheduler.coordinator
     assert isinstance(coordinator, FleetFires)
     return coordinator
-
-
-@contextlib.asynccontextmanager
-async def joined(fleet: tuple[str, str] | None) -> AsyncIterator[None]:
-    """Connect to the fleet's Redis (a clear error if it is down), share the schedules, and leave on exit."""
-    coordinator = install(fleet)
-    if fleet is None or coordinator is None:
-        yield
-        return
-    from getpatter.fleet.redis_link import RedisLink
-    from getpatter.fleet.schedules import RedisFireLeases
-
-    url, prefix = fleet
-    link = RedisLink(url, prefix=prefix)
-    await link.start()
-    coordinator.join(RedisFireLeases(link))
-    try:
-        yield
-    finally:
-        coordinator.leave()
-        await link.close()
