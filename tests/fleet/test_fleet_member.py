@@ -1,4 +1,4 @@
-"""A fleet member built by ``asgi_app()`` joins in the app's lifespan, routes callbacks, and stays optional."""
+"""A fleet member built by ``asgi_app()`` joins in the app's lifespan, routes callbacks, stays optional."""
 
 from __future__ import annotations
 

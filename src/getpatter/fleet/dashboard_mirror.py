@@ -196,6 +196,9 @@ class DashboardMirror:
         with store.applying_remote():
             apply_event(store, kind, data, record)
         self.applied += 1
+        call_id = str(data.get("call_id") or "")
+        if call_id and store.get_active(call_id) is None:
+            self._remember_pushed(call_id)  # finished where it ran, which pushed it to the history
 
 
 def apply_event(store: MetricsStore, kind: str, data: dict[str, Any], record: Record | None) -> None:
