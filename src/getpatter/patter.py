@@ -7,6 +7,7 @@ misconfiguration fails at ``Patter(...)`` with a message naming the parameter, n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import os
@@ -33,7 +34,7 @@ from getpatter.carriers.base import CarrierConfig
 from getpatter.dashboard.notify_target import resolve_notify_target
 from getpatter.errors import PatterConfigError, PatterTypeError
 from getpatter.fleet.join import install as install_fleet
-from getpatter.fleet.join import joined, resolve_fleet
+from getpatter.fleet.join import resolve_fleet
 from getpatter.metrics.pricing import ProviderPricing, merge_pricing
 from getpatter.persist_root import resolve_log_root
 from getpatter.server.admission import ENV_FLEET_MAX_CALLS, AdmissionLimits
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from getpatter.dashboard.notify import DashboardNotifier
     from getpatter.dashboard.persistence import CallLogWriter
     from getpatter.dashboard.store import MetricsStore
+    from getpatter.fleet.member import FleetMember
     from getpatter.guardrails import Guardrail
     from getpatter.llm.base import LLM
     from getpatter.server.runner import ServerRunner
@@ -148,6 +150,8 @@ class Patter:
         self.events = EventBus()
         self._log_writer: CallLogWriter | None = None
         self._unfeed: Callable[[], None] | None = None  # the outbound feed of the last asgi_app()
+        #: The fleet membership of the last app built (``None`` without ``redis_url``).
+        self._member: FleetMember | None = None
 
     @property
     def carrier(self) -> CarrierConfig | None:
@@ -331,25 +335,15 @@ class Patter:
         state = server.state
         assert state is not None
         banner_token = self.dashboard_token if dashboard else None  # None: no dashboard to announce
-        async with joined(self._fleet) as link:
-            if link is not None and limits.fleet_max_calls:
-                from getpatter.fleet.admission import RedisSeats
-
-                seats = RedisSeats(link, limits.fleet_max_calls)
-                await seats.start()
-                state.admission.join_fleet(seats)
-            else:
-                seats = None
-            state.admission.ensure_monitor()
-            try:
+        member = self._member
+        state.admission.ensure_monitor()
+        try:
+            async with member.joined() if member is not None else contextlib.nullcontext():
                 await server.serve(
                     app, state, port=port, quick_tunnel=quick_tunnel, dashboard_token=banner_token
                 )
-            finally:
-                state.admission.join_fleet(None)
-                await state.admission.close()
-                if seats is not None:
-                    await seats.close()
+        finally:
+            await state.admission.close()
 
     @property
     def ready(self) -> asyncio.Future[int]:
@@ -456,6 +450,11 @@ class Patter:
         server.state = state
         self._feed_outbound()
         app = create_app(state)
+        self._member = None
+        if self._fleet is not None:
+            from getpatter.fleet.member import attach
+
+            self._member = attach(self._fleet, app, state, self.metrics_store)
         if self._log_root is None:
             log.info(
                 "call logs are off (getpatter's default; the Patter SDK wrote them by default). "

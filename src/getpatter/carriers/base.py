@@ -179,6 +179,16 @@ class Carrier(abc.ABC):
         streams in (``server/body_limit.py``); other paths get the server's default cap."""
         return {}
 
+    def progress_paths(self) -> tuple[str, ...]:
+        """Paths of the webhooks that report on a placed call (status, answering machine, recording):
+        in a fleet, the instance that receives one hands it to the instance that placed the call."""
+        return ()
+
+    def progress_call_id(self, path: str, body: bytes) -> str:
+        """The call id a webhook at one of :meth:`progress_paths` names (``""``: none). Only a routing
+        hint: the instance that handles the webhook still verifies it."""
+        return ""
+
     @abc.abstractmethod
     def codec(self, params: Mapping[str, str] | None = None) -> MediaCodec:
         """A fresh media codec for one stream (``params``: what the stream URL carried)."""

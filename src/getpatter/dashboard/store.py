@@ -12,16 +12,13 @@ emptied and gets ``None``, meaning "stream closed, reconnect and refetch".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
-import csv
-import io
-import json
 import logging
-import re
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,8 +27,14 @@ from getpatter._version import __version__
 from getpatter.call.bus import EventBus
 from getpatter.call.context import CallContext
 from getpatter.call.events import AgentUtterance, CallStarted, CallSummary, TurnCompleted, UserTranscript
+from getpatter.dashboard.exports import (
+    CSV_COLUMNS,
+    call_cost,
+    call_latency,
+    calls_to_csv,
+    calls_to_json,
+)
 from getpatter.dashboard.persistence import (
-    iso_utc,
     iter_call_dirs,
     load_deleted_ids,
     read_call_record,
@@ -45,23 +48,6 @@ log = logging.getLogger("getpatter.dashboard")
 SUBSCRIBER_QUEUE_SIZE = 100
 TERMINAL_STATUSES = frozenset(
     {"completed", "no-answer", "busy", "failed", "canceled", "webhook_error", "timeout", "cancel"}
-)
-CSV_COLUMNS = (
-    "call_id",
-    "caller",
-    "callee",
-    "direction",
-    "started_at",
-    "ended_at",
-    "duration_s",
-    "cost_total",
-    "cost_stt",
-    "cost_tts",
-    "cost_llm",
-    "cost_telephony",
-    "avg_latency_ms",
-    "turns_count",
-    "provider_mode",
 )
 Record = dict[str, Any]
 Item = dict[str, Any] | None
@@ -85,20 +71,6 @@ def _zero_metrics(record: Record) -> Record:
     }
 
 
-def _call_latency(record: Record) -> float:
-    """A call's headline latency: average ``agent_response_ms``, else average ``total_ms`` (B.2)."""
-    avg = (record.get("metrics") or {}).get("latency_avg") or {}
-    for key in ("agent_response_ms", "total_ms"):
-        value = avg.get(key)
-        if isinstance(value, int | float) and value > 0:
-            return float(value)
-    return 0.0
-
-
-def _cost(record: Record) -> dict[str, Any]:
-    return (record.get("metrics") or {}).get("cost") or {}
-
-
 class MetricsStore:
     def __init__(self, max_calls: int = 500, *, log_root: str | Path | None = None) -> None:
         self.max_calls = max_calls
@@ -112,6 +84,10 @@ class MetricsStore:
         self._save_lock = threading.Lock()
         #: Calls refused at the door since start (server at its limit), by reason.
         self._refused: dict[str, int] = {}
+        #: Called with ``(type, data)`` of every change made here (not of :meth:`applying_remote` ones): a
+        #: fleet shares them with the other instances' dashboards.
+        self.taps: list[Callable[[str, dict[str, Any]], None]] = []
+        self._remote = threading.local()
 
     # -- writes --------------------------------------------------------------------------------------
     def record_call_initiated(self, data: dict[str, Any]) -> None:
@@ -310,12 +286,12 @@ class MetricsStore:
             calls = self._visible()
             active = sum(1 for i in self._active if i not in self._deleted)
             parts = {
-                k: sum(float(_cost(r).get(k) or 0.0) for r in calls)
+                k: sum(float(call_cost(r).get(k) or 0.0) for r in calls)
                 for k in ("stt", "tts", "llm", "telephony")
             }
-            total = sum(float(_cost(r).get("total") or 0.0) for r in calls)
+            total = sum(float(call_cost(r).get("total") or 0.0) for r in calls)
             durations = [float((r.get("metrics") or {}).get("duration_seconds") or 0.0) for r in calls]
-            latencies = [v for r in calls if (v := _call_latency(r)) > 0]
+            latencies = [v for r in calls if (v := call_latency(r)) > 0]
             refused = dict(self._refused)
         return {
             "total_calls": len(calls),
@@ -346,7 +322,50 @@ class MetricsStore:
         with self._lock:
             self._subscribers = [s for s in self._subscribers if s.queue is not queue]
 
+    @contextlib.contextmanager
+    def applying_remote(self) -> Iterator[None]:
+        """Changes made inside come from another instance: shown and streamed here, not tapped again."""
+        self._remote.on = True
+        try:
+            yield
+        finally:
+            self._remote.on = False
+
+    def merge_completed(self, records: Iterable[Record]) -> int:
+        """Add finished calls known elsewhere (another instance's history); returns how many were new."""
+        with self._lock:
+            known = {r["call_id"] for r in self._completed} | set(self._active)
+            new = {r["call_id"]: copy.deepcopy(r) for r in records if r.get("call_id") not in known}
+            if new:
+                merged = sorted([*self._completed, *new.values()], key=lambda r: r.get("started_at") or 0.0)
+                self._completed = deque(merged, maxlen=self.max_calls)
+        return len(new)
+
+    def merge_active(self, records: Iterable[Record]) -> int:
+        """Add live calls another instance runs (their snapshots); returns how many were new."""
+        added = 0
+        with self._lock:
+            known = {r["call_id"] for r in self._completed} | set(self._active)
+            for record in records:
+                call_id = str(record.get("call_id") or "")
+                if not call_id or call_id in known:
+                    continue
+                snapshot = copy.deepcopy(record)
+                snapshot.setdefault("transcript", [])
+                snapshot.setdefault("turns", [])
+                self._active[call_id] = snapshot
+                if snapshot.get("status") == "in-progress":
+                    self._media.add(call_id)
+                added += 1
+        return added
+
     def _publish(self, kind: str, data: dict[str, Any]) -> None:
+        if self.taps and not getattr(self._remote, "on", False):
+            for tap in list(self.taps):
+                try:
+                    tap(kind, data)
+                except Exception:
+                    log.exception("dashboard tap failed on %s", kind)
         with self._lock:
             subscribers = list(self._subscribers)
         if not subscribers:
@@ -444,54 +463,6 @@ class MetricsStore:
         )
         bus.on(TurnCompleted, lambda ev: self.record_turn(ev.call_id, measurer.measure(ev)))
         bus.on(CallSummary, finish)
-
-
-# -- exports ---------------------------------------------------------------------------------------------
-_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
-
-
-def _csv_cell(value: Any) -> Any:
-    """Defuse spreadsheet formulas: a text cell starting with ``= + - @``, tab or CR gets a leading ``'``,
-    unless it is a plain number (an E.164 phone number like ``+15551234567``), which no sheet evaluates."""
-    if isinstance(value, str) and value[:1] in ("=", "@", "\t", "\r", "+", "-"):
-        if _PLAIN_NUMBER.fullmatch(value):
-            return value
-        return "'" + value
-    return value
-
-
-def calls_to_csv(calls: Sequence[Record]) -> str:
-    """The B.3 CSV export (times as UTC ISO-8601, money in USD)."""
-    out = io.StringIO()
-    # RFC 4180 CRLF rows: a CR or LF inside a cell then gets the cell quoted, so no cell can forge a row.
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for r in calls:
-        metrics, cost = r.get("metrics") or {}, _cost(r)
-        row = [
-            r.get("call_id", ""),
-            r.get("caller", ""),
-            r.get("callee", ""),
-            r.get("direction", ""),
-            iso_utc(r["started_at"]) if r.get("started_at") else "",
-            iso_utc(r["ended_at"]) if r.get("ended_at") else "",
-            metrics.get("duration_seconds", 0.0),
-            cost.get("total", 0.0),
-            cost.get("stt", 0.0),
-            cost.get("tts", 0.0),
-            cost.get("llm", 0.0),
-            cost.get("telephony", 0.0),
-            _call_latency(r),
-            len(r.get("turns") or []),
-            metrics.get("provider_mode", r.get("provider_mode", "")),
-        ]
-        writer.writerow([_csv_cell(v) for v in row])
-    return out.getvalue()
-
-
-def calls_to_json(calls: Sequence[Record]) -> str:
-    """The B.3 JSON export: the list of call records."""
-    return json.dumps(list(calls), ensure_ascii=False, indent=2, default=str)
 
 
 __all__ = ["CSV_COLUMNS", "MetricsStore", "calls_to_csv", "calls_to_json"]

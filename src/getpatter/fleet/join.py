@@ -1,8 +1,9 @@
 """Joining a fleet: what ``Patter(redis_url=...)`` / ``PATTER_REDIS_URL`` switches on while ``serve()`` runs.
 
-Shared today: scheduled jobs (each fire time runs on one instance; see :mod:`.schedules`) and, with
-``fleet_max_concurrent_calls``, admission (:mod:`.admission`). The outbound call registry and the
-dashboard are still per process (see docs/scaling.md).
+Shared: scheduled jobs (each fire time runs on one instance; :mod:`.schedules`), carrier callbacks of
+placed calls (handled by the instance that placed the call; :mod:`.forward`, :mod:`.media_relay`), the
+dashboard (:mod:`.dashboard_mirror`) and, with ``fleet_max_concurrent_calls``, admission
+(:mod:`.admission`). :mod:`.member` joins them while a server serves.
 
 A fleet instance's scheduled jobs fire only while it is a member (from ``serve()`` connecting to Redis
 until it stops): jobs are usually scheduled before ``serve()``, and a fire decided alone in that moment
@@ -13,13 +14,12 @@ another instance already ran is skipped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from getpatter.fleet.redis_link import DEFAULT_PREFIX, RedisLink, validate_prefix, validate_redis_url
+from getpatter.fleet.redis_link import DEFAULT_PREFIX, validate_prefix, validate_redis_url
 
 if TYPE_CHECKING:
     from getpatter.fleet.schedules import RedisFireLeases
@@ -77,24 +77,3 @@ def install(fleet: tuple[str, str] | None) -> FleetFires | None:
     coordinator = scheduler.coordinator
     assert isinstance(coordinator, FleetFires)
     return coordinator
-
-
-@contextlib.asynccontextmanager
-async def joined(fleet: tuple[str, str] | None) -> AsyncIterator[RedisLink | None]:
-    """Connect to the fleet's Redis (a clear error if it is down), share the schedules, and leave on exit.
-    Yields the link (``None`` when this instance runs alone) for the other shared parts."""
-    coordinator = install(fleet)
-    if fleet is None or coordinator is None:
-        yield None
-        return
-    from getpatter.fleet.schedules import RedisFireLeases
-
-    url, prefix = fleet
-    link = RedisLink(url, prefix=prefix)
-    await link.start()
-    coordinator.join(RedisFireLeases(link))
-    try:
-        yield link
-    finally:
-        coordinator.leave()
-        await link.close()

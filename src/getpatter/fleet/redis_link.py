@@ -101,6 +101,11 @@ class RedisLink:
         self._pending: collections.deque[Op] = collections.deque()
         self._buffer_limit = buffer_limit
         self._closed = False
+        self._back = asyncio.Event()
+        self._blocking: Redis | None = None
+        #: Run once Redis is back and the buffered writes are replayed: re-assert what a restarted
+        #: Redis may have lost (the owners of pending calls, live calls).
+        self.on_back: list[Callable[[], Awaitable[None]]] = []
         #: Writes dropped because the buffer was full while Redis was away.
         self.dropped_writes = 0
         #: How many times Redis was lost and found again.
@@ -156,6 +161,7 @@ class RedisLink:
                 "redis_url= / PATTER_REDIS_URL (unset it to run this instance on its own)."
             ) from None
         self._healthy = True
+        self._back.set()
         log.info("sharing state through Redis at %s (prefix %r)", self.url, self.prefix)
 
     async def call(self, op: Callable[[Redis], Awaitable[T]], *, fallback: F) -> T | F:
@@ -165,9 +171,9 @@ class RedisLink:
         try:
             return await op(self._client)
         except Exception as exc:
-            if not _is_connection_error(exc):
+            if not is_connection_error(exc):
                 raise
-            self._lost(exc)
+            self.lost(exc)
             return fallback
 
     async def write(self, op: Op) -> bool:
@@ -177,9 +183,9 @@ class RedisLink:
                 await op(self._client)
                 return True
             except Exception as exc:
-                if not _is_connection_error(exc):
+                if not is_connection_error(exc):
                     raise
-                self._lost(exc)
+                self.lost(exc)
         self._buffer(op)
         return False
 
@@ -189,11 +195,14 @@ class RedisLink:
             self.dropped_writes += 1
         self._pending.append(op)
 
-    def _lost(self, exc: BaseException) -> None:
+    def lost(self, exc: BaseException) -> None:
+        """Redis failed under an operation (also one that manages its own failures, like a blocking
+        read): go local-only, warn once, reconnect in the background."""
         if self._closed:
             return
         if self._healthy:
             self._healthy = False
+            self._back.clear()
             log.warning(
                 "lost Redis at %s (%s): this instance goes on alone (calls are not affected) and "
                 "reconnects in the background",
@@ -217,13 +226,38 @@ class RedisLink:
                 await client.ping()
                 await self._replay(client)
             except Exception as exc:
-                if not _is_connection_error(exc):
+                if not is_connection_error(exc):
                     log.exception("replaying buffered writes to Redis failed")
                 continue
             self._healthy = True
+            self._back.set()
             self.reconnects += 1
             log.warning("Redis at %s is back: shared state resumes", self.url)
+            for hook in list(self.on_back):
+                try:
+                    await hook()
+                except Exception:
+                    log.exception("re-sharing state after Redis came back failed")
             return
+
+    async def wait_healthy(self) -> None:
+        """Return once Redis is reachable (at once while it is)."""
+        await self._back.wait()
+
+    @property
+    def blocking_client(self) -> Redis:
+        """A second client for blocking reads (``BLPOP``, ``XREAD BLOCK``, pub/sub), without the read
+        timeout of :attr:`client`; its failures are reported with :meth:`lost`."""
+        if self._blocking is None:
+            from redis.asyncio import Redis
+
+            self._blocking = Redis.from_url(
+                self._url,
+                decode_responses=True,
+                socket_connect_timeout=self._connect_timeout_s,
+                socket_keepalive=True,
+            )
+        return self._blocking
 
     async def _replay(self, client: Redis) -> None:
         while self._pending:
@@ -237,14 +271,20 @@ class RedisLink:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        client, self._client = self._client, None
         self._healthy = False
-        if client is not None:
-            with contextlib.suppress(Exception):
-                await client.aclose()
+        self._back.set()  # wake waiters: they see the link closed
+        for client in (self._client, self._blocking):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+        self._client = self._blocking = None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
 
-def _is_connection_error(exc: BaseException) -> bool:
+def is_connection_error(exc: BaseException) -> bool:
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 

@@ -85,6 +85,8 @@ class OutboundCall:
     media_duration: float | None = None
     transcript: tuple[dict[str, Any], ...] = ()
     metrics: Any = None  # the media session's CallMetrics, from its CallSummary
+    #: The call's cost when its media session ran on another instance of a fleet (no CallMetrics here).
+    cost: Any = None
     ctx: CallContext | None = None
     #: Nonce of the stream token handed to the carrier in the dial request (it was minted before the call
     #: had an id, so the socket's token is tied to the call here); ``""`` when the dial carried none.
@@ -107,10 +109,16 @@ class OutboundRegistry:
         self._tasks = BackgroundTasks(log)
         #: Set once the server stopped: no new calls; pending ``wait=True`` results fail.
         self.closed = False
+        #: Called with each call ``phone.call()`` registers (a fleet records which instance placed it).
+        self.placed_hooks: list[Callable[[OutboundCall], None]] = []
 
     # ---- records -------------------------------------------------------------------------------------
     def get(self, call_id: str) -> OutboundCall | None:
         return self._calls.get(call_id)
+
+    def pending_ids(self) -> list[str]:
+        """Calls placed here whose result is still open."""
+        return [k for k, r in self._calls.items() if r.placed and not r.result.done()]
 
     def stream_nonce(self, call_id: str) -> str:
         """The nonce of the stream token this instance dialled ``call_id`` with (``""``: none known)."""
@@ -150,6 +158,8 @@ class OutboundRegistry:
         record.placed = True
         if record.machine is not None and on_machine_detection is not None:
             self._notify(record, record.machine)  # the verdict beat the registration
+        for hook in self.placed_hooks:
+            hook(record)
         return record
 
     def voicemail_for(self, call_id: str) -> str:
@@ -249,18 +259,43 @@ class OutboundRegistry:
         record.media_started, record.ctx = True, ctx
 
         def ended(summary: CallSummary) -> None:
-            event = summary.ended
-            record.media_ended, record.metrics = True, summary.metrics
-            record.media_duration = event.duration_seconds
-            record.transcript = event.transcript
-            if record.status in TERMINAL_STATUSES:
-                self._maybe_finish(record)
-            elif record.timer is None:
-                record.timer = asyncio.get_running_loop().call_later(
-                    STATUS_GRACE_S, self._finish, record, "completed"
-                )
+            record.metrics = summary.metrics
+            self._media_ended(record, summary.ended.transcript, summary.ended.duration_seconds)
 
         bus.on(CallSummary, ended)
+
+    def media_started_elsewhere(self, call_id: str) -> None:
+        """The media session of a call placed here started on another instance of the fleet."""
+        record = self._calls.get(call_id)
+        if record is not None and not record.media_ended:
+            record.media_started = True
+
+    def media_ended_elsewhere(
+        self,
+        call_id: str,
+        transcript: tuple[dict[str, Any], ...],
+        duration_seconds: float | None,
+        cost: Any = None,
+    ) -> None:
+        """That media session ended (with its transcript): the call's result may now resolve."""
+        record = self._calls.get(call_id)
+        if record is None or record.media_ended:
+            return
+        record.media_started, record.cost = True, cost
+        self._media_ended(record, transcript, duration_seconds)
+
+    def _media_ended(
+        self, record: OutboundCall, transcript: tuple[dict[str, Any], ...], duration: float | None
+    ) -> None:
+        record.media_ended = True
+        record.media_duration = duration
+        record.transcript = transcript
+        if record.status in TERMINAL_STATUSES:
+            self._maybe_finish(record)
+        elif record.timer is None:
+            record.timer = asyncio.get_running_loop().call_later(
+                STATUS_GRACE_S, self._finish, record, "completed"
+            )
 
     # ---- results -------------------------------------------------------------------------------------
     def _maybe_finish(self, record: OutboundCall) -> None:
@@ -297,7 +332,7 @@ class OutboundRegistry:
                 status=record.status,
                 duration_seconds=duration,
                 transcript=record.transcript,
-                cost=getattr(metrics, "cost", None),
+                cost=getattr(metrics, "cost", None) if metrics is not None else record.cost,
                 metrics=metrics,
             )
         )

@@ -10,6 +10,7 @@ number to it (``number_setup.py``).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -131,6 +132,17 @@ class TelnyxCarrier(Carrier):
 
     def body_caps(self) -> dict[str, int]:
         return {WEBHOOK_PREFIX: MAX_WEBHOOK_BYTES}
+
+    def progress_paths(self) -> tuple[str, ...]:
+        return (VOICE_PATH,)  # every call event comes to one path
+
+    def progress_call_id(self, path: str, body: bytes) -> str:
+        try:
+            data = json.loads(body).get("data") or {}
+            ccid = (data.get("payload") or {}).get("call_control_id")
+        except (ValueError, AttributeError):
+            return ""
+        return ccid if isinstance(ccid, str) else ""
 
     def codec(self, params: Mapping[str, str] | None = None) -> MediaCodec:
         from getpatter.carriers.telnyx.media import TelnyxMediaCodec

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qs
 
 from getpatter.carriers.base import (
     DIRECTION_PARAM,
@@ -109,6 +110,14 @@ class TwilioCarrier(Carrier):
 
     def body_caps(self) -> dict[str, int]:
         return {WEBHOOK_PREFIX: MAX_WEBHOOK_BYTES}
+
+    def progress_paths(self) -> tuple[str, ...]:
+        return (STATUS_PATH, AMD_PATH, RECORDING_PATH)
+
+    def progress_call_id(self, path: str, body: bytes) -> str:
+        form = parse_qs(body.decode("utf-8", "replace"), max_num_fields=200)
+        sid = (form.get("CallSid") or [""])[0]
+        return sid if sid.startswith("CA") else ""
 
     def codec(self, params: Mapping[str, str] | None = None) -> MediaCodec:
         from getpatter.carriers.twilio.media import TwilioMediaCodec
