@@ -55,6 +55,7 @@ class FleetMember:
     @contextlib.asynccontextmanager
     async def joined(self) -> AsyncIterator[None]:
         """Connect (a clear error naming the URL if Redis is down), share, and leave on exit."""
+        from getpatter.fleet.admission import RedisSeats
         from getpatter.fleet.dashboard_mirror import DashboardMirror
         from getpatter.fleet.forward import WebhookRouter
         from getpatter.fleet.inbox import Inbox
