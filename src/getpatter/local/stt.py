@@ -2,7 +2,9 @@
 
 A turn is decoded over a ``window_s`` window (10 s) rather than Whisper's 30 s, about ten times less
 encoder work for the same text (:mod:`getpatter.local._window`); a turn that is too long for it, or whose
-short-window answer looks like a loop, is decoded over the full window as before.
+short-window answer looks like a loop, is decoded over the full window as before. And the decode starts
+``speculate_after_ms`` into the caller's silence, while the VAD is still waiting to call the turn over
+(:mod:`getpatter.local._speculate`); the text is used only if the caller said nothing more.
 
 Whisper decodes whole utterances (a 30 s window), so this is a batch recogniser with the same stream
 contract as the HTTP ones (:class:`getpatter.stt._batch.BatchSTTStream`): the pipeline's VAD says when
@@ -22,6 +24,7 @@ import numpy as np
 from getpatter.audio.format import PCM16_16K
 from getpatter.errors import PatterConfigError
 from getpatter.local._deps import require
+from getpatter.local._speculate import SpeculativeStream
 from getpatter.local._window import SAMPLE_RATE, decode_window
 from getpatter.stt._batch import BatchSTTStream
 from getpatter.stt.base import STT
@@ -61,12 +64,18 @@ class LocalSTT(STT):
         cpu_threads: int = 2,
         compute_type: str = "int8",
         window_s: float | None = 10.0,
+        speculate_after_ms: float | None = 200.0,
     ) -> None:
         if window_s is not None and not _MIN_WINDOW_S <= window_s <= _MAX_SECONDS:
             raise PatterConfigError(
                 f"LocalSTT window_s={window_s!r} must be between {_MIN_WINDOW_S:g} and {_MAX_SECONDS:g} "
                 "seconds (Whisper repeats itself in shorter windows). Fix: use the default 10, or None "
                 "for the full 30 s window."
+            )
+        if speculate_after_ms is not None and not 20.0 <= speculate_after_ms <= 2000.0:
+            raise PatterConfigError(
+                f"LocalSTT speculate_after_ms={speculate_after_ms!r} must be between 20 and 2000 ms of "
+                "silence. Fix: use the default 200, or None to decode only when the turn is over."
             )
         self.model = "whisper-tiny.en"
         self._path = model_path
@@ -75,6 +84,7 @@ class LocalSTT(STT):
         self.cpu_threads = cpu_threads
         self.compute_type = compute_type
         self.window_s = window_s
+        self.speculate_after_ms = speculate_after_ms
         # One decode at a time: two would only fight over the same cores. A thread lock, taken in the worker
         # thread, so the object is not tied to the first event loop that used it.
         self._decode_lock = threading.Lock()
@@ -92,7 +102,14 @@ class LocalSTT(STT):
 
     async def open(self) -> BatchSTTStream:
         await asyncio.to_thread(self._model)
-        return BatchSTTStream(self._decode, label="local whisper", max_utterance_s=_MAX_SECONDS)
+        if self.speculate_after_ms is None:
+            return BatchSTTStream(self._decode, label="local whisper", max_utterance_s=_MAX_SECONDS)
+        return SpeculativeStream(
+            self._decode,
+            after_silence_ms=self.speculate_after_ms,
+            label="local whisper",
+            max_utterance_s=_MAX_SECONDS,
+        )
 
     async def _decode(self, pcm16: bytes) -> str:
         return await asyncio.to_thread(self.transcribe, pcm16)
