@@ -76,6 +76,11 @@ class DemoResult:
     wav_path: Path | None = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
 
+    @property
+    def p50_ms(self) -> float | None:
+        """Median turn latency (end of caller speech to first agent audio); None before any turn."""
+        return statistics.median(self.latencies_ms) if self.latencies_ms else None
+
 
 async def run_demo(
     console: Console | None = None,
@@ -195,11 +200,10 @@ async def run_demo(
             await call.hang_up()
         await asyncio.wait_for(result.ended.wait(), 15)
         console.print(f"\n[bold]Call finished[/] after {time.monotonic() - started:.1f} s.")
-        if result.latencies_ms:
+        if result.p50_ms is not None:
             console.print(
-                f"Turn latency (end of caller speech to first agent audio): p50 "
-                f"{statistics.median(result.latencies_ms):.0f} ms, max {max(result.latencies_ms):.0f} ms "
-                f"over {len(result.latencies_ms)} turns."
+                f"Turn latency (end of caller speech to first agent audio): p50 {result.p50_ms:.0f} ms, "
+                f"max {max(result.latencies_ms):.0f} ms over {len(result.latencies_ms)} turns."
             )
         if save_audio is not None:
             await asyncio.to_thread(save_audio.write_bytes, call.stereo_wav())
