@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import statistics
 import time
 import zlib
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from rich.markup import escape
 
 from getpatter.call.bus import EventBus
 from getpatter.call.context import CallContext
-from getpatter.call.events import TurnCompleted
+from getpatter.call.events import TurnCompleted, UserSpeechEnded
 from getpatter.carriers import add_softphone_routes
 from getpatter.carriers.twilio.config import Twilio
 from getpatter.patter import Patter
@@ -55,15 +56,35 @@ def book_appointment(day: str, time: str) -> dict[str, str]:
     return {"confirmation": f"AD-{zlib.crc32(f'{day} {time}'.encode()) % 9000 + 1000}"}
 
 
+@dataclass(frozen=True, slots=True)
+class TurnLatency:
+    """Where one answer's wait went, in ms: from the end of the caller's speech to the first agent audio.
+
+    ``end_of_turn``: silence the VAD waited for before deciding the caller had finished; ``transcribe``: the
+    Whisper decode (and turn commit); ``reply``: scripted reply, tool call, Pico and the first audio frame.
+    """
+
+    total: float
+    end_of_turn: float
+    transcribe: float
+    reply: float
+
+
 @dataclass
 class DemoResult:
     call_id: str = ""
     transcript: list[dict[str, Any]] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
+    breakdown: list[TurnLatency] = field(default_factory=list)
     tool_calls: list[str] = field(default_factory=list)
     log_dir: Path | None = None
     wav_path: Path | None = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def p50_ms(self) -> float | None:
+        """Median turn latency (end of caller speech to first agent audio); None before any turn."""
+        return statistics.median(self.latencies_ms) if self.latencies_ms else None
 
 
 async def run_demo(
@@ -126,15 +147,32 @@ async def run_demo(
         console.print(f"{who}  {escape(str(event['text']))}")
 
     def latency_observer(bus: EventBus, ctx: CallContext) -> None:
+        detected: list[float] = []  # when the VAD declared the caller's turn over
+
+        def on_speech_end(_: UserSpeechEnded) -> None:
+            detected.append(time.monotonic())
+
         def on_turn(turn: TurnCompleted) -> None:
             t = turn.timings
-            if turn.user_text and t.speech_ended and t.first_audio_sent:
-                ms = (t.first_audio_sent - t.speech_ended) * 1000.0
-                result.latencies_ms.append(ms)
-                console.print(
-                    f"        [dim]turn {turn.turn_index}: {ms:.0f} ms from end of speech to reply[/]"
-                )
+            if not (turn.user_text and t.speech_ended and t.first_audio_sent):
+                return
+            final = t.transcript_final or t.speech_ended
+            eot = max([d for d in detected if t.speech_ended <= d <= final] or [t.speech_ended])
+            ms = TurnLatency(
+                total=(t.first_audio_sent - t.speech_ended) * 1000.0,
+                end_of_turn=(eot - t.speech_ended) * 1000.0,
+                transcribe=(final - eot) * 1000.0,
+                reply=(t.first_audio_sent - final) * 1000.0,
+            )
+            result.latencies_ms.append(ms.total)
+            result.breakdown.append(ms)
+            console.print(
+                f"        [dim]turn {turn.turn_index}: {ms.total:.0f} ms from end of speech to reply "
+                f"(end of turn {ms.end_of_turn:.0f}, transcribe {ms.transcribe:.0f}, "
+                f"reply and voice {ms.reply:.0f})[/]"
+            )
 
+        bus.on(UserSpeechEnded, on_speech_end)
         bus.on(TurnCompleted, on_turn)
 
     async def on_call_end(data: dict[str, Any]) -> None:
@@ -182,6 +220,11 @@ async def run_demo(
             await call.hang_up()
         await asyncio.wait_for(result.ended.wait(), 15)
         console.print(f"\n[bold]Call finished[/] after {time.monotonic() - started:.1f} s.")
+        if result.p50_ms is not None:
+            console.print(
+                f"Turn latency (end of caller speech to first agent audio): p50 {result.p50_ms:.0f} ms, "
+                f"max {max(result.latencies_ms):.0f} ms over {len(result.latencies_ms)} turns."
+            )
         if save_audio is not None:
             await asyncio.to_thread(save_audio.write_bytes, call.stereo_wav())
             result.wav_path = save_audio

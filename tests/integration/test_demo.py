@@ -37,12 +37,19 @@ async def test_demo_call_transcribes_the_caller_and_saves_stereo_audio(tmp_path:
     assert result.tool_calls == ["book_appointment"]
     assert result.transcript[6]["text"] == "Thanks for calling Acme Dental. Goodbye!"
     assert len(result.latencies_ms) == 3 and all(ms > 0 for ms in result.latencies_ms)
+    for turn, total in zip(result.breakdown, result.latencies_ms, strict=True):
+        # where each answer's wait went: the three stages add up to the whole, none is negative
+        assert turn.total == total
+        assert min(turn.end_of_turn, turn.transcribe, turn.reply) >= 0
+        assert turn.end_of_turn + turn.transcribe + turn.reply == pytest.approx(total)
     metadata = list((tmp_path / "logs" / "calls").glob("*/*/*/*/metadata.json"))
     assert len(metadata) == 1
     assert json.loads(metadata[0].read_text())["call_id"] == result.call_id
     printed = out.getvalue()
     assert "Live dashboard: http://127.0.0.1:" in printed
     assert "We're open Monday to Friday" in printed and "ms from end of speech" in printed
+    assert result.p50_ms is not None
+    assert f"Turn latency (end of caller speech to first agent audio): p50 {result.p50_ms:.0f} ms" in printed
     with wave.open(str(wav)) as w:
         assert (w.getnchannels(), w.getframerate(), w.getsampwidth()) == (2, 8000, 2)
         assert w.getnframes() > 8000 * 5  # several seconds of call

@@ -77,3 +77,23 @@ def test_one_local_stt_serves_streams_on_successive_event_loops() -> None:
 
     for _ in range(2):
         assert all("opening hours" in text.lower() for text in asyncio.run(two_callers()))
+
+
+def test_the_short_window_hears_what_the_full_window_hears_and_long_turns_still_decode() -> None:
+    import asyncio
+
+    from getpatter.local import LocalSTT
+
+    line = asyncio.run(_speech("Can I book an appointment for Thursday afternoon?"))
+    fast, full = LocalSTT().transcribe(line).lower(), LocalSTT(window_s=None).transcribe(line).lower()
+    for text in (fast, full):
+        assert "book an appointment" in text and "thursday" in text
+    # A turn longer than an 8 s window is decoded over the full one.
+    pause = bytes(16000 * 2)
+    rest = [
+        asyncio.run(_speech(t)) for t in ("And my name is Sarah Johnson.", "Please call me back tonight.")
+    ]
+    long_turn = line + pause + rest[0] + pause + rest[1] + pause
+    assert len(long_turn) > 16000 * 2 * 8
+    text = LocalSTT(window_s=8).transcribe(long_turn).lower()
+    assert "appointment" in text and "sarah johnson" in text and "call me back" in text

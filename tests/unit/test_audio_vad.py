@@ -218,3 +218,17 @@ def test_energy_vad_config_errors() -> None:
         EnergyVAD(floor_rise_db_per_s=0)
     with pytest.raises(AudioConfigError, match="window_samples"):
         EnergyVAD(window_samples=4)
+
+
+def test_the_detector_sets_the_end_of_turn_hangover_unless_one_is_given() -> None:
+    class QuickToEnd(NonZeroWindowVAD):
+        end_of_turn_silence_ms = 100.0
+
+    win = np.ones(512)
+    data = pcm(win, win, np.zeros(512 * 10))  # 64 ms of voice, then 320 ms of silence
+    assert VoiceActivity(QuickToEnd(), min_speech_ms=60).feed(data) == [
+        SpeechStart(0.0),
+        SpeechEnd(64.0, 64.0),  # reported after four silent windows (128 ms >= 100 ms)
+    ]
+    assert VoiceActivity(QuickToEnd(), min_speech_ms=60, min_silence_ms=500).feed(data) == [SpeechStart(0.0)]
+    assert EnergyVAD().end_of_turn_silence_ms == 500.0

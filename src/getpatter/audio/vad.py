@@ -28,7 +28,13 @@ class VAD(abc.ABC):
     :class:`VoiceActivity` always calls :meth:`speech_probability` with exactly that many samples, in
     stream order, so a detector may keep state between windows; :meth:`reset` forgets it. The window is
     a read-only view valid only during the call: copy it to keep samples.
+
+    ``end_of_turn_silence_ms`` is the silence after speech that ends the caller's turn when this detector
+    drives :class:`VoiceActivity` (its ``min_silence_ms`` unless given): a detector whose score falls as
+    soon as the voice stops can afford a shorter hangover than one that tracks energy.
     """
+
+    end_of_turn_silence_ms: float = 500.0
 
     @property
     def sample_rate(self) -> int:
@@ -156,7 +162,8 @@ class VoiceActivity:
 
     A window is *voiced* when its probability is ``>= threshold``. Speech starts after ``min_speech_ms``
     of consecutive voiced windows (a shorter blip resets), and ends after ``min_silence_ms`` of
-    consecutive unvoiced windows (the end-of-turn hangover; a voiced window in between cancels it).
+    consecutive unvoiced windows (the end-of-turn hangover; a voiced window in between cancels it);
+    ``min_silence_ms`` defaults to the detector's ``end_of_turn_silence_ms`` (500 ms for :class:`EnergyVAD`).
     """
 
     def __init__(
@@ -165,15 +172,17 @@ class VoiceActivity:
         *,
         threshold: float = 0.5,
         min_speech_ms: float = 60.0,
-        min_silence_ms: float = 500.0,
+        min_silence_ms: float | None = None,
     ) -> None:
+        self._vad: VAD = vad if vad is not None else EnergyVAD()
+        if min_silence_ms is None:
+            min_silence_ms = self._vad.end_of_turn_silence_ms
         if not 0.0 <= threshold <= 1.0:
             raise AudioConfigError(f"threshold must be within [0, 1] (got {threshold}); 0.5 is typical.")
         if min_speech_ms < 0:
             raise AudioConfigError(f"min_speech_ms must be >= 0 (got {min_speech_ms}).")
         if min_silence_ms < 0:
             raise AudioConfigError(f"min_silence_ms must be >= 0 (got {min_silence_ms}).")
-        self._vad: VAD = vad if vad is not None else EnergyVAD()
         self._threshold = threshold
         self._min_speech_ms = min_speech_ms
         self._min_silence_ms = min_silence_ms
