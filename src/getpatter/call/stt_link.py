@@ -77,6 +77,11 @@ class ResilientSTTStream(STTStream):
         if len(self._pending) >= self._coalesce:
             await self._flush()
 
+    async def flush(self) -> None:
+        """Send what is pending now (the caller just went quiet: the vendor's endpointer is timing this
+        silence, so it must not wait for the next frame)."""
+        await self._flush()
+
     async def _flush(self) -> None:
         if self._pending:
             chunk = bytes(self._pending)
