@@ -93,15 +93,14 @@ async def server_role(spec: dict[str, Any]) -> None:
         from getpatter.stt.deepgram import DeepgramSTT
         from getpatter.tts.elevenlabs import ElevenLabsTTS
 
-        agent = phone.agent(
-            PROMPT,
-            stt=DeepgramSTT.for_twilio(
-                "dg-test", base_url=spec["deepgram_url"], endpointing_ms=spec["endpoint_ms"]
-            ),
-            llm=OpenAILLM(api_key="sk-test", base_url=spec["chat_url"] + "/v1"),
-            tts=ElevenLabsTTS.for_twilio(api_key="el-test", base_url=spec["tts_url"]),
-            first_message=GREETING,
-        )
+        if spec["providers"] == "native":  # the carrier-native factories, spelled out
+            stt = DeepgramSTT.for_twilio("dg-test", base_url=spec["deepgram_url"])
+            tts = ElevenLabsTTS.for_twilio(api_key="el-test", base_url=spec["tts_url"])
+        else:  # the README quickstart: every provider with its defaults
+            stt = DeepgramSTT("dg-test", base_url=spec["deepgram_url"])
+            tts = ElevenLabsTTS(api_key="el-test", base_url=spec["tts_url"])
+        llm = OpenAILLM(api_key="sk-test", base_url=spec["chat_url"] + "/v1")
+        agent = phone.agent(PROMPT, stt=stt, llm=llm, tts=tts, first_message=GREETING)
     app = phone.asgi_app(agent) if not spec.get("trace") else _traced_app(phone, agent)
     runner = ServerRunner(app, None, host="127.0.0.1", port=0)
     task = asyncio.create_task(runner.run())
@@ -183,12 +182,25 @@ async def vendors_role(spec: dict[str, Any]) -> None:
             from tests.fakes.openai_chat import FakeOpenAIChat, Reply
 
             n_utterances = spec["calls"] * (spec["turns"] + 2) + 100
+            # Paced like the vendors (issue 19): Deepgram ends a turn on >= endpoint_ms of silence and
+            # sends the final stt_final_delay_ms later, interim results every 100 ms while speaking; the
+            # model's first token after llm_delay_ms, then one 4-character token per 1/llm_tokens_per_s;
+            # the TTS's first byte after tts_delay_ms, then tts_chunk_ms chunks at tts_speed x real time.
             deepgram = FakeDeepgram(
-                utterances=[f"When are you open, number {i}?" for i in range(n_utterances)]
+                utterances=[f"When are you open, number {i}?" for i in range(n_utterances)],
+                endpoint_floor_ms=spec["endpoint_ms"],
+                final_delay_s=spec["stt_final_delay_ms"] / 1000.0,
             )
-            chat = FakeOpenAIChat(replies=lambda body: Reply(text=spec["reply"], delay_s=delay_s))
+            token_s = 1.0 / spec["llm_tokens_per_s"]
+            chat = FakeOpenAIChat(
+                replies=lambda body: Reply(text=spec["reply"], delay_s=delay_s, chunk_delay_s=token_s),
+                chunk_chars=4,
+            )
             tts = FakeElevenLabs(
-                ms_per_char=spec["ms_per_char"], first_byte_delay_s=spec["tts_delay_ms"] / 1000.0
+                ms_per_char=spec["ms_per_char"],
+                first_byte_delay_s=spec["tts_delay_ms"] / 1000.0,
+                pace_chunk_ms=spec["tts_chunk_ms"],
+                pace_speed=spec["tts_speed"],
             )
             urls["deepgram_url"] = (await stack.enter_async_context(running(deepgram.app))).ws_url
             urls["chat_url"] = (await stack.enter_async_context(running(chat.app))).http_url

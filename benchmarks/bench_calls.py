@@ -9,10 +9,15 @@ Run (from the repository root)::
 Three processes, all on 127.0.0.1, so the server's CPU and memory are measured alone:
 
 * **server**  — ``phone.asgi_app(agent)`` under the production ``ServerRunner`` (uvicorn);
-* **vendors** — the fakes of ``tests/fakes`` with fixed latencies: realtime mode runs
-  ``FakeOpenAIRealtime`` (mu-law in and out, so audio passes through); pipeline mode runs ``FakeDeepgram``
-  (``DeepgramSTT.for_twilio``: mu-law in), ``FakeOpenAIChat`` (``Reply(delay_s=--llm-delay-ms)``) and
-  ``FakeElevenLabs`` (``ElevenLabsTTS.for_twilio``: mu-law out, ``first_byte_delay_s=--tts-delay-ms``);
+* **vendors** — the fakes of ``tests/fakes``. Realtime mode runs ``FakeOpenAIRealtime`` (mu-law in and
+  out, so audio passes through). Pipeline mode runs ``FakeDeepgram``, ``FakeOpenAIChat`` and
+  ``FakeElevenLabs`` paced like the vendors: the STT final ``--stt-final-delay-ms`` (100) after
+  ``--endpoint-ms`` (300) of caller silence, interim results every 100 ms while speaking; the model's first
+  token after ``--llm-delay-ms`` (250) then ``--llm-tokens-per-s`` (50) tokens of 4 characters, ~24 tokens a
+  reply; the TTS's first byte after ``--tts-delay-ms`` (150) then ``--tts-chunk-ms`` (100) chunks at
+  ``--tts-speed`` (4) x real time. ``--providers readme`` (default) builds the agent as the README
+  quickstart does (``DeepgramSTT()``, ``OpenAILLM()``, ``ElevenLabsTTS()``, every default); ``native`` uses
+  the carrier-native factories (``DeepgramSTT.for_twilio()``, ``ElevenLabsTTS.for_twilio()``);
 * **callers** (this process) — ``PhoneSimulator`` calls: a signed webhook, the Twilio media stream with
   paced 20 ms mu-law frames, marks and ``clear`` echoed as Twilio does.
 
@@ -25,7 +30,9 @@ agent, then the caller hangs up. Figures printed and saved to ``benchmarks/out/<
 * **turn latency**: last voiced caller frame sent -> first agent ``media`` message of the reply received.
 * **SDK-added latency** (per turn)::
 
-      sdk_added = turn_latency - endpoint - llm_delay - tts_delay      (tts_delay = 0 in realtime mode)
+      realtime: sdk_added = turn_latency - endpoint - llm_delay
+      pipeline: sdk_added = turn_latency - endpoint - stt_final_delay - llm_first_sentence - tts_delay
+      llm_first_sentence = llm_delay + the tokens up to the character after the first sentence
       endpoint  = ceil(endpoint_ms / 20) * 20    # the fake endpointer sees silence in 20 ms frames
 
   ``endpoint_ms`` is the silence the vendor waits for before ending the turn (Deepgram ``endpointing``,
@@ -67,6 +74,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 REPLY = "Sure, we are open from nine to five. Is there anything else?"
+#: About 24 tokens (4 characters each, as the fake model streams them): the pipeline's default reply.
+PIPELINE_REPLY = (
+    "Sure, we are open from nine to five on weekdays. Is there anything else I can help you with?"
+)
+
+
+def first_sentence_ms(reply: str, delay_ms: float, tokens_per_s: float, chars_per_token: int = 4) -> float:
+    """When the fake model has streamed the reply's first sentence *and* the character after it (the
+    chunker needs that to know the sentence ended): the model's share of the time to first audio."""
+    ends = [i for i in (reply.find(c) for c in ".?!") if i >= 0]
+    if not ends:
+        return delay_ms + (len(reply) // chars_per_token) * 1000.0 / tokens_per_s
+    # Content token k (0-based) arrives at delay + (k + 1) / tokens_per_s (the role chunk comes first).
+    k = min((min(ends) + 1) // chars_per_token, (len(reply) - 1) // chars_per_token)
+    return delay_ms + (k + 1) * 1000.0 / tokens_per_s
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -130,6 +152,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         args.endpoint_ms if args.endpoint_ms is not None else (500 if args.mode == "realtime" else 150)
     )
     tts_delay_ms = args.tts_delay_ms if args.mode == "pipeline" else 0
+    pipeline = args.mode == "pipeline"
+    # The vendors' share of a turn: what remains of the turn latency is what the SDK added.
+    llm_share_ms = (
+        first_sentence_ms(args.reply, args.llm_delay_ms, args.llm_tokens_per_s)
+        if pipeline
+        else args.llm_delay_ms
+    )
+    stt_final_delay_ms = args.stt_final_delay_ms if pipeline else 0
     reply = args.reply
     simulator = BenchSimulator()
     spec: dict[str, Any] = {
@@ -143,6 +173,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "reply": reply,
         "max_s": args.max_s + 30,
         "uvloop": args.uvloop,
+        "providers": args.providers,
+        "stt_final_delay_ms": stt_final_delay_ms,
+        "llm_tokens_per_s": args.llm_tokens_per_s,
+        "tts_chunk_ms": args.tts_chunk_ms,
+        "tts_speed": args.tts_speed,
+        "speech_ms": [args.speech_ms, args.speech_max_ms],
     }
     result: dict[str, Any] = {
         "name": args.name,
@@ -167,7 +203,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             server_url = f"http://127.0.0.1:{port}"
             await asyncio.sleep(1.0)
             idle_rss = proc_rss_mb(server.pid)
-            speech = tone(args.speech_ms, 16000)
+            speeches = [tone(ms, 16000) for ms in range(args.speech_ms, args.speech_max_ms + 1, 100)]
             quiet_ms = 300.0
             call_timeout = 20.0 + args.llm_delay_ms / 1000 + tts_delay_ms / 1000
 
@@ -194,7 +230,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     for _ in range(turns):
                         if call.ended.is_set():
                             break
-                        await call.say(speech)
+                        await call.say(random.choice(speeches))
                         await asyncio.wait_for(call.got_media.wait(), call_timeout)
                         res.turn_ms.append((call.first_media - call.speech_end) * 1000)
                         await call.wait_for_reply(quiet_ms=quiet_ms, timeout=call_timeout)
@@ -251,7 +287,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     answered = [r for r in results if r.fully_answered(turns)]
     turn_ms = [ms for r in results for ms in r.turn_ms]
     endpoint_q = math.ceil(endpoint_ms / FRAME_MS) * FRAME_MS
-    sdk_ms = [ms - endpoint_q - args.llm_delay_ms - tts_delay_ms for ms in turn_ms]
+    vendor_ms = endpoint_q + stt_final_delay_ms + llm_share_ms + tts_delay_ms
+    sdk_ms = [ms - vendor_ms for ms in turn_ms]
     greet = [r.greeting_ms for r in results if r.greeting_ms is not None]
     greet_fixed = args.llm_delay_ms if args.mode == "realtime" else tts_delay_ms
     call_minutes = sum(r.duration_s for r in results) / 60.0
@@ -267,8 +304,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "turn_latency_ms": percentiles(turn_ms),
         "sdk_added_latency_ms": percentiles(sdk_ms),
         "sdk_added_formula": (
-            f"turn_latency - ceil({endpoint_ms}/20)*20 - llm_delay({args.llm_delay_ms})"
-            + (f" - tts_delay({tts_delay_ms})" if args.mode == "pipeline" else "")
+            f"turn_latency - ceil({endpoint_ms}/20)*20"
+            + (
+                f" - stt_final_delay({stt_final_delay_ms}) - llm_first_sentence({llm_share_ms:g})"
+                f" - tts_delay({tts_delay_ms})"
+                if pipeline
+                else f" - llm_delay({args.llm_delay_ms})"
+            )
         ),
         "underruns": {
             "events": sum(r.underrun_events for r in results),
@@ -359,17 +401,37 @@ def main() -> None:
     p.add_argument(
         "--calls", type=int, default=None, help="concurrent calls (default 200 realtime, 100 pipeline)"
     )
-    p.add_argument("--turns", type=int, default=2, help="caller turns per call (default 2)")
     p.add_argument(
-        "--llm-delay-ms", type=int, default=300, help="model time to first token/audio (default 300)"
+        "--providers",
+        choices=("readme", "native"),
+        default="readme",
+        help="pipeline: the README quickstart's defaults (DeepgramSTT(), ElevenLabsTTS()) or the"
+        " carrier-native factories (for_twilio()); default readme",
+    )
+    p.add_argument("--turns", type=int, default=None, help="caller turns per call (2 realtime, 4 pipeline)")
+    p.add_argument(
+        "--llm-delay-ms", type=int, default=None, help="model time to first token/audio (300 realtime, 250)"
+    )
+    p.add_argument("--llm-tokens-per-s", type=float, default=50.0, help="pipeline model token rate (50)")
+    p.add_argument(
+        "--tts-delay-ms", type=int, default=150, help="TTS time to first byte, pipeline (default 150)"
+    )
+    p.add_argument("--tts-chunk-ms", type=float, default=100.0, help="TTS audio per chunk, pipeline (100)")
+    p.add_argument("--tts-speed", type=float, default=4.0, help="TTS chunks at this x real time (4)")
+    p.add_argument(
+        "--stt-final-delay-ms", type=int, default=100, help="STT final this long after the endpoint (100)"
     )
     p.add_argument(
-        "--tts-delay-ms", type=int, default=100, help="TTS time to first byte, pipeline (default 100)"
+        "--endpoint-ms", type=int, default=None, help="vendor end-of-turn silence (500 realtime, 300)"
     )
-    p.add_argument("--endpoint-ms", type=int, default=None, help="vendor end-of-turn silence (SDK defaults)")
-    p.add_argument("--speech-ms", type=int, default=800, help="length of each caller turn (a tone)")
-    p.add_argument("--ms-per-char", type=int, default=40, help="agent speech length per character of text")
-    p.add_argument("--reply", default=REPLY, help="what the agent answers every turn")
+    p.add_argument(
+        "--speech-ms", type=int, default=None, help="shortest caller turn, a tone (800 realtime, 1600)"
+    )
+    p.add_argument("--speech-max-ms", type=int, default=None, help="longest caller turn (2000)")
+    p.add_argument(
+        "--ms-per-char", type=int, default=None, help="agent speech per character (40 realtime, 30)"
+    )
+    p.add_argument("--reply", default=None, help="what the agent answers every turn")
     p.add_argument("--ramp-s", type=float, default=None, help="spread the dials over this many seconds")
     p.add_argument(
         "--turn-jitter-s", type=float, default=3.0, help="spread of the first caller turns once all are up"
@@ -394,17 +456,32 @@ def main() -> None:
         on_uvloop = spec["uvloop"] == "all" or (spec["uvloop"] == "loadgen" and args.role == "vendors")
         run_loop(server_role(spec) if args.role == "server" else vendors_role(spec), on_uvloop)
         return
+    pipeline = args.mode == "pipeline"
+    defaults = (
+        {"turns": 4, "llm_delay_ms": 250, "endpoint_ms": 300, "speech_ms": 1600, "ms_per_char": 30}
+        | {"speech_max_ms": 2000, "reply": PIPELINE_REPLY}
+        if pipeline
+        else {"turns": 2, "llm_delay_ms": 300, "endpoint_ms": 500, "speech_ms": 800, "ms_per_char": 40}
+        | {"speech_max_ms": None, "reply": REPLY}
+    )
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     if args.short:
         args.calls = args.calls or 3
         args.turns, args.speech_ms, args.max_s = 1, 400, min(args.max_s, 60.0)
+        args.speech_max_ms = 400
         args.turn_jitter_s = min(args.turn_jitter_s, 0.3)
         args.reply = "Sure, nine to five."
         args.llm_delay_ms, args.tts_delay_ms = min(args.llm_delay_ms, 100), min(args.tts_delay_ms, 50)
+    if args.speech_max_ms is None or args.speech_max_ms < args.speech_ms:
+        args.speech_max_ms = args.speech_ms
     if args.calls is None:
         args.calls = 200 if args.mode == "realtime" else 100
     if args.ramp_s is None:
         args.ramp_s = max(0.2, args.calls / 20.0)
-    args.name = args.name or f"calls_{args.mode}_{args.calls}"
+    label = f"{args.mode}_{args.providers}" if pipeline else args.mode
+    args.name = args.name or f"calls_{label}_{args.calls}"
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     result = run_loop(run(args), args.uvloop != "none")

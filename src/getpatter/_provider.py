@@ -7,7 +7,14 @@ provider answers ``api_key`` and ``api_version`` the same way. Providers keep th
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 _KEY_ATTR = "_api_key"
+_VARIANTS_ATTR = "_wire_variants"
+
+P = TypeVar("P")
 
 
 class ProviderAttributes:
@@ -34,4 +41,27 @@ class ProviderAttributes:
         return f"{type(self).__name__}({', '.join(shown)})"
 
 
-__all__ = ["ProviderAttributes"]
+def wire_variant(provider: P, wire: Any, build: Callable[[Any], P | None]) -> P:
+    """``provider`` as a call on a carrier speaking ``wire`` should use it (carrier-native by default).
+
+    ``build(wire)`` makes the variant (see :func:`with_attributes`) or returns None when the vendor has no
+    such format. Variants are made once per wire format and kept on the provider, so every call on the
+    same carrier shares one (and its connection pool).
+    """
+    cache: dict[Any, P] = provider.__dict__.setdefault(_VARIANTS_ATTR, {})
+    variant = cache.get(wire)
+    if variant is None:
+        variant = cache[wire] = build(wire) or provider
+    return variant
+
+
+def with_attributes(provider: P, **attributes: Any) -> P:
+    """A shallow copy of a configuration-only provider with ``attributes`` replaced and its format pinned
+    (the copy shares pools and clients with the original)."""
+    variant = copy.copy(provider)
+    variant.__dict__.pop(_VARIANTS_ATTR, None)
+    variant.__dict__.update(attributes, format_pinned=True)
+    return variant
+
+
+__all__ = ["ProviderAttributes", "wire_variant", "with_attributes"]

@@ -180,6 +180,7 @@ class _Segmenter:
         self.silence += _WINDOW_MS
         if self.in_segment:
             limit = self.endpointing if self.endpointing is not None else _NO_ENDPOINT_FINAL_MS
+            limit = max(limit, self.fake.endpoint_floor_ms)
             if self.silence >= limit:
                 out.append(self.final(speech_final=self.endpointing is not None))
         elif (
@@ -263,6 +264,10 @@ class FakeDeepgram:
     header), ``drop_after_seconds`` (after that much audio, close with 1011 ``NET-0000`` -- no final, no
     Metadata), ``error_after_seconds`` (an ``Error`` message, then close 1011), ``idle_timeout_s`` (wall
     time without any frame before the NET-0001 close, 10 s like Deepgram).
+
+    Pacing knobs (the benchmark's realistic vendor): ``endpoint_floor_ms`` (the endpointer never ends a
+    turn on less silence than this, whatever ``endpointing`` asks) and ``final_delay_s`` (wall time between
+    the endpoint and its ``speech_final`` Results, the vendor's own processing; later messages wait).
     """
 
     def __init__(
@@ -279,6 +284,8 @@ class FakeDeepgram:
         min_voiced_ms: int = 60,
         interim_every_ms: int = 100,
         confidence: float = 0.98,
+        endpoint_floor_ms: int = 0,
+        final_delay_s: float = 0.0,
     ) -> None:
         self.api_key = api_key
         self.utterances = list(utterances)
@@ -291,6 +298,8 @@ class FakeDeepgram:
         self.min_voiced_ms = min_voiced_ms
         self.interim_every_ms = interim_every_ms
         self.confidence = confidence
+        self.endpoint_floor_ms = endpoint_floor_ms
+        self.final_delay_s = final_delay_s
         self.connections: list[Connection] = []
         self.refusals: list[tuple[int, str]] = []
         self._script = itertools.count()
@@ -370,10 +379,32 @@ class FakeDeepgram:
         self.connections.append(conn)
         await ws.accept()
         seg = _Segmenter(self, conn, cfg)
+        held: list[asyncio.Task[None]] = []  # endpoint finals waiting out final_delay_s, in order
 
-        async def send(msg: dict[str, Any]) -> None:
+        async def send_now(msg: dict[str, Any]) -> None:
             conn.sent.append(msg)
             await ws.send_text(orjson.dumps(msg).decode())
+
+        async def send_later(msg: dict[str, Any], after: asyncio.Task[None] | None) -> None:
+            await asyncio.sleep(self.final_delay_s)
+            if after is not None:
+                await after
+            with contextlib.suppress(Exception):  # the client may have gone meanwhile
+                await send_now(msg)
+
+        async def send(msg: dict[str, Any]) -> None:
+            held[:] = [t for t in held if not t.done()]
+            if self.final_delay_s and msg.get("speech_final"):
+                held.append(asyncio.create_task(send_later(msg, held[-1] if held else None)))
+            elif held:
+                held.append(asyncio.create_task(send_later_now(msg, held[-1])))
+            else:
+                await send_now(msg)
+
+        async def send_later_now(msg: dict[str, Any], after: asyncio.Task[None]) -> None:
+            await after
+            with contextlib.suppress(Exception):  # the client may have gone meanwhile
+                await send_now(msg)
 
         async def close(code: int, reason: str = "") -> None:
             conn.close_code = code

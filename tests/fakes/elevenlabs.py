@@ -161,4 +161,6 @@ class FakeElevenLabs(ToneStreamFake):
         text: str = rec.body["text"]
         self.texts.append(text)
         encoding, rate, media_type = RAW_FORMATS[rec.query["output_format"]]
-        return await self.stream(tone(encoding, rate, len(text) * self.ms_per_char), media_type)
+        width = 2 if encoding == "pcm16" else 1
+        audio = tone(encoding, rate, len(text) * self.ms_per_char)
+        return await self.stream(audio, media_type, bytes_per_ms=rate * width / 1000.0)

@@ -103,6 +103,10 @@ class ToneStreamFake:
     in_flight: int = 0
     max_in_flight: int = 0
     _all_in: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Vendor-like pacing (the benchmark): audio in chunks of ``pace_chunk_ms`` released at ``pace_speed``
+    #: times real time after the first byte. 0 streams as fast as the socket takes it (``chunk_sizes``).
+    pace_chunk_ms: float = 0.0
+    pace_speed: float = 4.0
 
     async def record(self, request: Request) -> RecordedRequest:
         raw = await request.body()
@@ -130,7 +134,7 @@ class ToneStreamFake:
     def fault_headers(self) -> dict[str, str]:
         return {"retry-after": self.retry_after} if self.retry_after is not None else {}
 
-    async def stream(self, data: bytes, media_type: str) -> Response:
+    async def stream(self, data: bytes, media_type: str, bytes_per_ms: float = 0.0) -> Response:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -143,13 +147,21 @@ class ToneStreamFake:
         except BaseException:
             self.in_flight -= 1
             raise
-        return StreamingResponse(self._body(data), media_type=media_type)
+        return StreamingResponse(self._body(data, bytes_per_ms), media_type=media_type)
 
-    async def _body(self, data: bytes) -> AsyncIterator[bytes]:
+    async def _body(self, data: bytes, bytes_per_ms: float = 0.0) -> AsyncIterator[bytes]:
         sent = 0
         finished = False
+        paced = self.pace_chunk_ms > 0 and bytes_per_ms > 0
+        if paced:
+            size = max(1, int(bytes_per_ms * self.pace_chunk_ms))
+            chunks = [data[i : i + size] for i in range(0, len(data), size)]
+        else:
+            chunks = cut(data, self.chunk_sizes)
         try:
-            for chunk in cut(data, self.chunk_sizes):
+            for i, chunk in enumerate(chunks):
+                if paced and i:
+                    await asyncio.sleep(self.pace_chunk_ms / self.pace_speed / 1000.0)
                 if self.stall_after_bytes is not None and sent >= self.stall_after_bytes:
                     await asyncio.Event().wait()  # hang until the client disconnects
                 if self.drop_after_bytes is not None and sent >= self.drop_after_bytes:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from getpatter.audio.format import MULAW_8K
 from getpatter.call.bus import EventBus
 from getpatter.call.context import CallContext
 from getpatter.call.events import UsageRecorded
@@ -172,6 +173,14 @@ STT_CASES: dict[str, SttCase] = {
     "deepgram": SttCase(
         lambda u: FakeDeepgram(utterances=u),
         lambda f, s: DeepgramSTT(api_key=f.api_key, base_url=s.ws_url),
+        MULAW,  # format left unset: carrier-native, Twilio's mu-law passes through
+        _dg,
+    ),
+    "deepgram_pinned_linear16": SttCase(  # a pinned format is honoured (and transcoded to)
+        lambda u: FakeDeepgram(utterances=u),
+        lambda f, s: DeepgramSTT(
+            api_key=f.api_key, base_url=s.ws_url, encoding="linear16", sample_rate=16000
+        ),
         PCM16,
         _dg,
     ),
@@ -184,7 +193,7 @@ STT_CASES: dict[str, SttCase] = {
     "assemblyai": SttCase(
         lambda u: FakeAssemblyAI(utterances=u),
         lambda f, s: AssemblyAISTT(f.api_key, base_url=s.ws_url),
-        PCM16,
+        MULAW,  # format left unset: carrier-native, Twilio's mu-law passes through
         _query,
         _unformatted,  # format_turns=False is the client's default
     ),
@@ -198,7 +207,7 @@ STT_CASES: dict[str, SttCase] = {
     "cartesia": SttCase(
         lambda u: FakeCartesiaSTT(utterances=u),
         lambda f, s: CartesiaSTT(f.api_key, base_url=s.http_url),
-        PCM16,
+        MULAW,  # format left unset: carrier-native, Twilio's mu-law passes through
         _query,
     ),
     "cartesia_for_twilio": SttCase(
@@ -268,7 +277,8 @@ async def test_stt_two_turn_call(name: str) -> None:
     declared, rate, nbytes = case.received(fake)
     encoding, wire_rate = case.wire
     assert (_ENCODING_NAMES[declared], rate) == (encoding, wire_rate)
-    assert stt.input_format.encoding == encoding and stt.input_format.sample_rate == wire_rate
+    used = stt.for_wire(MULAW_8K)  # what a Twilio call uses: carrier-native unless the format is pinned
+    assert used.input_format.encoding == encoding and used.input_format.sample_rate == wire_rate
     width = 2 if encoding == "pcm16" else 1
     received_s = nbytes / (width * rate)
     (stt_usage,) = usage.of("stt")

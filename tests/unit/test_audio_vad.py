@@ -232,3 +232,24 @@ def test_the_detector_sets_the_end_of_turn_hangover_unless_one_is_given() -> Non
     ]
     assert VoiceActivity(QuickToEnd(), min_speech_ms=60, min_silence_ms=500).feed(data) == [SpeechStart(0.0)]
     assert EnergyVAD().end_of_turn_silence_ms == 500.0
+
+
+def test_energy_vad_at_8k_gives_the_same_events_as_at_16k_on_the_same_sound() -> None:
+    """The pipeline runs the VAD at a mu-law carrier's 8 kHz (no resampling): 160-sample windows, and
+    speech start/end at the same stream times as the 16 kHz detector on the same signal."""
+
+    def signal(rate: int) -> bytes:
+        t = np.arange(int(rate * 1.5)) / rate
+        wave = np.where((t >= 0.3) & (t < 0.9), 8000 * np.sin(2 * np.pi * 300 * t), 0.0)
+        noise = np.random.default_rng(1).standard_normal(t.size) * 20
+        return np.clip(np.rint(wave + noise), -32768, 32767).astype("<i2").tobytes()
+
+    vad8 = EnergyVAD(sample_rate=8000)
+    assert (vad8.sample_rate, vad8.window_samples) == (8000, 160)
+    events = {rate: VoiceActivity(EnergyVAD(sample_rate=rate)).feed(signal(rate)) for rate in (8000, 16000)}
+    assert events[8000] == events[16000]
+    assert [type(e) for e in events[8000]] == [SpeechStart, SpeechEnd]
+    start = events[8000][0]
+    assert isinstance(start, SpeechStart) and start.onset_ms == 300.0
+    with pytest.raises(AudioConfigError, match="sample_rate"):
+        EnergyVAD(sample_rate=11025)

@@ -50,3 +50,24 @@ async def test_finalize_turn_is_true_only_when_the_live_stream_got_it() -> None:
 
         await link.close()
         assert await link.finalize_turn() is False
+
+
+async def test_caller_frames_reach_the_vendor_in_40_ms_messages_and_flush_sends_at_once() -> None:
+    fake = FakeDeepgram()
+    async with running(fake.app) as srv:
+        link = ResilientSTTStream(DeepgramSTT.for_twilio(api_key=fake.api_key, base_url=srv.ws_url))
+        await link.start()
+        frame = b"\xff" * 160  # one 20 ms mu-law carrier frame
+        for _ in range(6):
+            await link.send(frame)
+        await _wait_for(lambda: sum(fake.connections[0].frame_sizes) == 960)
+        assert fake.connections[0].frame_sizes == [320, 320, 320]  # one message per two frames
+        await link.send(frame)  # half a message: held back ...
+        await link.flush()  # ... until the pipeline says the silence after speech is being timed
+        await _wait_for(lambda: len(fake.connections[0].frame_sizes) == 4)
+        assert fake.connections[0].frame_sizes[-1] == 160
+        await link.send(frame)
+        assert await link.finalize_turn() is True  # finalize sends what is pending first
+        await _wait_for(lambda: any(c.get("type") == "Finalize" for c in fake.control_messages))
+        assert sum(fake.connections[0].frame_sizes) == 8 * 160
+        await link.close()

@@ -79,8 +79,18 @@ class EnergyVAD(VAD):
         snr_high_db: float = 15.0,
         initial_floor_dbfs: float = -60.0,
         floor_rise_db_per_s: float = 8.0,
-        window_samples: int = 320,
+        window_samples: int | None = None,
+        sample_rate: int = 16000,
     ) -> None:
+        """``sample_rate``: the PCM16 rate it is fed (8000 runs it on a mu-law carrier's decoded frames,
+        with no resampling); ``window_samples`` defaults to 20 ms at that rate."""
+        if sample_rate not in (8000, 16000, 24000, 48000):
+            raise AudioConfigError(
+                f"EnergyVAD sample_rate must be 8000, 16000, 24000 or 48000 (got {sample_rate})."
+            )
+        self._rate = sample_rate
+        if window_samples is None:
+            window_samples = sample_rate // 50
         if not snr_high_db > snr_low_db:
             raise AudioConfigError(
                 f"EnergyVAD needs snr_high_db > snr_low_db (got {snr_high_db} <= {snr_low_db})."
@@ -89,7 +99,7 @@ class EnergyVAD(VAD):
             raise AudioConfigError(f"floor_rise_db_per_s must be > 0 (got {floor_rise_db_per_s}).")
         if window_samples < 16:
             raise AudioConfigError(
-                f"window_samples must be >= 16 (got {window_samples}); 320 is 20 ms at 16k."
+                f"window_samples must be >= 16 (got {window_samples}); 320 is 20 ms at 16k, 160 at 8k."
             )
         self._min_level = min_level_dbfs
         self._snr_low = snr_low_db
@@ -99,6 +109,10 @@ class EnergyVAD(VAD):
         self._rise_per_window = floor_rise_db_per_s * window_samples / self.sample_rate
         self._floor = initial_floor_dbfs
         self._last_level = -math.inf
+
+    @property
+    def sample_rate(self) -> int:
+        return self._rate
 
     @property
     def window_samples(self) -> int:

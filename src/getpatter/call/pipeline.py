@@ -1,6 +1,12 @@
 """Pipeline mode: caller audio -> VAD + STT -> turn end -> LLM (or ``on_message``) -> sentences -> TTS.
 
-When a caller turn is complete is decided in :mod:`getpatter.call.turns`. Barge-in: caller voice
+When a caller turn is complete is decided in :mod:`getpatter.call.turns`.
+
+Per caller frame (the hot path): the STT and TTS are first asked for the carrier's own format
+(``for_wire``; carrier-native by default), so the frame goes to the STT untouched. The SDK's own VAD
+runs at the carrier's rate on the decoded frame (mu-law 8 kHz -> PCM16 8 kHz, a table lookup; no
+resampling). Only an ``audio_filter``, STT hooks or a VAD of another rate bring back the PCM16 16 kHz
+path (they are defined on it). Barge-in: caller voice
 sustained for ``barge_in_threshold_ms`` while the agent is answering cancels the answer, clears the
 carrier's buffer, and only what the caller heard (mark-based) goes into the history.
 """
@@ -94,6 +100,7 @@ class PipelineConversation:
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._time = clock  # pacing, turn timing and retries of the parts below
+        stt, tts = stt.for_wire(wire_format), tts.for_wire(wire_format)  # carrier-native unless pinned
         self.ctx = ctx
         self.cfg = config
         self._stt = stt
@@ -119,11 +126,24 @@ class PipelineConversation:
             run_tool=run_tool,
             clock=clock,
         )
-        self._vad = VoiceActivity(vad or EnergyVAD())
         self._filter = None if config.audio_filter is None else filter_for_call(config.audio_filter)
-        self._to_pcm = FormatConverter(wire_format, PCM16_16K)
+        # The lean path: no filter and no STT hooks, which are both defined on PCM16 16 kHz.
+        self._lean = self._filter is None and config.hooks is None
+        if vad is None:
+            lean_rate = wire_format.sample_rate if wire_format.sample_rate in (8000, 16000) else 16000
+            vad = EnergyVAD(sample_rate=lean_rate if self._lean else 16000)
+        self._vad = VoiceActivity(vad)
+        vad_pcm = AudioFormat("pcm16", vad.sample_rate if self._lean else 16000)
+        self._pcm_bytes_per_ms = vad_pcm.sample_rate / 500.0
+        self._to_pcm = FormatConverter(wire_format, vad_pcm)
         self._stt_passthrough = stt.input_format == wire_format
-        self._to_stt = None if stt.input_format == PCM16_16K else FormatConverter(PCM16_16K, stt.input_format)
+        if self._lean:  # the STT gets the wire bytes, the VAD's PCM, or its own conversion of the wire
+            same = self._stt_passthrough or stt.input_format == vad_pcm
+            self._to_stt = None if same else FormatConverter(wire_format, stt.input_format)
+        else:
+            self._to_stt = (
+                None if stt.input_format == PCM16_16K else FormatConverter(PCM16_16K, stt.input_format)
+            )
         self._stream: ResilientSTTStream | None = None
         self._reader: asyncio.Task[None] | None = None
         self._response: asyncio.Task[None] | None = None
@@ -189,23 +209,45 @@ class PipelineConversation:
 
     # -- caller audio --------------------------------------------------------------------------------
     async def on_audio(self, wire: bytes) -> None:
-        pcm = self._to_pcm.process(wire)  # may be empty: the resampler releases output in blocks
+        pcm = self._to_pcm.process(wire)  # PCM16 at the VAD's rate (lean: the wire's, decode only)
+        if self._lean:
+            self._stream_ms += len(pcm) / self._pcm_bytes_per_ms
+            if self._stream is not None:
+                if self._stt_passthrough:
+                    await self._stream.send(wire)  # carrier-native STT: every frame, bytes untouched
+                elif self._to_stt is None:
+                    await self._stream.send(pcm)
+                elif out := self._to_stt.process(wire):
+                    await self._stream.send(out)
+            self._feed_vad(pcm)
+            await self._flush_on_silence()
+            await self._check_barge_in()
+            return
         if self._filter is not None and pcm:
             pcm = self._filtered(pcm)
-        self._stream_ms += len(pcm) / 32.0
-        if self._stream is not None:
-            if self._stt_passthrough and self.cfg.hooks is None and self._filter is None:
-                await self._stream.send(wire)  # carrier-native STT: every frame, bytes untouched
-            elif pcm:
-                hooked = await self._hooks.before_send_to_stt(pcm) if self.cfg.hooks else pcm
-                if hooked:
-                    await self._stream.send(hooked if self._to_stt is None else self._to_stt.process(hooked))
+        self._stream_ms += len(pcm) / self._pcm_bytes_per_ms
+        if self._stream is not None and pcm:
+            hooked = await self._hooks.before_send_to_stt(pcm) if self.cfg.hooks else pcm
+            if hooked:
+                await self._stream.send(hooked if self._to_stt is None else self._to_stt.process(hooked))
+        self._feed_vad(pcm)
+        await self._flush_on_silence()
+        await self._check_barge_in()
+
+    async def _flush_on_silence(self) -> None:
+        """STT sends are coalesced to 40 ms (``call/stt_link.py``) except in the silence right after
+        speech: the vendor's endpointer times that silence, so each frame of it goes out at once and the
+        coalescing adds nothing to the end of a turn."""
+        vad = self._vad
+        if self._stream is not None and vad.speaking and vad.last_voiced_ms < vad.stream_ms:
+            await self._stream.flush()
+
+    def _feed_vad(self, pcm: bytes) -> None:
         for event in self._vad.feed(pcm):
             if isinstance(event, SpeechStart):
                 self._on_speech_start(event.onset_ms)
             elif isinstance(event, SpeechEnd):
                 self._on_speech_end(event.end_ms, event.duration_ms)
-        await self._check_barge_in()
 
     def _filtered(self, pcm: bytes) -> bytes:
         """The agent's ``audio_filter``; one that raises is logged and bypassed for the rest of the call."""

@@ -93,6 +93,7 @@ async def connect_ws(
             open_timeout=open_timeout_s,
             close_timeout=close_timeout_s,
             max_size=4 * 1024 * 1024,
+            compression=None,  # audio barely compresses; deflating every frame costs CPU per frame
         )
     except InvalidStatus as exc:
         response = exc.response

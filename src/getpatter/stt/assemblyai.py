@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 
 import orjson
 
+from getpatter._provider import with_attributes
 from getpatter.audio.format import AudioFormat, Encoding
 from getpatter.errors import PatterConfigError, PatterError, RateLimitError
 from getpatter.stt._ws import WsSTTStream, classify_failure, connect_ws, parse_json, ws_url
@@ -71,8 +72,8 @@ class AssemblyAISTT(BaseSTT):
         *,
         language: str | None = "en",
         model: str | None = None,
-        encoding: str = "pcm_s16le",
-        sample_rate: int = 16000,
+        encoding: str | None = None,
+        sample_rate: int | None = None,
         format_turns: bool = False,
         end_of_turn_confidence_threshold: float | None = None,
         min_end_of_turn_silence_when_confident: int | None = None,
@@ -82,6 +83,10 @@ class AssemblyAISTT(BaseSTT):
         open_timeout_s: float = 10.0,
         close_timeout_s: float = 3.0,
     ) -> None:
+        # Left unset: pcm_s16le 16 kHz on its own, the carrier's format on a call (for_wire).
+        self.format_pinned = encoding is not None or sample_rate is not None
+        encoding = "pcm_s16le" if encoding is None else encoding
+        sample_rate = 16000 if sample_rate is None else sample_rate
         key = api_key if api_key is not None else os.environ.get(ENV_VAR)
         if not key:
             raise PatterConfigError(
@@ -127,6 +132,16 @@ class AssemblyAISTT(BaseSTT):
     def for_twilio(cls, api_key: str | None = None, **options: Unpack[_Options]) -> AssemblyAISTT:
         """Mu-law 8 kHz in, so Twilio media payloads pass straight through without transcoding."""
         return cls(api_key, encoding="pcm_mulaw", sample_rate=8000, **options)
+
+    def _wire_native(self, wire: AudioFormat) -> AssemblyAISTT | None:
+        """AssemblyAI takes pcm_s16le at any rate and pcm_mulaw (telephony, 8 kHz)."""
+        if wire.encoding == "pcm16":
+            return with_attributes(
+                self, encoding="pcm_s16le", sample_rate=wire.sample_rate, input_format=wire
+            )
+        if wire.encoding == "mulaw" and wire.sample_rate == 8000:
+            return with_attributes(self, encoding="pcm_mulaw", sample_rate=8000, input_format=wire)
+        return None
 
     def query_params(self) -> list[tuple[str, str]]:
         """The handshake query: required fields first, optional knobs only when set."""

@@ -3,6 +3,12 @@
 A provider object is configuration only and may serve many calls at once: each call opens its own
 :class:`STTStream`. Audio goes in as ``input_format`` (PCM16 16 kHz unless a carrier-native variant such
 as ``for_twilio()`` says otherwise); events come out as the vendor produces them.
+
+**Carrier-native by default.** A provider whose audio format the user did not choose
+(``format_pinned`` False) is asked, on each call, for the carrier's own wire format when its vendor takes
+it (:meth:`STT.for_wire`): mu-law 8 kHz on Twilio, L16 16 kHz on Telnyx. Caller audio then reaches the
+vendor untouched. A pinned format (an explicit ``encoding``/``sample_rate``, or ``for_twilio()``) is kept
+and the call layer converts to it.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import abc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from getpatter._provider import ProviderAttributes
+from getpatter._provider import ProviderAttributes, wire_variant
 from getpatter.audio.format import PCM16_16K, AudioFormat
 
 
@@ -71,6 +77,21 @@ class STT(ProviderAttributes, abc.ABC):
     #: caller stopped. The pipeline then calls ``finalize()`` on its own VAD's end of speech, and the
     #: stream answers with one final ``Transcript(..., end_of_turn=True)``.
     needs_vad_end_of_turn: bool = False
+    #: True when the user chose ``input_format`` (explicit arguments or a ``for_*()`` factory). Providers
+    #: that can take a carrier's format set it False when left at their defaults; see :meth:`for_wire`.
+    format_pinned: bool = True
+
+    def for_wire(self, wire: AudioFormat) -> STT:
+        """This provider for a call whose carrier sends ``wire``: itself when its format is pinned or
+        already ``wire``, else (once per format, then shared) a copy asking the vendor for ``wire`` if the
+        vendor takes it."""
+        if self.format_pinned or wire == self.input_format:
+            return self
+        return wire_variant(self, wire, self._wire_native)
+
+    def _wire_native(self, wire: AudioFormat) -> STT | None:
+        """A copy of this provider taking ``wire`` (``with_attributes``), or None: the vendor cannot."""
+        return None
 
     @abc.abstractmethod
     async def open(self) -> STTStream:

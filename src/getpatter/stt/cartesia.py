@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 from websockets.asyncio.client import ClientConnection
 
+from getpatter._provider import with_attributes
 from getpatter.audio.format import AudioFormat, Encoding
 from getpatter.errors import PatterConfigError, PatterError
 from getpatter.stt._ws import WsSTTStream, classify_failure, connect_ws, parse_json, ws_url
@@ -56,8 +57,8 @@ class CartesiaSTT(BaseSTT):
         *,
         language: str = "en",
         model: str = "ink-whisper",
-        encoding: str = "pcm_s16le",
-        sample_rate: int = 16000,
+        encoding: str | None = None,
+        sample_rate: int | None = None,
         min_volume: float | None = None,
         max_silence_duration_secs: float | None = None,
         base_url: str = DEFAULT_BASE_URL,
@@ -65,6 +66,10 @@ class CartesiaSTT(BaseSTT):
         open_timeout_s: float = 10.0,
         close_timeout_s: float = 3.0,
     ) -> None:
+        # Left unset: pcm_s16le 16 kHz on its own, the carrier's format on a call (for_wire).
+        self.format_pinned = encoding is not None or sample_rate is not None
+        encoding = "pcm_s16le" if encoding is None else encoding
+        sample_rate = 16000 if sample_rate is None else sample_rate
         key = api_key if api_key is not None else os.environ.get(ENV_VAR)
         if not key:
             raise PatterConfigError(
@@ -100,6 +105,13 @@ class CartesiaSTT(BaseSTT):
     def for_twilio(cls, api_key: str | None = None, **options: Unpack[_Options]) -> CartesiaSTT:
         """Mu-law 8 kHz in, so Twilio media payloads pass straight through without transcoding."""
         return cls(api_key, encoding="pcm_mulaw", sample_rate=8000, **options)
+
+    def _wire_native(self, wire: AudioFormat) -> CartesiaSTT | None:
+        """Cartesia takes pcm_s16le, pcm_mulaw and pcm_alaw at its listed rates."""
+        encoding = next((name for name, enc in _ENCODINGS.items() if enc == wire.encoding), None)
+        if encoding is None or wire.sample_rate not in SAMPLE_RATES:
+            return None
+        return with_attributes(self, encoding=encoding, sample_rate=wire.sample_rate, input_format=wire)
 
     def query_params(self) -> list[tuple[str, str]]:
         params = [

@@ -3,7 +3,10 @@
 Wire facts live in ``shared/protocols/stt.md`` section 1. The contract this module keeps:
 
 * Audio goes out as binary frames exactly in ``input_format`` (no transcoding here), coalesced to at least
-  20 ms so tiny carrier frames do not become tiny WebSocket frames.
+  20 ms so tiny carrier frames do not become tiny WebSocket frames (the call layer sends 40 ms, see
+  ``call/stt_link.py``). No permessage-deflate: deflating audio costs CPU per frame and saves little.
+* ``input_format`` left at its default follows the carrier (:meth:`DeepgramSTT.for_wire`): mu-law 8 kHz
+  on Twilio, linear16 16 kHz on Telnyx L16; an explicit ``encoding``/``sample_rate`` is kept.
 * Events come back as :class:`Transcript` / :class:`SpeechStarted`. ``end_of_turn`` is set by the
   vendor's endpointer (``speech_final``) or, as a fallback, by ``UtteranceEnd`` -- never both for the same
   utterance.
@@ -24,6 +27,7 @@ from urllib.parse import urlencode
 from websockets.asyncio.client import ClientConnection
 from websockets.http11 import Response
 
+from getpatter._provider import with_attributes
 from getpatter.audio.format import MULAW_8K, AudioFormat, Encoding
 from getpatter.errors import PatterConfigError, PatterConnectionError
 from getpatter.stt._ws import WsSTTStream, connect_ws, parse_json, ws_url
@@ -83,8 +87,8 @@ class DeepgramSTT(BaseSTT):
         *,
         language: str | None = "en",
         model: str = "nova-3",
-        encoding: str = "linear16",
-        sample_rate: int = 16000,
+        encoding: str | None = None,
+        sample_rate: int | None = None,
         endpointing_ms: int | Literal[False] | None = 150,
         utterance_end_ms: int | None = 1000,
         smart_format: bool = False,
@@ -96,7 +100,13 @@ class DeepgramSTT(BaseSTT):
         close_timeout_s: float = 2.0,
     ) -> None:
         """``endpointing_ms=False`` disables Deepgram's endpointer (turns then end on ``UtteranceEnd`` or
-        :meth:`DeepgramSTTStream.finalize`); ``None`` omits it and leaves the vendor default."""
+        :meth:`DeepgramSTTStream.finalize`); ``None`` omits it and leaves the vendor default.
+
+        ``encoding``/``sample_rate`` left unset: linear16 16 kHz on its own, and on a call the carrier's
+        own format (mu-law 8 kHz on Twilio) so caller audio passes through; set either to pin the format."""
+        self.format_pinned = encoding is not None or sample_rate is not None
+        encoding = "linear16" if encoding is None else encoding
+        sample_rate = 16000 if sample_rate is None else sample_rate
         key = api_key if api_key is not None else os.environ.get(ENV_VAR)
         if not key:
             raise PatterConfigError(
@@ -152,6 +162,13 @@ class DeepgramSTT(BaseSTT):
         stt = cls(api_key, encoding="mulaw", sample_rate=8000, **options)
         stt.input_format = MULAW_8K
         return stt
+
+    def _wire_native(self, wire: AudioFormat) -> DeepgramSTT | None:
+        """Deepgram takes raw linear16, mu-law and A-law at the carrier's rate."""
+        encoding = next((name for name, enc in _ENCODINGS.items() if enc == wire.encoding), None)
+        if encoding is None:
+            return None
+        return with_attributes(self, encoding=encoding, sample_rate=wire.sample_rate, input_format=wire)
 
     def query_params(self) -> list[tuple[str, str]]:
         """The handshake query: only what is set, booleans lowercase, always mono raw audio."""

@@ -1,8 +1,9 @@
 """ElevenLabs text-to-speech over HTTP streaming: ``POST {base}/v1/text-to-speech/{voice_id}/stream``.
 
 ``output_format`` travels in the query string (not the body) and fixes the audio we yield: headerless
-PCM16 at the named rate, or G.711 µ-law/A-law at 8 kHz. :meth:`ElevenLabsTTS.for_twilio` asks for
-``ulaw_8000`` so Twilio's wire format comes back directly and passes through without transcoding.
+PCM16 at the named rate, or G.711 µ-law/A-law at 8 kHz. Left unset, each call asks for its carrier's own
+format (``ulaw_8000`` on Twilio, ``pcm_16000`` on Telnyx L16; :meth:`ElevenLabsTTS.for_wire`), so audio
+passes through without transcoding; :meth:`ElevenLabsTTS.for_twilio` spells the Twilio choice out.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final, Self
 from urllib.parse import quote
 
+from getpatter._provider import with_attributes
 from getpatter.audio.format import ALAW_8K, MULAW_8K, AudioFormat
 from getpatter.errors import PatterConfigError
 from getpatter.tts._http import HttpAudioStreamer, normalize_base_url, resolve_api_key
@@ -81,7 +83,8 @@ def audio_format_for(output_format: str) -> AudioFormat:
 
 
 class ElevenLabsTTS(BaseTTS):
-    """Streams ElevenLabs speech in ``output_format`` (default ``pcm_16000``). ``provider_id`` ``elevenlabs``.
+    """Streams ElevenLabs speech in ``output_format`` (unset: the carrier's format on a call, ``pcm_16000``
+    on its own). ``provider_id`` ``elevenlabs``.
 
     ``voice_id`` takes an id or a premade name from :data:`PREMADE_VOICES`. ``voice_settings`` is sent as
     given (keys from :data:`VOICE_SETTING_KEYS`); ``language_code`` and ``optimize_streaming_latency``
@@ -96,7 +99,7 @@ class ElevenLabsTTS(BaseTTS):
         voice_id: str = DEFAULT_VOICE_ID,
         model_id: str = "eleven_flash_v2_5",
         *,
-        output_format: str = "pcm_16000",
+        output_format: str | None = None,
         base_url: str = ELEVENLABS_BASE_URL,
         voice_settings: Mapping[str, float | bool] | None = None,
         language_code: str | None = None,
@@ -104,6 +107,9 @@ class ElevenLabsTTS(BaseTTS):
         timeout: float = 30.0,
     ) -> None:
         key = resolve_api_key(api_key, owner="ElevenLabsTTS", env_var=ENV_VAR)
+        # Left unset: pcm_16000 on its own, the carrier's format on a call (for_wire: ulaw_8000 on Twilio).
+        self.format_pinned = output_format is not None
+        output_format = "pcm_16000" if output_format is None else output_format
         self.audio_format = audio_format_for(output_format)
         if not model_id:
             raise PatterConfigError("ElevenLabsTTS: model_id must be non-empty, e.g. 'eleven_flash_v2_5'.")
@@ -133,6 +139,13 @@ class ElevenLabsTTS(BaseTTS):
     @property
     def model_id(self) -> str:
         return self.model
+
+    def _wire_native(self, wire: AudioFormat) -> Self | None:
+        """ElevenLabs produces the carriers' formats: ulaw_8000, alaw_8000 and pcm_<rate>."""
+        name = next((n for n, fmt in OUTPUT_FORMATS.items() if fmt == wire), None)
+        if name is None:
+            return None
+        return with_attributes(self, output_format=name, audio_format=wire)
 
     @classmethod
     def for_twilio(cls, **kwargs: Any) -> Self:

@@ -29,6 +29,8 @@ import orjson
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from getpatter._provider import with_attributes
+from getpatter.audio.format import AudioFormat
 from getpatter.errors import AuthenticationError, PatterConfigError, PatterConnectionError, PatterError
 from getpatter.tts._http import normalize_base_url, resolve_api_key
 from getpatter.tts._ws import SampleCarry, connect_ws, redact, ws_endpoint
@@ -36,6 +38,7 @@ from getpatter.tts.base import TTS as BaseTTS
 from getpatter.tts.elevenlabs import (
     ELEVENLABS_BASE_URL,
     ENV_VAR,
+    OUTPUT_FORMATS,
     VOICE_SETTING_KEYS,
     audio_format_for,
     resolve_voice_id,
@@ -233,7 +236,7 @@ class ElevenLabsWebSocketTTS(BaseTTS):
         voice_id: str = DEFAULT_VOICE_ID,
         model_id: str = "eleven_flash_v2_5",
         *,
-        output_format: str = "pcm_16000",
+        output_format: str | None = None,
         voice_settings: Mapping[str, float | bool] | None = None,
         language_code: str | None = None,
         auto_mode: bool = True,
@@ -246,6 +249,9 @@ class ElevenLabsWebSocketTTS(BaseTTS):
     ) -> None:
         owner = "ElevenLabsWebSocketTTS"
         key = resolve_api_key(api_key, owner=owner, env_var=ENV_VAR)
+        # Left unset: pcm_16000 on its own, the carrier's format on a call (for_wire: ulaw_8000 on Twilio).
+        self.format_pinned = output_format is not None
+        output_format = "pcm_16000" if output_format is None else output_format
         self.audio_format = audio_format_for(output_format)
         if not model_id:
             raise PatterConfigError(f"{owner}: model_id must be non-empty, e.g. 'eleven_flash_v2_5'.")
@@ -300,6 +306,13 @@ class ElevenLabsWebSocketTTS(BaseTTS):
     @property
     def model_id(self) -> str:
         return self.model
+
+    def _wire_native(self, wire: AudioFormat) -> Self | None:
+        """ElevenLabs produces the carriers' formats: ulaw_8000, alaw_8000 and pcm_<rate>."""
+        name = next((n for n, fmt in OUTPUT_FORMATS.items() if fmt == wire), None)
+        if name is None:
+            return None
+        return with_attributes(self, output_format=name, audio_format=wire)
 
     @classmethod
     def for_twilio(cls, **kwargs: Any) -> Self:
