@@ -161,7 +161,9 @@ async def test_a_dropped_stt_socket_is_reopened_after_the_backoff_and_unfinalize
         await clock.advance(0.02)
         assert len(stt.streams) == 2 and stream.reconnects == 1
         assert bytes(stt.streams[1].audio) == b"\x01\x00" * 800  # replayed first
-        await stream.send(b"\x02\x00")
+        await stream.send(b"\x02\x00")  # under the coalescing size: held until flushed
+        assert not bytes(stt.streams[1].audio).endswith(b"\x02\x00")
+        await stream.flush()
         assert bytes(stt.streams[1].audio).endswith(b"\x02\x00")
 
 
