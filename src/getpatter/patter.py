@@ -7,9 +7,6 @@ misconfiguration fails at ``Patter(...)`` with a message naming the parameter, n
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import inspect
-import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -17,7 +14,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, TextIO, overload
 
+from getpatter._app_builder import AppContext, BuiltApp, build_app, per_process, serve_app
 from getpatter._compat import check_agent_provider, reject_agent_kwargs, reject_client_kwargs
+from getpatter._patter_checks import check_can_serve, check_client, client_params, serving_state
 from getpatter._ready import ReadySignal, settles_ready
 from getpatter._serving import (
     Server,
@@ -26,29 +25,25 @@ from getpatter._serving import (
     _resolve_webhook_host,
     check_serve_options,
     check_softphone_option,
-    mount_softphone,
 )
+from getpatter._telemetry import Telemetry
 from getpatter.agent import Agent, build_agent
 from getpatter.call.bus import EventBus
 from getpatter.carriers.base import CarrierConfig
 from getpatter.dashboard.notify_target import resolve_notify_target
-from getpatter.errors import PatterConfigError, PatterTypeError
 from getpatter.fleet.join import install as install_fleet
 from getpatter.fleet.join import resolve_fleet
 from getpatter.metrics.pricing import ProviderPricing, merge_pricing
 from getpatter.persist_root import resolve_log_root
-from getpatter.server.admission import ENV_FLEET_MAX_CALLS, AdmissionLimits
+from getpatter.server.admission import AdmissionLimits
 from getpatter.settings import Settings
 from getpatter.tunnels.config import TunnelConfig
-from getpatter.validation import validate_e164
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from getpatter.call.results import CallResult
     from getpatter.call.session import Observer
-    from getpatter.dashboard.notify import DashboardNotifier
-    from getpatter.dashboard.persistence import CallLogWriter
     from getpatter.dashboard.store import MetricsStore
     from getpatter.fleet.member import FleetMember
     from getpatter.guardrails import Guardrail
@@ -59,25 +54,7 @@ if TYPE_CHECKING:
     from getpatter.tools.tool import Tool, ToolDecorator
     from getpatter.tts.base import TTS
 
-log = logging.getLogger("getpatter")
 Callback = Callable[..., Any]
-
-
-def _per_process(limits: AdmissionLimits) -> AdmissionLimits:
-    """``asgi_app()`` joins no fleet (``serve()`` does): a fleet limit from the environment cannot hold."""
-    if limits.fleet_max_calls:
-        log.warning(
-            "%s applies to serve() only: asgi_app() counts calls per process (max_concurrent_calls)",
-            ENV_FLEET_MAX_CALLS,
-        )
-        return replace(limits, fleet_max_calls=0)
-    return limits
-
-
-def _client_params() -> list[str]:
-    """The keyword parameters ``Patter(...)`` takes, read from its signature (never a list to keep up)."""
-    skip = {"self", "patter_only"}
-    return [name for name in inspect.signature(Patter.__init__).parameters if name not in skip]
 
 
 class Patter:
@@ -104,22 +81,8 @@ class Patter:
         **patter_only: object,
     ) -> None:
         # api_key=, mode=, twilio_sid=, ...: say what to use instead
-        reject_client_kwargs(patter_only, _client_params())
-        if carrier is not None and not isinstance(carrier, CarrierConfig):
-            raise PatterTypeError(
-                f"carrier must be Twilio(...) or Telnyx(...), got {type(carrier).__name__}. "
-                "Fix: from getpatter import Twilio; Patter(carrier=Twilio(), ...)"
-            )
-        if not isinstance(phone_number, str):
-            raise PatterTypeError(f"phone_number must be a str, got {type(phone_number).__name__}")
-        number = phone_number.strip()
-        if number:
-            validate_e164(number, "phone_number")
-        elif carrier is not None:
-            raise PatterConfigError(
-                f"phone_number is required with a {carrier.kind} carrier: it is the number callers dial and "
-                "outbound calls come from. Fix: Patter(carrier=..., phone_number='+15551234567')."
-            )
+        reject_client_kwargs(patter_only, client_params(Patter.__init__))
+        number = check_client(carrier, phone_number)
         resolved_tunnel = _resolve_tunnel(tunnel)
 
         self._carrier: CarrierConfig | None = carrier
@@ -127,9 +90,6 @@ class Patter:
         self._tunnel = resolved_tunnel
         self._pricing: dict[str, ProviderPricing] = merge_pricing(pricing)
         self._log_root = resolve_log_root(persist)
-        #: The standalone dashboard every call is posted to (``None`` = off); see dashboard/notify.py.
-        self._notify_target = resolve_notify_target(dashboard_notify)
-        self._notifier: DashboardNotifier | None = None
         #: ``(url, prefix)`` of the Redis a fleet of instances shares while serving (``None`` = alone).
         self._fleet = resolve_fleet(redis_url)
         install_fleet(self._fleet)  # scheduled jobs wait for serve() to join the fleet
@@ -141,17 +101,28 @@ class Patter:
             tunnel=resolved_tunnel,
             settings=self._settings,
         )
-        self._store: MetricsStore | None = None
         #: The token the dashboard requires ("" = open; generated when the server is exposed).
         self.dashboard_token = ""
         #: Process-wide events (API.md C14): every call's events (transcripts, turns, tools, usage, the
         #: call summary) and the server's (status callbacks, machine detection, recordings). Subscribe by
         #: class or by documented name: ``phone.events.on("transcript_final", handler)``.
         self.events = EventBus()
-        self._log_writer: CallLogWriter | None = None
-        self._unfeed: Callable[[], None] | None = None  # the outbound feed of the last asgi_app()
+        #: Metrics store, call log and the standalone dashboard every call is posted to (``None`` = off;
+        #: see dashboard/notify.py): the observers and outbound feed of every app built.
+        self._telemetry = Telemetry(
+            events=self.events,
+            pricing=self._pricing,
+            telephony_provider=carrier.kind if carrier is not None else "",
+            log_root=self._log_root,
+            notify_target=resolve_notify_target(dashboard_notify),
+            settings=self._settings,
+        )
         #: The fleet membership of the last app built (``None`` without ``redis_url``).
         self._member: FleetMember | None = None
+        #: What every app built shares (see _app_builder.py).
+        self._app_context = AppContext(
+            self._server, carrier, self._settings, self._telemetry, self.events, self._fleet, self._log_root
+        )
 
     @property
     def carrier(self) -> CarrierConfig | None:
@@ -301,49 +272,29 @@ class Patter:
         check_serve_options(port, voicemail_message, recording=recording, dashboard=dashboard, tunnel=tunnel)
         check_softphone_option(softphone)
         limits = AdmissionLimits.resolve(max_concurrent_calls, fleet_max_concurrent_calls)
-        if limits.fleet_max_calls and self._fleet is None:
-            raise PatterConfigError(
-                f"fleet_max_concurrent_calls / {ENV_FLEET_MAX_CALLS} counts calls across a fleet, and this "
-                "Patter has no redis_url. Fix: Patter(redis_url='redis://...') (or PATTER_REDIS_URL), or "
-                "use max_concurrent_calls for a limit of this process alone."
-            )
-        server = self._server
-        quick_tunnel = server.wants_quick_tunnel(tunnel)
-        if server.runner is not None:
-            raise PatterConfigError("this Patter is already serving; call disconnect() first")
-        if self._carrier is None:
-            raise PatterConfigError(
-                "serve() needs a carrier. Fix: Patter(carrier=Twilio(), phone_number=...)"
-            )
+        quick_tunnel = check_can_serve(self._server, self._carrier, self._fleet, limits, tunnel=tunnel)
         if quick_tunnel:
             _resolve_agent(agent, on_message)  # fail before any tunnel bookkeeping
-            server.expect_quick_tunnel()
-        app = self._build_app(
-            agent,
-            on_call_start=on_call_start,
-            on_call_end=on_call_end,
-            on_transcript=on_transcript,
-            on_message=on_message,
-            on_metrics=on_metrics,
-            dashboard=dashboard,
-            dashboard_token=dashboard_token,
-            recording=recording,
-            voicemail_message=voicemail_message,
-            softphone=softphone,
-            admission=limits,
+            self._server.expect_quick_tunnel()
+        built = self._adopt(
+            build_app(
+                self._app_context,
+                agent,
+                on_call_start=on_call_start,
+                on_call_end=on_call_end,
+                on_transcript=on_transcript,
+                on_message=on_message,
+                on_metrics=on_metrics,
+                dashboard=dashboard,
+                dashboard_token=dashboard_token,
+                recording=recording,
+                voicemail_message=voicemail_message,
+                softphone=softphone,
+                admission=limits,
+            )
         )
-        state = server.state
-        assert state is not None
         banner_token = self.dashboard_token if dashboard else None  # None: no dashboard to announce
-        member = self._member
-        state.admission.ensure_monitor()
-        try:
-            async with member.joined() if member is not None else contextlib.nullcontext():
-                await server.serve(
-                    app, state, port=port, quick_tunnel=quick_tunnel, dashboard_token=banner_token
-                )
-        finally:
-            await state.admission.close()
+        await serve_app(self._server, built, port=port, quick_tunnel=quick_tunnel, banner_token=banner_token)
 
     @property
     def ready(self) -> asyncio.Future[int]:
@@ -388,178 +339,42 @@ class Patter:
         ``softphone``: the dashboard's "Call this agent" button (see :meth:`serve`).
         """
         check_softphone_option(softphone)
-        return self._build_app(
-            agent,
-            on_call_start=on_call_start,
-            on_call_end=on_call_end,
-            on_transcript=on_transcript,
-            on_message=on_message,
-            on_metrics=on_metrics,
-            dashboard=dashboard,
-            dashboard_token=dashboard_token,
-            allow_insecure_dashboard=allow_insecure_dashboard,
-            softphone=softphone,
-            admission=_per_process(AdmissionLimits.resolve(max_concurrent_calls)),
-        )
-
-    def _build_app(
-        self,
-        agent: Agent,
-        *,
-        on_call_start: Callback | None,
-        on_call_end: Callback | None,
-        on_transcript: Callback | None,
-        on_message: Callback | None,
-        on_metrics: Callback | None,
-        dashboard: bool,
-        dashboard_token: str,
-        allow_insecure_dashboard: bool = False,
-        recording: bool = False,
-        voicemail_message: str = "",
-        softphone: bool = True,
-        admission: AdmissionLimits | None = None,
-    ) -> FastAPI:
-        """Build the server state (once, complete) and the app on it; the state becomes ``_state``."""
-        from getpatter.call.remote_message import resolve_on_message
-        from getpatter.server.app import create_app
-        from getpatter.server.build import build_state
-
-        agent = _resolve_agent(agent, on_message)
-        on_message = resolve_on_message(on_message, allow_private=self._settings.allow_private_webhooks)
-        server = self._server
-        if not server.webhook_host and server.tunnel_future is None:  # a quick tunnel sets it once up
-            raise PatterConfigError(
-                "no public host for carrier webhooks. Fix: Patter(webhook_url='abc.example.com', ...) "
-                "or Patter(tunnel=True, ...)"
+        return self._adopt(
+            build_app(
+                self._app_context,
+                agent,
+                on_call_start=on_call_start,
+                on_call_end=on_call_end,
+                on_transcript=on_transcript,
+                on_message=on_message,
+                on_metrics=on_metrics,
+                dashboard=dashboard,
+                dashboard_token=dashboard_token,
+                allow_insecure_dashboard=allow_insecure_dashboard,
+                softphone=softphone,
+                admission=per_process(AdmissionLimits.resolve(max_concurrent_calls)),
             )
-        state = build_state(
-            carrier=self._carrier,
-            webhook_host=server.webhook_host,
-            agent=agent,
-            on_call_start=on_call_start,
-            on_call_end=on_call_end,
-            on_transcript=on_transcript,
-            on_message=on_message,
-            observers=self._observers(agent, on_metrics),
-            events=self.events,
-            recording=recording,
-            voicemail_message=voicemail_message,
-            settings=self._settings,
-            admission=admission,
-        )
-        server.state = state
-        self._feed_outbound()
-        app = create_app(state)
-        self._member = None
-        if self._fleet is not None:
-            from getpatter.fleet.member import attach
+        ).app
 
-            self._member = attach(self._fleet, app, state, self.metrics_store)
-        if self._log_root is None:
-            log.info(
-                "call logs are off (getpatter's default; the Patter SDK wrote them by default). "
-                "To keep them: Patter(persist=True) or PATTER_LOG_DIR=auto"
-            )
-        if dashboard:
-            from getpatter.dashboard.auth import resolve_dashboard_token
-            from getpatter.dashboard.routes import add_dashboard_routes
-
-            quick = "quick-tunnel" if server.tunnel_future is not None else ""
-            self.dashboard_token = resolve_dashboard_token(
-                dashboard_token,
-                bind_host=self._settings.bind_host,
-                webhook_host=server.webhook_host or quick,
-                allow_insecure=allow_insecure_dashboard,
-            )
-            add_dashboard_routes(app, self.metrics_store, token=self.dashboard_token)
-            if softphone:
-                mount_softphone(
-                    app,
-                    state,
-                    self.dashboard_token,
-                    bind_host=self._settings.bind_host,
-                    webhook_host=server.webhook_host or quick,
-                )
-        return app
+    def _adopt(self, built: BuiltApp) -> BuiltApp:
+        """Keep what :func:`~getpatter._app_builder.build_app` made: fleet membership, dashboard token."""
+        self._member = built.member
+        if built.dashboard_token is not None:
+            self.dashboard_token = built.dashboard_token
+        return built
 
     @property
     def metrics_store(self) -> MetricsStore:
         """Calls this Patter has seen (live and finished), as the dashboard shows them."""
-        if self._store is None:
-            from getpatter.dashboard.store import MetricsStore
-
-            self._store = MetricsStore(log_root=self._log_root)
-        return self._store
+        return self._telemetry.store
 
     def _observers(self, agent: Agent, on_metrics: Callback | None) -> list[Observer]:
-        from getpatter.dashboard.persistence import CallLogWriter, agent_snapshot
-        from getpatter.metrics.collector import MetricsCollector
-
-        store = self.metrics_store
-        collector = MetricsCollector(
-            self._pricing,
-            on_metrics=on_metrics,
-            provider_mode=agent.provider,
-            telephony_provider=self._carrier.kind if self._carrier is not None else "",
-        )
-        if agent.provider == "openai_realtime":
-            collector.warn_if_uncalibrated("openai_realtime", agent.model)
-        observers: list[Observer] = [collector.observer, store.store_observer, self._forward_events]
-        from getpatter.tracing import is_tracing_enabled, tracing_observer
-
-        if is_tracing_enabled():
-            observers.append(tracing_observer)
-        if self._notify_target is not None:
-            from getpatter.dashboard.notify import DashboardNotifier
-
-            if self._notifier is None:
-                on = replace(self._settings, dashboard_notify=True)  # the target already says "on"
-                self._notifier = DashboardNotifier(self._notify_target, settings=on)
-            observers.append(self._notifier.observer)
-        if self._log_root is not None:
-            writer = CallLogWriter(self._log_root, self._settings, agent=agent_snapshot(agent))
-            if writer.enabled:
-                added = store.hydrate(self._log_root)
-                if added:
-                    log.info("loaded %d past calls from %s", added, self._log_root)
-                observers.append(writer.observer)
-                self._log_writer = writer
-        return observers
-
-    def _feed_outbound(self) -> None:
-        """Outbound calls reach the dashboard (and call logs) from the dial on (dashboard/outbound_feed);
-        refused calls are counted there."""
-        from getpatter.call.progress import CallRefused
-        from getpatter.dashboard.outbound_feed import feed_outbound_calls
-
-        if self._unfeed is not None:
-            self._unfeed()
-        unfeed = feed_outbound_calls(self.events, self.metrics_store, self._log_writer)
-        unwatch = self._notifier.watch(self.events) if self._notifier is not None else None
-        store = self.metrics_store
-        # Calls refused at the door (server at its limit) are counted on the dashboard's overview.
-        unrefused = self.events.on(
-            CallRefused, lambda ev: store.record_call_refused(ev.call_id, ev.direction, ev.reason)
-        )
-
-        def unsubscribe() -> None:
-            unfeed()
-            unrefused()
-            if unwatch is not None:
-                unwatch()
-
-        self._unfeed = unsubscribe
-
-    def _forward_events(self, bus: EventBus, ctx: object) -> None:
-        """Every call's events also reach ``phone.events``, the process-wide bus (API.md C14)."""
-        bus.on(None, self.events.emit)
+        """The observers every call of an app built now gets (metrics, store, events, call log)."""
+        return self._telemetry.observers(agent, on_metrics)
 
     async def flush_logs(self, timeout: float = 10.0) -> None:
         """Wait until every finished call's log is on disk, and (briefly) for the standalone dashboard."""
-        if self._log_writer is not None:
-            await self._log_writer.flush(timeout)
-        if self._notifier is not None:  # restarts by itself on the next call
-            await self._notifier.aclose(min(timeout, 2.0))
+        await self._telemetry.flush(timeout)
 
     @overload
     async def call(
@@ -630,15 +445,7 @@ class Patter:
         """
         from getpatter.outbound import place_call, validate_call_options
 
-        if self._runner is not None and not self._runner.ready.done():
-            await asyncio.wait_for(asyncio.shield(self._runner.ready), 30)
-        state = self._state
-        if state is None or state.outbound.closed:
-            raise PatterConfigError(
-                "phone.call() needs the server running, for the carrier's callbacks and media stream. "
-                "Fix: asyncio.create_task(phone.serve(agent)); await phone.ready; then phone.call(...) "
-                "(or mount phone.asgi_app(agent) in your own server first)."
-            )
+        state = await serving_state(self._server)
         options = validate_call_options(
             carrier=state.carrier,
             phone_number=self._phone_number,
