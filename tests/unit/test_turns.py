@@ -9,7 +9,7 @@ import numpy as np
 
 from getpatter.audio.vad import SpeechEnd, SpeechStart, VoiceActivity
 from getpatter.call.stt_link import ResilientSTTStream
-from getpatter.call.turns import FINALIZE_GRACE_S, TurnAssembler
+from getpatter.call.turns import FINALIZE_GRACE_S, FINALIZE_WAIT_S, TurnAssembler
 from getpatter.stt.base import Transcript
 from tests.unit._vendors import ScriptedSTT, ScriptedSTTStream
 from tests.unit._virtual_clock import VirtualClock
@@ -101,6 +101,36 @@ async def test_a_silent_streaming_stt_is_asked_to_finalize_after_the_fallback_th
         assert commits == []
         await t.clock.advance(0.02)
         assert commits == ["hello there"]
+
+
+async def interim(t: Turns, text: str) -> None:
+    await t.assembler.on_transcript(Transcript(text, is_final=False))
+
+
+async def test_an_interim_at_the_fallback_waits_for_its_final_and_commits_the_whole_sentence() -> None:
+    """A vendor slower than the grace period: the interim is not answered, the late final is (once)."""
+    async with turns(vad_driven=False) as (t, commits):
+        await interim(t, "I would like the")
+        t.assembler.speech_ended()
+        await t.clock.advance(FALLBACK_MS / 1000 + FINALIZE_GRACE_S + 0.2)
+        assert t.stream.finalizes == 1 and commits == []  # still waiting for the final
+        await t.final("I would like the foxtrot plan")
+        await t.clock.settle()
+        assert commits == ["I would like the foxtrot plan"]
+        await t.clock.advance(FINALIZE_WAIT_S)
+        assert commits == ["I would like the foxtrot plan"]
+
+
+async def test_an_interim_whose_final_never_comes_is_committed_after_the_bounded_wait() -> None:
+    async with turns(vad_driven=False) as (t, commits):
+        await interim(t, "I would like the")
+        t.assembler.speech_ended()
+        await t.clock.advance(FALLBACK_MS / 1000 + 0.01)
+        assert t.stream.finalizes == 1
+        await t.clock.advance(FINALIZE_WAIT_S - 0.02)
+        assert commits == []
+        await t.clock.advance(0.02)
+        assert commits == ["I would like the"]
 
 
 async def test_speech_that_resumes_before_the_fallback_keeps_the_turn_open() -> None:

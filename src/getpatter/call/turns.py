@@ -24,6 +24,9 @@ from getpatter.stt.base import Transcript
 
 #: After asking a silent streaming STT to finalize, how long its last words get to arrive.
 FINALIZE_GRACE_S = 0.3
+#: When words are still interim at that moment, the most we wait for the final that carries them: it is
+#: committed as soon as it arrives, and a vendor slower than this costs the caller a half-heard turn.
+FINALIZE_WAIT_S = 1.5
 
 
 class TurnAssembler:
@@ -48,6 +51,7 @@ class TurnAssembler:
         self._fallback: asyncio.Task[None] | None = None
         self._finalizing = BackgroundTasks()
         self._awaiting = 0  # VAD-driven finalizes whose final has not come back yet
+        self._final_seen = asyncio.Event()  # a final arrived since the fallback asked for one
 
     def speech_started(self) -> None:
         if self._fallback is not None:
@@ -66,6 +70,8 @@ class TurnAssembler:
         self._awaiting = 0
 
     async def on_transcript(self, t: Transcript) -> None:
+        if t.is_final:
+            self._final_seen.set()
         if t.is_final and t.text.strip():
             self._finals.append(t.text.strip())
             self._interim = ""
@@ -96,8 +102,14 @@ class TurnAssembler:
         await self._clock.sleep(self._fallback_s)
         if not (self._finals or self._interim):
             return
+        self._final_seen.clear()
         await self._stream.finalize()
-        await self._clock.sleep(FINALIZE_GRACE_S)
+        if self._interim:
+            # Heard but not final yet: answering the interim now would answer half a sentence and turn
+            # the late final into a second turn. Wait for the final (bounded), not a fixed grace.
+            await self._clock.wait_for(self._final_seen, FINALIZE_WAIT_S)
+        else:
+            await self._clock.sleep(FINALIZE_GRACE_S)
         await self._commit_pending()
 
     async def _commit_pending(self) -> None:
