@@ -104,6 +104,13 @@ def test_the_carrier_stopping_is_the_reason_unless_we_asked_for_the_end() -> Non
     assert asked.because("media_flood").reason == "media_flood"  # our own cause still wins
 
 
+def test_a_cause_on_our_side_is_not_replaced_by_the_socket_closing_because_of_it() -> None:
+    for reason in ("no_media", "max_duration", "media_flood", "protocol_error"):
+        ended = CallEnd().because(reason)
+        assert ended.carrier_stopped("socket_closed").reason == reason
+        assert ended.carrier_stopped("stopped").reason == reason
+
+
 def test_a_failure_keeps_its_code_and_the_carrier_is_told_once() -> None:
     end = CallEnd().failed("tts").requested("error")
     assert (end.reason, end.error_code, end.hangup_requested, end.carrier_ending) == (

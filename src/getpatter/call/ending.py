@@ -38,14 +38,17 @@ class CallEnd:
     carrier_ending: bool = False
     #: ``CallEnded.error_code`` when the call failed.
     error_code: str | None = None
+    #: A cause on our side ended the call at once (watchdog, media flood, protocol error): the socket
+    #: closing because of it is its consequence, not a new reason.
+    ended_here: bool = False
 
     def because(self, reason: EndReason) -> CallEnd:
-        """A cause on our side that ends the call now (watchdog, media flood)."""
-        return replace(self, reason=reason)
+        """A cause on our side that ends the call now (watchdog, media flood, protocol error)."""
+        return replace(self, reason=reason, ended_here=True)
 
     def carrier_stopped(self, reason: EndReason) -> CallEnd:
-        """The carrier stopped the stream (or the socket closed): the reason, unless we asked for it."""
-        return self if self.hangup_requested else replace(self, reason=reason)
+        """The carrier stopped the stream (or the socket closed): the reason, unless our side ended it."""
+        return self if self.hangup_requested or self.ended_here else replace(self, reason=reason)
 
     def requested(self, reason: EndReason) -> CallEnd:
         """Our side asked to end the call, for ``reason``."""
