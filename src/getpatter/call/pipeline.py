@@ -220,8 +220,8 @@ class PipelineConversation:
                 elif out := self._to_stt.process(wire):
                     await self._stream.send(out)
             self._feed_vad(pcm)
-            await self._flush_on_silence()
-            await self._check_barge_in()
+            if self._vad.speaking:  # nothing to flush or interrupt while the caller is quiet
+                await self._while_speaking()
             return
         if self._filter is not None and pcm:
             pcm = self._filtered(pcm)
@@ -231,16 +231,19 @@ class PipelineConversation:
             if hooked:
                 await self._stream.send(hooked if self._to_stt is None else self._to_stt.process(hooked))
         self._feed_vad(pcm)
-        await self._flush_on_silence()
-        await self._check_barge_in()
+        if self._vad.speaking:
+            await self._while_speaking()
 
-    async def _flush_on_silence(self) -> None:
-        """STT sends are coalesced to 40 ms (``call/stt_link.py``) except in the silence right after
-        speech: the vendor's endpointer times that silence, so each frame of it goes out at once and the
-        coalescing adds nothing to the end of a turn."""
+    async def _while_speaking(self) -> None:
+        """Per frame while the VAD holds the caller's speech open.
+
+        STT sends are coalesced to 40 ms (``call/stt_link.py``) except in the silence right after speech:
+        the vendor's endpointer times that silence, so each frame of it goes out at once and the coalescing
+        adds nothing to the end of a turn. Then barge-in is considered."""
         vad = self._vad
-        if self._stream is not None and vad.speaking and vad.last_voiced_ms < vad.stream_ms:
+        if self._stream is not None and vad.last_voiced_ms < vad.stream_ms:
             await self._stream.flush()
+        await self._check_barge_in()
 
     def _feed_vad(self, pcm: bytes) -> None:
         for event in self._vad.feed(pcm):
