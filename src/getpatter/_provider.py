@@ -55,6 +55,13 @@ def wire_variant(provider: P, wire: Any, build: Callable[[Any], P | None]) -> P:
     return variant
 
 
+def wire_variants(provider: P) -> list[P]:
+    """The carrier-native copies :func:`wire_variant` made of ``provider`` so far (not ``provider`` itself):
+    for a provider holding connections per instance, so its ``close()`` can close theirs too."""
+    cache: dict[Any, P] = provider.__dict__.get(_VARIANTS_ATTR, {})
+    return [variant for variant in cache.values() if variant is not provider]
+
+
 def with_attributes(provider: P, **attributes: Any) -> P:
     """A shallow copy of a configuration-only provider with ``attributes`` replaced and its format pinned
     (the copy shares pools and clients with the original)."""
@@ -64,4 +71,4 @@ def with_attributes(provider: P, **attributes: Any) -> P:
     return variant
 
 
-__all__ = ["ProviderAttributes", "wire_variant", "with_attributes"]
+__all__ = ["ProviderAttributes", "wire_variant", "wire_variants", "with_attributes"]

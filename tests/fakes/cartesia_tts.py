@@ -10,7 +10,8 @@ Each context buffers transcripts while ``continue`` is true; ``continue: false``
 then ``done``. ``{"context_id", "cancel": true}`` stops a context at once (recorded in ``cancelled``).
 
 Fault knobs: ``reject_status``, ``error_status`` (an ``error`` reply for every request),
-``stall_after_frames``, ``drop_after_frames`` (close 1011), ``bad_base64``.
+``stall_after_frames`` (until ``resume`` is set), ``drop_after_frames`` (close 1011), ``bad_base64``;
+:meth:`FakeCartesiaTTS.drop` closes one connection (1011) from the server side.
 """
 
 from __future__ import annotations
@@ -74,10 +75,19 @@ class FakeCartesiaTTS:
     bad_base64: bool = False
     connections: list[CartesiaConnection] = field(default_factory=list)
     cancel_seen: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Set to let contexts stalled by ``stall_after_frames`` go on.
+    resume: asyncio.Event = field(default_factory=asyncio.Event)
+    _sockets: list[WebSocket] = field(default_factory=list)
 
     @property
     def app(self) -> Starlette:
         return Starlette(routes=[WebSocketRoute("/tts/websocket", self._endpoint)])
+
+    async def drop(self, index: int) -> None:
+        """Close connection ``index`` (in arrival order) with 1011, as a server fault would."""
+        with contextlib.suppress(RuntimeError, OSError):
+            await self._sockets[index].close(1011, "internal error")
+        await self.connections[index].gone.wait()
 
     def _refusal(self, ws: WebSocket) -> tuple[int, str] | None:
         if self.reject_status is not None:
@@ -100,6 +110,7 @@ class FakeCartesiaTTS:
             return
         conn = CartesiaConnection({k.lower(): v for k, v in ws.headers.items()}, dict(ws.query_params))
         self.connections.append(conn)
+        self._sockets.append(ws)
         await ws.accept()
         buffers: dict[str, str] = {}
         tasks: dict[str, asyncio.Task[None]] = {}
@@ -199,7 +210,7 @@ class FakeCartesiaTTS:
         audio = tone(encoding, rate, len(text) * self.ms_per_char)
         for frames, chunk in enumerate(cut(audio, CHUNK_SIZES)):
             if self.stall_after_frames is not None and frames >= self.stall_after_frames:
-                await asyncio.Event().wait()
+                await self.resume.wait()
             if self.drop_after_frames is not None and frames >= self.drop_after_frames:
                 with contextlib.suppress(RuntimeError, OSError):
                     await ws.close(1011, "internal error")

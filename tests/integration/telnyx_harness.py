@@ -82,8 +82,10 @@ async def telnyx_harness(
     on_message: Callable[..., Any] | None = None,
     patter_kwargs: dict[str, Any] | None = None,
     agent_kwargs: dict[str, Any] | None = None,
+    providers: dict[str, Any] | None = None,
 ) -> AsyncIterator[TelnyxHarness]:
-    """``on_message`` replaces the LLM (custom reply callback, may take ``(event, call_control)``)."""
+    """``on_message`` replaces the LLM (custom reply callback, may take ``(event, call_control)``);
+    ``providers`` may replace ``stt``/``tts`` with real clients of other fake vendors."""
     telnyx = FakeTelnyx()
     deepgram = FakeDeepgram(utterances=utterances)
     llm = FakeOpenAIChat(replies=list(replies))
@@ -103,14 +105,13 @@ async def telnyx_harness(
             strict_signatures=strict_signatures,
         )
         phone = Patter(carrier=carrier, phone_number=NUMBER, webhook_url=PUBLIC_HOST, **(patter_kwargs or {}))
-        agent = phone.agent(
-            system_prompt,
-            stt=DeepgramSTT(api_key=deepgram.api_key, base_url=dg_srv.ws_url),
-            llm=None if on_message else OpenAILLM(api_key=llm.api_key, base_url=llm_srv.http_url + "/v1"),
-            tts=ElevenLabsTTS(api_key=tts.api_key, base_url=tts_srv.http_url),
-            first_message=first_message,
-            **(agent_kwargs or {}),
-        )
+        chosen: dict[str, Any] = {
+            "stt": DeepgramSTT(api_key=deepgram.api_key, base_url=dg_srv.ws_url),
+            "llm": None if on_message else OpenAILLM(api_key=llm.api_key, base_url=llm_srv.http_url + "/v1"),
+            "tts": ElevenLabsTTS(api_key=tts.api_key, base_url=tts_srv.http_url),
+        }
+        chosen.update(providers or {})
+        agent = phone.agent(system_prompt, first_message=first_message, **chosen, **(agent_kwargs or {}))
         ref: list[TelnyxHarness] = []
 
         async def on_call_start(data: dict[str, Any]) -> None:

@@ -231,3 +231,39 @@ async def test_blank_text_sends_nothing(fake: tuple[FakeCartesiaTTS, str]) -> No
     f, base = fake
     assert await collect(make(base), " ") == b""
     assert f.connections == []
+
+
+async def test_carrier_native_variant_has_its_own_socket(fake: tuple[FakeCartesiaTTS, str]) -> None:
+    """A ``for_wire`` copy never shares the original's socket or contexts: one dying leaves the other."""
+    f, base = fake
+    tts = make(base)
+    twilio = tts.for_wire(MULAW_8K)
+    assert await collect(twilio, "Hi there.") == tone("mulaw", 8000, len("Hi there.") * 40.0)
+    f.stall_after_frames = 2
+    original = tts.synthesize("Still speaking here.")
+    first = await anext(original)  # the original's utterance is in flight on its own socket
+    assert len(f.connections) == 2
+    await f.drop(0)  # the variant's socket dies under it
+    assert twilio._reader is not None
+    await asyncio.wait_for(twilio._reader, 5)  # ... and its reader has seen that
+    f.resume.set()
+    rest = b"".join([chunk async for chunk in original])
+    assert first + rest == tone("pcm16", 16000, len("Still speaking here.") * 40.0)
+    assert [m["output_format"]["encoding"] for m in f.connections[1].messages] == ["pcm_s16le"]
+    assert [m["output_format"]["encoding"] for m in f.connections[0].messages] == ["pcm_mulaw"]
+    f.stall_after_frames = None
+    assert await collect(twilio, "Again.") == tone("mulaw", 8000, len("Again.") * 40.0)  # reconnects
+    assert len(f.connections) == 3
+    await tts.close()
+
+
+async def test_close_closes_the_variants_sockets(fake: tuple[FakeCartesiaTTS, str]) -> None:
+    f, base = fake
+    tts = make(base)
+    await collect(tts, "One.")
+    await collect(tts.for_wire(MULAW_8K), "Two.")
+    await collect(tts.for_wire(PCM16_16K), "Three.")  # its own format: the original itself
+    assert len(f.connections) == 2
+    await tts.close()
+    for conn in f.connections:
+        await asyncio.wait_for(conn.gone.wait(), 5)

@@ -12,17 +12,21 @@ Contract:
 * ``{"type": "keepalive"}`` goes out when no audio flowed for ``keepalive_interval_s``; ``close()`` sends
   the empty end-of-audio frame and reads up to ``finished``. ``{"error_code", "error_message"}`` maps
   onto our errors (401/403 auth, 429 rate limit, else connection). See :mod:`getpatter.stt._ws`.
+* ``audio_format``/``sample_rate`` left unset follow the carrier (:meth:`SonioxSTT.for_wire`): Soniox takes
+  raw ``mulaw`` and ``alaw`` as well as ``pcm_s16le``, so Twilio's mu-law 8 kHz goes out untouched;
+  ``for_twilio()`` or an explicit ``audio_format``/``sample_rate`` pins the format.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import orjson
 from websockets.asyncio.client import ClientConnection
 
+from getpatter._provider import with_attributes
 from getpatter.audio.format import AudioFormat, Encoding
 from getpatter.errors import PatterConfigError, PatterError
 from getpatter.stt._ws import WsSTTStream, classify_failure, connect_ws, parse_json, ws_url
@@ -38,6 +42,22 @@ _ENCODINGS: dict[str, Encoding] = {"pcm_s16le": "pcm16", "mulaw": "mulaw", "alaw
 _END_TOKENS = ("<end>", "<fin>")
 
 
+class _Options(TypedDict, total=False):
+    """Every SonioxSTT option except the audio format (for :meth:`SonioxSTT.for_twilio`)."""
+
+    model: str
+    language_hints: Sequence[str] | None
+    language_hints_strict: bool
+    enable_speaker_diarization: bool
+    enable_language_identification: bool
+    max_endpoint_delay_ms: int
+    client_reference_id: str | None
+    base_url: str
+    keepalive_interval_s: float
+    open_timeout_s: float
+    close_timeout_s: float
+
+
 class SonioxSTT(BaseSTT):
     """Soniox streaming recognition with endpoint detection; ``provider_id="soniox"``."""
 
@@ -50,8 +70,8 @@ class SonioxSTT(BaseSTT):
         model: str = "stt-rt-v4",
         language_hints: Sequence[str] | None = None,
         language_hints_strict: bool = False,
-        audio_format: str = "pcm_s16le",
-        sample_rate: int = 16000,
+        audio_format: str | None = None,
+        sample_rate: int | None = None,
         enable_speaker_diarization: bool = False,
         enable_language_identification: bool = True,
         max_endpoint_delay_ms: int = 500,
@@ -61,6 +81,11 @@ class SonioxSTT(BaseSTT):
         open_timeout_s: float = 10.0,
         close_timeout_s: float = 3.0,
     ) -> None:
+        """``audio_format``/``sample_rate`` left unset: pcm_s16le 16 kHz on its own, and on a call the
+        carrier's own format (mu-law 8 kHz on Twilio) so caller audio passes through; set either to pin."""
+        self.format_pinned = audio_format is not None or sample_rate is not None
+        audio_format = "pcm_s16le" if audio_format is None else audio_format
+        sample_rate = 16000 if sample_rate is None else sample_rate
         key = api_key if api_key is not None else os.environ.get(ENV_VAR)
         if not key:
             raise PatterConfigError(
@@ -101,6 +126,18 @@ class SonioxSTT(BaseSTT):
         self.open_timeout_s = open_timeout_s
         self.close_timeout_s = close_timeout_s
         self.input_format = AudioFormat(_ENCODINGS[audio_format], sample_rate)
+
+    @classmethod
+    def for_twilio(cls, api_key: str | None = None, **options: Unpack[_Options]) -> SonioxSTT:
+        """Mu-law 8 kHz in, so Twilio media payloads pass straight through without transcoding."""
+        return cls(api_key, audio_format="mulaw", sample_rate=8000, **options)
+
+    def _wire_native(self, wire: AudioFormat) -> SonioxSTT | None:
+        """Soniox takes raw pcm_s16le, mulaw and alaw at the carrier's rate."""
+        name = next((name for name, enc in _ENCODINGS.items() if enc == wire.encoding), None)
+        if name is None:
+            return None
+        return with_attributes(self, audio_format=name, sample_rate=wire.sample_rate, input_format=wire)
 
     def config(self) -> dict[str, Any]:
         """The first message: always raw mono audio with endpoint detection on."""

@@ -12,18 +12,23 @@ Contract:
   ``max_delay``; ``"fixed"`` = the same with fixed ``max_delay``; ``"external"`` = no server endpointing,
   the pipeline's VAD drives ``finalize()`` (``needs_vad_end_of_turn``). ``finalize()`` sends
   ``ForceEndOfUtterance``. ``close()`` sends ``EndOfStream`` and reads up to ``EndOfTranscript``.
+* ``encoding``/``sample_rate`` left unset follow the carrier (:meth:`SpeechmaticsSTT.for_wire`): raw
+  ``mulaw`` 8 kHz on Twilio (and Telnyx PCMU), ``pcm_s16le`` 16 kHz on Telnyx L16. Speechmatics has no
+  A-law, so on an A-law carrier the provider keeps pcm_s16le 16 kHz and the call converts, as before.
+  ``for_twilio()`` or an explicit ``encoding``/``sample_rate`` pins the format.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 
 import orjson
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from getpatter._provider import with_attributes
 from getpatter.audio.format import AudioFormat, Encoding
 from getpatter.errors import PatterConfigError, PatterConnectionError, PatterError
 from getpatter.stt._ws import WsSTTStream, classify_failure, connect_ws, parse_json, ws_url
@@ -39,6 +44,21 @@ TurnDetectionMode = Literal["adaptive", "fixed", "external"]
 _MODES = ("adaptive", "fixed", "external")
 _ENCODINGS: dict[str, Encoding] = {"pcm_s16le": "pcm16", "mulaw": "mulaw"}
 _ERROR_STATUS = {"not_authorised": 401, "not_allowed": 403, "quota_exceeded": 429}
+
+
+class _Options(TypedDict, total=False):
+    """Every SpeechmaticsSTT option except the audio format (for :meth:`SpeechmaticsSTT.for_twilio`)."""
+
+    language: str
+    turn_detection_mode: TurnDetectionMode
+    enable_diarization: bool
+    include_partials: bool
+    operating_point: str
+    max_delay: float
+    end_of_utterance_silence_trigger: float
+    base_url: str
+    open_timeout_s: float
+    close_timeout_s: float
 
 
 def _error(message: dict[str, Any], vendor: str) -> PatterError:
@@ -58,8 +78,8 @@ class SpeechmaticsSTT(BaseSTT):
         *,
         language: str = "en",
         turn_detection_mode: TurnDetectionMode = "adaptive",
-        sample_rate: int = 16000,
-        encoding: str = "pcm_s16le",
+        sample_rate: int | None = None,
+        encoding: str | None = None,
         enable_diarization: bool = False,
         include_partials: bool = True,
         operating_point: str = "enhanced",
@@ -69,6 +89,11 @@ class SpeechmaticsSTT(BaseSTT):
         open_timeout_s: float = 10.0,
         close_timeout_s: float = 3.0,
     ) -> None:
+        """``encoding``/``sample_rate`` left unset: pcm_s16le 16 kHz on its own, and on a call the carrier's
+        own format when Speechmatics takes it (mu-law 8 kHz on Twilio); set either to pin the format."""
+        self.format_pinned = encoding is not None or sample_rate is not None
+        encoding = "pcm_s16le" if encoding is None else encoding
+        sample_rate = 16000 if sample_rate is None else sample_rate
         key = api_key if api_key is not None else os.environ.get(ENV_VAR)
         if not key:
             raise PatterConfigError(
@@ -116,6 +141,18 @@ class SpeechmaticsSTT(BaseSTT):
         self.open_timeout_s = open_timeout_s
         self.close_timeout_s = close_timeout_s
         self.input_format = AudioFormat(_ENCODINGS[encoding], sample_rate)
+
+    @classmethod
+    def for_twilio(cls, api_key: str | None = None, **options: Unpack[_Options]) -> SpeechmaticsSTT:
+        """Mu-law 8 kHz in, so Twilio media payloads pass straight through without transcoding."""
+        return cls(api_key, encoding="mulaw", sample_rate=8000, **options)
+
+    def _wire_native(self, wire: AudioFormat) -> SpeechmaticsSTT | None:
+        """Speechmatics takes raw pcm_s16le and mulaw at the carrier's rate; no A-law (None: converted)."""
+        name = next((name for name, enc in _ENCODINGS.items() if enc == wire.encoding), None)
+        if name is None:
+            return None
+        return with_attributes(self, encoding=name, sample_rate=wire.sample_rate, input_format=wire)
 
     def start_message(self) -> dict[str, Any]:
         config: dict[str, Any] = {

@@ -9,6 +9,11 @@ routes replies to their context, so concurrent calls can share the socket.
 When the consumer stops early (cancel, ``aclose()``) the context is cancelled with
 ``{"context_id": …, "cancel": true}`` so the vendor stops generating; other contexts are untouched. When the
 socket dies every open context fails with :class:`PatterConnectionError` and the next call reconnects.
+
+``encoding``/``sample_rate`` left unset follow the carrier (:meth:`CartesiaTTS.for_wire`): ``pcm_mulaw``
+8 kHz on Twilio, ``pcm_s16le`` 16 kHz on Telnyx L16, ``pcm_alaw`` 8 kHz on an A-law carrier. Each such
+variant holds its own socket, reader and contexts (a socket fault in one never fails the other's
+utterances); :meth:`CartesiaTTS.close` closes the variants' sockets with its own.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from getpatter._provider import wire_variants, with_attributes
 from getpatter.audio.format import AudioFormat, Encoding
 from getpatter.errors import PatterConfigError, PatterConnectionError, PatterError
 from getpatter.tts._http import error_for_status, normalize_base_url, resolve_api_key
@@ -80,8 +86,8 @@ class CartesiaTTS(BaseTTS):
 
     ``speed`` is a name from :data:`SPEED_NAMES` (sent as the request's ``speed``) or a number 0.6-2.0;
     numeric ``speed``, ``volume`` (0.5-2.0) and ``emotion`` travel in ``generation_config``. ``encoding`` +
-    ``sample_rate`` fix ``output_format``; :meth:`for_twilio` asks for µ-law 8 kHz so audio passes straight
-    to Twilio. ``frame_timeout`` bounds the wait for each reply frame.
+    ``sample_rate`` fix ``output_format`` (unset: the carrier's own format on a call, PCM16 16 kHz on its
+    own); :meth:`for_twilio` pins µ-law 8 kHz. ``frame_timeout`` bounds the wait for each reply frame.
     """
 
     provider_id = "cartesia_tts"
@@ -92,12 +98,12 @@ class CartesiaTTS(BaseTTS):
         model: str = "sonic-2",
         voice: str = DEFAULT_VOICE,
         language: str = "en",
-        sample_rate: int = 16000,
+        sample_rate: int | None = None,
         speed: str | float | None = None,
         emotion: str | None = None,
         volume: float | None = None,
         *,
-        encoding: str = "pcm_s16le",
+        encoding: str | None = None,
         base_url: str = CARTESIA_BASE_URL,
         ws_base_url: str | None = None,
         version: str = CARTESIA_VERSION,
@@ -105,6 +111,10 @@ class CartesiaTTS(BaseTTS):
         frame_timeout: float = 30.0,
     ) -> None:
         key = resolve_api_key(api_key, owner=_OWNER, env_var=ENV_VAR)
+        # Left unset: pcm_s16le 16 kHz on its own, the carrier's format on a call (for_wire).
+        self.format_pinned = encoding is not None or sample_rate is not None
+        encoding = "pcm_s16le" if encoding is None else encoding
+        sample_rate = 16000 if sample_rate is None else sample_rate
         _validate(encoding, sample_rate, speed, volume, emotion)
         if not model or not voice.strip() or not language:
             raise PatterConfigError(f"{_OWNER}: model, voice and language must be non-empty.")
@@ -131,6 +141,24 @@ class CartesiaTTS(BaseTTS):
         self._reader: asyncio.Task[None] | None = None
         self._contexts: dict[str, asyncio.Queue[bytes | _Done]] = {}
         self._connect_lock = asyncio.Lock()
+
+    def _wire_native(self, wire: AudioFormat) -> Self | None:
+        """Cartesia produces pcm_s16le, pcm_mulaw and pcm_alaw at its listed rates. The copy gets its own
+        (not yet opened) socket, reader and contexts: the original's are per instance."""
+        encoding = next((name for name, enc in ENCODINGS.items() if enc == wire.encoding), None)
+        if encoding is None or wire.sample_rate not in SAMPLE_RATES:
+            return None
+        return with_attributes(
+            self,
+            encoding=encoding,
+            sample_rate=wire.sample_rate,
+            audio_format=wire,
+            output_format=encoding,
+            _ws=None,
+            _reader=None,
+            _contexts={},
+            _connect_lock=asyncio.Lock(),
+        )
 
     @classmethod
     def for_twilio(cls, **kwargs: Any) -> Self:
@@ -266,7 +294,10 @@ class CartesiaTTS(BaseTTS):
                     await ws.send(orjson.dumps({"context_id": context_id, "cancel": True}).decode())
 
     async def close(self) -> None:
-        """Close the shared socket; the instance reconnects on the next ``synthesize``."""
+        """Close the shared socket and those of its carrier-native variants; each reconnects on the next
+        ``synthesize``."""
+        for variant in wire_variants(self):
+            await variant.close()
         ws, reader, self._ws, self._reader = self._ws, self._reader, None, None
         if ws is not None:
             await ws.close()

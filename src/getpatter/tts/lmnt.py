@@ -8,7 +8,10 @@ What each ``format`` puts on the wire, and what we yield (always ``audio_format`
   the µ-law bytes pass through untouched (Twilio-native; :meth:`LMNTTTS.for_twilio`);
 * ``wav``: PCM16 in a WAV container (LMNT renders it whole before sending) -> header stripped.
 
-Compressed formats (aac, mp3, webm) are refused: the call layer needs raw samples.
+Compressed formats (aac, mp3, webm) are refused: the call layer needs raw samples. ``format`` and
+``sample_rate`` left unset follow the carrier (:meth:`LMNTTTS.for_wire`): ``ulaw`` 8 kHz on Twilio (passed
+through untouched), ``raw`` 16 kHz on Telnyx L16. LMNT has no A-law, so an A-law carrier gets PCM16
+converted by the call.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from typing import Any, Final, Self
 
 import numpy as np
 
-from getpatter.audio.format import AudioFormat, Encoding
+from getpatter._provider import with_attributes
+from getpatter.audio.format import MULAW_8K, AudioFormat, Encoding
 from getpatter.errors import ErrorCode, PatterConfigError, PatterError
 from getpatter.tts._http import HttpAudioStreamer, normalize_base_url, resolve_api_key
 from getpatter.tts.base import TTS as BaseTTS
@@ -98,8 +102,8 @@ class LMNTTTS(BaseTTS):
         model: str = "blizzard",
         voice: str = "leah",
         language: str | None = None,
-        format: str = "raw",
-        sample_rate: int = 16000,
+        format: str | None = None,
+        sample_rate: int | None = None,
         temperature: float = 1.0,
         top_p: float = 0.8,
         *,
@@ -107,6 +111,10 @@ class LMNTTTS(BaseTTS):
         timeout: float = 30.0,
     ) -> None:
         key = resolve_api_key(api_key, owner=_OWNER, env_var=ENV_VAR)
+        # Left unset: raw (PCM16) 16 kHz on its own, the carrier's format on a call (for_wire).
+        self.format_pinned = format is not None or sample_rate is not None
+        format = "raw" if format is None else format
+        sample_rate = 16000 if sample_rate is None else sample_rate
         if model not in MODELS:
             raise PatterConfigError(f"{_OWNER}: model must be one of {MODELS} (got {model!r}).")
         if format not in WIRE_FORMATS:
@@ -139,6 +147,19 @@ class LMNTTTS(BaseTTS):
         self._url = normalize_base_url(base_url, owner=_OWNER) + "/v1/ai/speech/bytes"
         self._api_key = key
         self._http = HttpAudioStreamer(vendor=_VENDOR, secret=key, timeout=timeout)
+
+    def _wire_native(self, wire: AudioFormat) -> Self | None:
+        """LMNT produces µ-law 8 kHz (``ulaw``) and PCM at its listed rates (``raw``, float32 made PCM16
+        here, no resampling); no A-law (None: the call converts)."""
+        if wire == MULAW_8K:
+            fmt = "mulaw"
+        elif wire.encoding == "pcm16" and wire.sample_rate in SAMPLE_RATES:
+            fmt = "raw"
+        else:
+            return None
+        return with_attributes(
+            self, format=fmt, sample_rate=wire.sample_rate, audio_format=wire, output_format=WIRE_FORMATS[fmt]
+        )
 
     @classmethod
     def for_twilio(cls, **kwargs: Any) -> Self:

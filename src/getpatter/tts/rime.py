@@ -2,11 +2,15 @@
 
 The ``Accept`` header, not the body, picks the audio encoding: ``audio/pcm`` (headerless PCM16 at
 ``samplingRate``) or ``audio/x-mulaw`` (headerless G.711 µ-law, 8 kHz), so both come back ready for the call
-layer; :meth:`RimeTTS.for_twilio` asks for µ-law 8 kHz. Model families take different options (camelCase on
-the wire): arcana ``temperature``/``top_p``/``max_tokens``/``repetition_penalty``; mist ``speedAlpha``,
-``reduceLatency``, ``pauseBetweenBrackets``, ``phonemizeBetweenBrackets``. Passing an option to the wrong
-family is a configuration error rather than something the vendor silently ignores. Mist models take at
-most 500 characters a request, so longer text is sent as several requests, split between words.
+layer. Left unset, each call asks for its carrier's own format (:meth:`RimeTTS.for_wire`: ``audio/x-mulaw``
+8 kHz on Twilio, ``audio/pcm`` 16 kHz on Telnyx L16), so audio passes through without transcoding; Rime has
+no A-law, so an A-law carrier gets PCM16 converted by the call. :meth:`RimeTTS.for_twilio` pins µ-law 8 kHz.
+
+Model families take different options (camelCase on the wire): arcana ``temperature``/``top_p``/
+``max_tokens``/``repetition_penalty``; mist ``speedAlpha``, ``reduceLatency``, ``pauseBetweenBrackets``,
+``phonemizeBetweenBrackets``. Passing an option to the wrong family is a configuration error rather than
+something the vendor silently ignores. Mist models take at most 500 characters a request, so longer text
+is sent as several requests, split between words.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, Final, Self
 
-from getpatter.audio.format import AudioFormat
+from getpatter._provider import with_attributes
+from getpatter.audio.format import MULAW_8K, AudioFormat
 from getpatter.errors import PatterConfigError
 from getpatter.tts._http import HttpAudioStreamer, normalize_base_url, resolve_api_key
 from getpatter.tts.base import TTS as BaseTTS
@@ -49,9 +54,9 @@ class RimeTTS(BaseTTS):
         model: str = "arcana",
         speaker: str | None = None,
         lang: str = "eng",
-        sample_rate: int = 16000,
+        sample_rate: int | None = None,
         *,
-        encoding: str = "pcm",
+        encoding: str | None = None,
         temperature: float | None = None,
         top_p: float | None = None,
         max_tokens: int | None = None,
@@ -64,6 +69,10 @@ class RimeTTS(BaseTTS):
         timeout: float = 30.0,
     ) -> None:
         key = resolve_api_key(api_key, owner=_OWNER, env_var=ENV_VAR)
+        # Left unset: PCM16 16 kHz on its own, the carrier's format on a call (for_wire).
+        self.format_pinned = encoding is not None or sample_rate is not None
+        encoding = "pcm" if encoding is None else encoding
+        sample_rate = 16000 if sample_rate is None else sample_rate
         if not model:
             raise PatterConfigError(f"{_OWNER}: model must be non-empty, e.g. 'arcana' or 'mistv2'.")
         if encoding not in ACCEPT:
@@ -113,6 +122,18 @@ class RimeTTS(BaseTTS):
         self._url = normalize_base_url(base_url, owner=_OWNER) + "/v1/rime-tts"
         self._api_key = key
         self._http = HttpAudioStreamer(vendor="Rime TTS", secret=key, timeout=timeout)
+
+    def _wire_native(self, wire: AudioFormat) -> Self | None:
+        """Rime streams headerless µ-law 8 kHz and PCM16 at its listed rates; no A-law (None: converted)."""
+        if wire == MULAW_8K:
+            encoding = "mulaw"
+        elif wire.encoding == "pcm16" and wire.sample_rate in SAMPLE_RATES:
+            encoding = "pcm"
+        else:
+            return None
+        return with_attributes(
+            self, encoding=encoding, sample_rate=wire.sample_rate, audio_format=wire, output_format=encoding
+        )
 
     @classmethod
     def for_twilio(cls, **kwargs: Any) -> Self:
