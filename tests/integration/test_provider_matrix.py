@@ -219,13 +219,13 @@ STT_CASES: dict[str, SttCase] = {
     "soniox": SttCase(
         lambda u: FakeSoniox(utterances=u),
         lambda f, s: SonioxSTT(f.api_key, base_url=s.ws_url),
-        PCM16,
+        MULAW,  # format left unset: carrier-native, Twilio's mu-law passes through
         _soniox,
     ),
     "speechmatics": SttCase(
         lambda u: FakeSpeechmatics(utterances=u),
         lambda f, s: SpeechmaticsSTT(f.api_key, base_url=s.ws_url),
-        PCM16,
+        MULAW,  # format left unset: carrier-native, Twilio's mu-law passes through
         _speechmatics,
     ),
     "whisper": SttCase(
