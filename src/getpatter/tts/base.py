@@ -34,7 +34,8 @@ class TTS(ProviderAttributes, abc.ABC):
     def for_wire(self, wire: AudioFormat) -> TTS:
         """This provider for a call whose carrier plays ``wire``: itself when its format is pinned or
         already ``wire``, else (once per format, then shared) a copy asking the vendor for ``wire`` if it
-        can produce it. The copy shares the original's connection pool."""
+        can produce it. The copy shares the original's connection pool (a provider holding one socket per
+        instance, like CartesiaTTS, gives the copy its own and closes it in its ``close()``)."""
         if self.format_pinned or wire == self.audio_format:
             return self
         return wire_variant(self, wire, self._wire_native)
