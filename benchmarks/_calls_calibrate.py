@@ -14,9 +14,12 @@ deterministic (a fixed linear congruential sequence, a fixed checksum) and takes
 (~0.35 s of wall time when quiet) on the 2-core benchmark machine of 2026-12-07.
 
 ``calibration_s`` is ``ROUNDS`` x the fastest round's CPU time (``time.process_time``), after one
-untimed round: the whole workload's cost with preemption by other processes filtered out. It is only as
-good as the machine is quiet: with other helpers' work on both cores, whole calibrations took up to
-twice the CPU time (0.60-0.70 s against 0.31-0.33 s), so read it with its ``loadavg`` (saved with it).
+untimed round, the rounds 20 ms apart: the whole workload's cost with preemption by other processes
+filtered out. What it cannot filter is a sustained slow-down: on the 2-vCPU KVM machine of 2026-12-07 a
+whole calibration sometimes read 0.60 s instead of 0.31-0.35 s, every round uniformly ~1.9x slower and
+CPU time equal to wall time (not preemption: the virtual CPU itself ran slower, with another process
+busy on the machine or its host). Read it with its ``loadavg`` (saved with it) and re-run when it is far
+from the machine's usual value.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from typing import Any
 ROUNDS = 16
 #: Iterations per round (fixed: changing it changes every calibration figure).
 ITERATIONS = 15_000
+#: Pause before each round.
+GAP_S = 0.02
 #: What one round returns; a different value means the workload changed and figures are incomparable.
 CHECKSUM = 590_316
 
@@ -62,6 +67,7 @@ def calibrate(rounds: int = ROUNDS, iterations: int = ITERATIONS) -> dict[str, A
     wall0 = time.perf_counter()
     checksum = workload(iterations)  # one untimed round first: caches, allocator, a waking core
     for _ in range(rounds):
+        time.sleep(GAP_S)  # spread the rounds: a neighbour's burst is less likely to cover all of them
         t0 = time.process_time()
         checksum = workload(iterations)
         times.append(time.process_time() - t0)

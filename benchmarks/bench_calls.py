@@ -49,9 +49,10 @@ agent, then the caller hangs up. Figures printed and saved to ``benchmarks/out/<
 * **admission** (``_calls_overload.py``): admitted / fully answered / refused cleanly (``<Reject>``) /
   failed calls, refusals per cause from ``/health``; ``--max-calls C`` serves with
   ``max_concurrent_calls=C``, lag shedding stays at the product's default unless ``--max-loop-lag-ms``;
-* **server CPU seconds per call-minute** (``utime+stime`` of the server process over the run / summed call
-  durations), **RSS**: idle (fresh server), after a warm-up call, peak with N calls; per call =
-  ``(peak - warm) / N``. ``import getpatter``: wall time and RSS of a fresh interpreter (median of 5).
+* **server CPU seconds per call-minute** (``utime+stime`` of the server process over the run / summed
+  durations of the calls not refused), **RSS**: idle (fresh server), after a warm-up call, peak with N
+  calls; per call = ``(peak - warm) / admitted``. ``import getpatter``: wall time and RSS of a fresh
+  interpreter (median of 5).
 
 Everything is bounded: calls time out, the run has a ``--max-s`` budget, child processes exit when this
 one does. Flags: ``--mode realtime|pipeline``, ``--calls N``, ``--turns``, ``--llm-delay-ms``,
@@ -265,6 +266,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     greet_fixed = args.llm_delay_ms if args.mode == "realtime" else tts_delay_ms
     call_minutes = sum(r.duration_s for r in results if not r.refused) / 60.0  # calls carried
     cpu_per_min = round(cpu / call_minutes, 3) if call_minutes else None
+    held = sum(1 for r in results if r.admitted) or n  # refused calls hold no memory
     errors = sorted({r.error for r in results if r.error})
     result |= {
         "calls": n,
@@ -303,7 +305,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "idle_rss_mb": round(idle_rss, 1),
             "warm_rss_mb": round(warm_rss, 1),
             "peak_rss_mb": round(peak["rss"], 1),
-            "rss_per_call_mb": round((peak["rss"] - warm_rss) / n, 3) if n else None,
+            "rss_per_call_mb": round((peak["rss"] - warm_rss) / held, 3) if held else None,
         },
         "load_generator": {
             "caller_cpu_s": round(caller_cpu, 2),
