@@ -14,6 +14,75 @@ from typing import Any
 FRAME_MS = 20
 
 
+class Refused(Exception):
+    """The voice webhook answered ``<Reject>`` as its first verb: Twilio never answers such a call, so the
+    caller hears busy and no media socket is opened (the server's clean refusal, ``server/admission.py``)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"refused by the server: <Reject reason={reason!r}>")
+        self.reason = reason
+
+
+async def dial(
+    simulator: Any,
+    http: Any,
+    bench_call: Any,
+    server_url: str,
+    public_host: str,
+    number: str,
+    res: CallResult,
+) -> Any:
+    """As ``PhoneSimulator.dial``, with a ``BenchCall`` and one shared HTTP client, and a ``<Reject>``
+    answer taken on the carrier's terms: ``res.refused`` set and :class:`Refused` raised, no socket opened.
+    ``res.admitted`` is set once the webhook answered ``<Connect><Stream>``."""
+    import secrets
+    from urllib.parse import urlparse
+
+    from tests.fakes.twilio import parse_reject
+    from websockets.asyncio.client import connect
+
+    from getpatter.carriers.twilio.signature import compute_signature
+    from getpatter.simulator.twilio import _parse_stream
+
+    call_sid = "CA" + secrets.token_hex(16)
+    form = {
+        "AccountSid": simulator.account_sid,
+        "ApiVersion": "2010-04-01",
+        "CallSid": call_sid,
+        "CallStatus": "ringing",
+        "Called": number,
+        "Caller": "+15550001111",
+        "Direction": "inbound",
+        "From": "+15550001111",
+        "To": number,
+    }
+    signature = compute_signature(simulator.auth_token, f"https://{public_host}/webhooks/twilio/voice", form)
+    response = await http.post(
+        server_url + "/webhooks/twilio/voice", data=form, headers={"X-Twilio-Signature": signature}
+    )
+    if response.status_code != 200:
+        raise RuntimeError(f"webhook refused: HTTP {response.status_code}")
+    reason = parse_reject(response.text)  # strict: a <Reject> Twilio would not honour raises
+    if reason is not None:
+        res.refused = reason
+        raise Refused(reason)
+    stream_url, params = _parse_stream(response.text)
+    res.admitted = True
+    ws_url = "ws://" + urlparse(server_url).netloc + urlparse(stream_url).path
+    ws_signature = compute_signature(simulator.auth_token, stream_url, {})
+    ws = await connect(
+        ws_url,
+        additional_headers={"X-Twilio-Signature": ws_signature},
+        max_size=2**22,
+        ping_interval=None,
+        compression=None,  # Twilio does not negotiate permessage-deflate
+    )
+    call = bench_call(ws, call_sid, "MZ" + secrets.token_hex(16))
+    simulator.calls[call_sid] = call
+    await call.start(simulator.account_sid, params)
+    return call
+
+
 # -- the caller side -----------------------------------------------------------------------------------
 
 
@@ -132,6 +201,8 @@ def make_bench_call_class() -> Any:
 @dataclass
 class CallResult:
     index: int
+    admitted: bool = False  # the webhook answered <Connect><Stream>
+    refused: str = ""  # the webhook answered <Reject reason=...> (a clean refusal)
     connected: bool = False
     greeting_ms: float | None = None
     turn_ms: list[float] = field(default_factory=list)
@@ -150,6 +221,17 @@ class CallResult:
             and not self.error
             and self.ended_by == "caller"
         )
+
+
+def first_sentence_ms(reply: str, delay_ms: float, tokens_per_s: float, chars_per_token: int = 4) -> float:
+    """When the fake model has streamed the reply's first sentence *and* the character after it (the
+    chunker needs that to know the sentence ended): the model's share of the time to first audio."""
+    ends = [i for i in (reply.find(c) for c in ".?!") if i >= 0]
+    if not ends:
+        return delay_ms + (len(reply) // chars_per_token) * 1000.0 / tokens_per_s
+    # Content token k (0-based) arrives at delay + (k + 1) / tokens_per_s (the role chunk comes first).
+    k = min((min(ends) + 1) // chars_per_token, (len(reply) - 1) // chars_per_token)
+    return delay_ms + (k + 1) * 1000.0 / tokens_per_s
 
 
 def percentiles(values: list[float]) -> dict[str, float | int | None]:

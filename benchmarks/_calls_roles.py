@@ -75,6 +75,8 @@ async def server_role(spec: dict[str, Any]) -> None:
     from getpatter.carriers.twilio.config import Twilio
     from getpatter.server.runner import ServerRunner
 
+    if spec.get("max_loop_lag_ms") is not None:  # else the product's default (lag shedding at 200 ms)
+        os.environ["PATTER_MAX_LOOP_LAG_MS"] = str(spec["max_loop_lag_ms"])
     phone = Patter(
         carrier=Twilio(spec["account_sid"], spec["auth_token"], base_url=spec["rest_url"]),
         phone_number=NUMBER,
@@ -92,16 +94,23 @@ async def server_role(spec: dict[str, Any]) -> None:
         from getpatter.llm.openai import OpenAILLM
         from getpatter.stt.deepgram import DeepgramSTT
         from getpatter.tts.elevenlabs import ElevenLabsTTS
+        from getpatter.tts.elevenlabs_ws import ElevenLabsWebSocketTTS
 
+        tts_class = ElevenLabsWebSocketTTS if spec["tts"] == "ws" else ElevenLabsTTS
         if spec["providers"] == "native":  # the carrier-native factories, spelled out
             stt = DeepgramSTT.for_twilio("dg-test", base_url=spec["deepgram_url"])
-            tts = ElevenLabsTTS.for_twilio(api_key="el-test", base_url=spec["tts_url"])
+            tts = tts_class.for_twilio(api_key="el-test", base_url=spec["tts_url"])
         else:  # the README quickstart: every provider with its defaults
             stt = DeepgramSTT("dg-test", base_url=spec["deepgram_url"])
-            tts = ElevenLabsTTS(api_key="el-test", base_url=spec["tts_url"])
+            tts = tts_class(api_key="el-test", base_url=spec["tts_url"])
         llm = OpenAILLM(api_key="sk-test", base_url=spec["chat_url"] + "/v1")
         agent = phone.agent(PROMPT, stt=stt, llm=llm, tts=tts, first_message=GREETING)
-    app = phone.asgi_app(agent) if not spec.get("trace") else _traced_app(phone, agent)
+    cap = spec.get("max_calls")
+    app = (
+        phone.asgi_app(agent, max_concurrent_calls=cap)
+        if not spec.get("trace")
+        else _traced_app(phone, agent, cap)
+    )
     runner = ServerRunner(app, None, host="127.0.0.1", port=0)
     task = asyncio.create_task(runner.run())
     port = await runner.ready
@@ -123,9 +132,10 @@ async def server_role(spec: dict[str, Any]) -> None:
         await asyncio.wait_for(task, 5)
 
 
-def _traced_app(phone: Any, agent: Any) -> Any:
+def _traced_app(phone: Any, agent: Any, max_calls: int | None) -> Any:
     """The same app as ``asgi_app``, plus an observer printing each turn's stage timings to stderr."""
     from getpatter.call.events import TurnCompleted
+    from getpatter.server.admission import AdmissionLimits
     from getpatter.server.app import create_app
     from getpatter.server.build import build_state
 
@@ -144,6 +154,7 @@ def _traced_app(phone: Any, agent: Any) -> Any:
         agent=agent,
         observers=[*phone._observers(agent, None), trace],
         settings=phone.settings,  # socket cap and watchdog, as asgi_app() does
+        admission=AdmissionLimits.resolve(max_calls),
     )
     return create_app(state)
 
@@ -179,6 +190,7 @@ async def vendors_role(spec: dict[str, Any]) -> None:
         else:
             from tests.fakes.deepgram import FakeDeepgram
             from tests.fakes.elevenlabs import FakeElevenLabs
+            from tests.fakes.elevenlabs_ws import FakeElevenLabsWS
             from tests.fakes.openai_chat import FakeOpenAIChat, Reply
 
             n_utterances = spec["calls"] * (spec["turns"] + 2) + 100
@@ -196,7 +208,11 @@ async def vendors_role(spec: dict[str, Any]) -> None:
                 replies=lambda body: Reply(text=spec["reply"], delay_s=delay_s, chunk_delay_s=token_s),
                 chunk_chars=4,
             )
-            tts = FakeElevenLabs(
+            # The WebSocket variant is paced the same way from the moment a generation is due (the text
+            # ended or was flushed, or auto_mode saw a sentence end): first audio after tts_delay_ms.
+            tts_fake = FakeElevenLabsWS if spec["tts"] == "ws" else FakeElevenLabs
+            tts = tts_fake(
+                api_key="el-test",
                 ms_per_char=spec["ms_per_char"],
                 first_byte_delay_s=spec["tts_delay_ms"] / 1000.0,
                 pace_chunk_ms=spec["tts_chunk_ms"],

@@ -17,7 +17,9 @@ Three processes, all on 127.0.0.1, so the server's CPU and memory are measured a
   reply; the TTS's first byte after ``--tts-delay-ms`` (150) then ``--tts-chunk-ms`` (100) chunks at
   ``--tts-speed`` (4) x real time. ``--providers readme`` (default) builds the agent as the README
   quickstart does (``DeepgramSTT()``, ``OpenAILLM()``, ``ElevenLabsTTS()``, every default); ``native`` uses
-  the carrier-native factories (``DeepgramSTT.for_twilio()``, ``ElevenLabsTTS.for_twilio()``);
+  the carrier-native factories (``DeepgramSTT.for_twilio()``, ``ElevenLabsTTS.for_twilio()``). ``--tts ws``
+  swaps in ``ElevenLabsWebSocketTTS`` (same defaults / ``for_twilio()``) against ``FakeElevenLabsWS``, paced
+  the same way from the moment a generation is due (the text ended, or a sentence end in auto_mode);
 * **callers** (this process) — ``PhoneSimulator`` calls: a signed webhook, the Twilio media stream with
   paced 20 ms mu-law frames, marks and ``clear`` echoed as Twilio does.
 
@@ -41,14 +43,22 @@ agent, then the caller hangs up. Figures printed and saved to ``benchmarks/out/<
   engine speaks it) or ``greeting - tts_delay`` (pipeline); it includes opening the vendor sockets.
 * **underruns**: gaps in the agent's audio *inside* an utterance as the caller plays it on its 20 ms clock
   (an empty or short frame between the first and last agent frame of one reply).
-* **server CPU seconds per call-minute** (``utime+stime`` of the server process over the run / summed call
-  durations), **RSS**: idle (fresh server), after a warm-up call, peak with N calls; per call =
-  ``(peak - warm) / N``. ``import getpatter``: wall time and RSS of a fresh interpreter (median of 5).
+* **calibration**: a fixed pure-Python workload timed in this process before any child starts
+  (``_calls_calibrate.py``); the CPU figure below is also given normalised to a 1.0 s calibration, to
+  compare runs across machines;
+* **admission** (``_calls_overload.py``): admitted / fully answered / refused cleanly (``<Reject>``) /
+  failed calls, refusals per cause from ``/health``; ``--max-calls C`` serves with
+  ``max_concurrent_calls=C``, lag shedding stays at the product's default unless ``--max-loop-lag-ms``;
+* **server CPU seconds per call-minute** (``utime+stime`` of the server process over the run / summed
+  durations of the calls not refused), **RSS**: idle (fresh server), after a warm-up call, peak with N
+  calls; per call = ``(peak - warm) / admitted``. ``import getpatter``: wall time and RSS of a fresh
+  interpreter (median of 5).
 
 Everything is bounded: calls time out, the run has a ``--max-s`` budget, child processes exit when this
 one does. Flags: ``--mode realtime|pipeline``, ``--calls N``, ``--turns``, ``--llm-delay-ms``,
 ``--tts-delay-ms``, ``--endpoint-ms``, ``--ramp-s``, ``--short``, ``--name``, ``--out-dir``,
-``--uvloop none|loadgen|all`` (the callers and fakes, or every process, on uvloop: the ``fast`` extra).
+``--uvloop none|loadgen|all`` (the callers and fakes, or every process, on uvloop: the ``fast`` extra),
+``--tts http|ws``, ``--max-calls C``, ``--max-loop-lag-ms``.
 """
 
 from __future__ import annotations
@@ -67,7 +77,18 @@ from typing import Any
 
 # Siblings in benchmarks/ (on sys.path when this script runs); _calls_roles also puts the repository root
 # on sys.path for tests.fakes.
-from _calls_caller import FRAME_MS, CallResult, make_bench_call_class, measure_import, percentiles
+from _calls_calibrate import calibrate, calibration_line, normalised
+from _calls_caller import (
+    FRAME_MS,
+    CallResult,
+    Refused,
+    dial,
+    first_sentence_ms,
+    make_bench_call_class,
+    measure_import,
+    percentiles,
+)
+from _calls_overload import admission_line, admission_report, health, wait_idle
 from _calls_roles import HOST, NUMBER, Child, loadavg, proc_cpu_s, proc_rss_mb, server_role, vendors_role
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,71 +101,13 @@ PIPELINE_REPLY = (
 )
 
 
-def first_sentence_ms(reply: str, delay_ms: float, tokens_per_s: float, chars_per_token: int = 4) -> float:
-    """When the fake model has streamed the reply's first sentence *and* the character after it (the
-    chunker needs that to know the sentence ended): the model's share of the time to first audio."""
-    ends = [i for i in (reply.find(c) for c in ".?!") if i >= 0]
-    if not ends:
-        return delay_ms + (len(reply) // chars_per_token) * 1000.0 / tokens_per_s
-    # Content token k (0-based) arrives at delay + (k + 1) / tokens_per_s (the role chunk comes first).
-    k = min((min(ends) + 1) // chars_per_token, (len(reply) - 1) // chars_per_token)
-    return delay_ms + (k + 1) * 1000.0 / tokens_per_s
-
-
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     from tests.fakes._segmenter import tone
     from tests.fakes.server import running
 
     from getpatter.simulator import PhoneSimulator
-    from getpatter.simulator.twilio import _parse_stream
 
     bench_call = make_bench_call_class()
-
-    class BenchSimulator(PhoneSimulator):
-        async def dial(self, server_url: str, public_host: str, **kwargs: Any) -> Any:
-            """As ``PhoneSimulator.dial``, with a ``BenchCall`` and one shared HTTP client."""
-            import secrets
-            from urllib.parse import urlparse
-
-            from websockets.asyncio.client import connect
-
-            from getpatter.carriers.twilio.signature import compute_signature
-
-            call_sid = "CA" + secrets.token_hex(16)
-            form = {
-                "AccountSid": self.account_sid,
-                "ApiVersion": "2010-04-01",
-                "CallSid": call_sid,
-                "CallStatus": "ringing",
-                "Called": NUMBER,
-                "Caller": "+15550001111",
-                "Direction": "inbound",
-                "From": "+15550001111",
-                "To": NUMBER,
-            }
-            signature = compute_signature(
-                self.auth_token, f"https://{public_host}/webhooks/twilio/voice", form
-            )
-            response = await http.post(
-                server_url + "/webhooks/twilio/voice", data=form, headers={"X-Twilio-Signature": signature}
-            )
-            if response.status_code != 200:
-                raise RuntimeError(f"webhook refused: HTTP {response.status_code}")
-            stream_url, params = _parse_stream(response.text)
-            ws_url = "ws://" + urlparse(server_url).netloc + urlparse(stream_url).path
-            ws_signature = compute_signature(self.auth_token, stream_url, {})
-            ws = await connect(
-                ws_url,
-                additional_headers={"X-Twilio-Signature": ws_signature},
-                max_size=2**22,
-                ping_interval=None,
-                compression=None,  # Twilio does not negotiate permessage-deflate
-            )
-            call = bench_call(ws, call_sid, "MZ" + secrets.token_hex(16))
-            self.calls[call_sid] = call
-            await call.start(self.account_sid, params)
-            return call
-
     import httpx
 
     n, turns = args.calls, args.turns
@@ -161,7 +124,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     stt_final_delay_ms = args.stt_final_delay_ms if pipeline else 0
     reply = args.reply
-    simulator = BenchSimulator()
+    simulator = PhoneSimulator()
     spec: dict[str, Any] = {
         "mode": args.mode,
         "calls": n,
@@ -179,6 +142,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "tts_chunk_ms": args.tts_chunk_ms,
         "tts_speed": args.tts_speed,
         "speech_ms": [args.speech_ms, args.speech_max_ms],
+        "tts": args.tts if pipeline else None,
+        "max_calls": args.max_calls,
+        "max_loop_lag_ms": args.max_loop_lag_ms,
     }
     result: dict[str, Any] = {
         "name": args.name,
@@ -189,6 +155,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "loadavg_before": loadavg(),
     }
     result["import_getpatter"] = measure_import()
+    result["calibration"] = calibrate() | {"loadavg": loadavg()}  # idle: no child process started yet
     out_dir = Path(args.out_dir)  # created by main()
     vendors = Child("vendors", spec, out_dir / f"{args.name}.vendors.log")
     server: Child | None = None
@@ -215,7 +182,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 t0 = time.monotonic()
                 call: Any = None
                 try:
-                    call = await simulator.dial(server_url, HOST)
+                    call = await dial(simulator, http, bench_call, server_url, HOST, NUMBER, res)
                     res.connected = True
                     await asyncio.wait_for(call.got_media.wait(), call_timeout)
                     res.greeting_ms = (call.first_media - call.start_sent) * 1000
@@ -236,6 +203,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         await call.wait_for_reply(quiet_ms=quiet_ms, timeout=call_timeout)
                     if not call.ended.is_set():
                         await call.hang_up()
+                except Refused:  # a clean refusal is settled: the admitted calls need not wait for it
+                    counter[0] += 1
+                    if ready is not None and counter[0] >= n:
+                        ready.set()
                 except Exception as exc:
                     res.error = f"{type(exc).__name__}: {exc}"[:200]
                     if call is not None:
@@ -252,6 +223,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             warm = await asyncio.wait_for(one_call(-1, 0.0, None, [0]), 60)
             await asyncio.sleep(0.5)
             warm_rss = proc_rss_mb(server.pid)
+            health_before = await wait_idle(http, server_url)
 
             peak = {"rss": warm_rss}
             sampling = True
@@ -273,6 +245,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 task.cancel()
             wall = time.monotonic() - t_start
             cpu = proc_cpu_s(server.pid) - cpu0
+            health_after = await health(http, server_url)
             caller_cpu = proc_cpu_s(os.getpid()) - me0
             vendors_cpu = proc_cpu_s(vendors.pid) - vendors0
             sampling = False
@@ -291,7 +264,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     sdk_ms = [ms - vendor_ms for ms in turn_ms]
     greet = [r.greeting_ms for r in results if r.greeting_ms is not None]
     greet_fixed = args.llm_delay_ms if args.mode == "realtime" else tts_delay_ms
-    call_minutes = sum(r.duration_s for r in results) / 60.0
+    call_minutes = sum(r.duration_s for r in results if not r.refused) / 60.0  # calls carried
+    cpu_per_min = round(cpu / call_minutes, 3) if call_minutes else None
+    held = sum(1 for r in results if r.admitted) or n  # refused calls hold no memory
     errors = sorted({r.error for r in results if r.error})
     result |= {
         "calls": n,
@@ -307,7 +282,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             f"turn_latency - ceil({endpoint_ms}/20)*20"
             + (
                 f" - stt_final_delay({stt_final_delay_ms}) - llm_first_sentence({llm_share_ms:g})"
-                f" - tts_delay({tts_delay_ms})"
+                f" - tts_delay({tts_delay_ms}, {args.tts})"
                 if pipeline
                 else f" - llm_delay({args.llm_delay_ms})"
             )
@@ -318,15 +293,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "calls_with_underruns": sum(1 for r in results if r.underrun_events),
             "agent_audio_s_total": round(sum(r.agent_audio_ms for r in results) / 1000.0, 1),
         },
+        "admission": admission_report(results, n, turns, health_before, health_after),
         "server": {
             "cpu_s": round(cpu, 2),
             "call_minutes": round(call_minutes, 2),
-            "cpu_s_per_call_minute": round(cpu / call_minutes, 3) if call_minutes else None,
+            "cpu_s_per_call_minute": cpu_per_min,
+            "cpu_s_per_call_minute_normalised": normalised(
+                cpu_per_min, result["calibration"]["calibration_s"]
+            ),
             "cpu_util_pct_of_core": round(100.0 * cpu / wall, 1) if wall else None,
             "idle_rss_mb": round(idle_rss, 1),
             "warm_rss_mb": round(warm_rss, 1),
             "peak_rss_mb": round(peak["rss"], 1),
-            "rss_per_call_mb": round((peak["rss"] - warm_rss) / n, 3) if n else None,
+            "rss_per_call_mb": round((peak["rss"] - warm_rss) / held, 3) if held else None,
         },
         "load_generator": {
             "caller_cpu_s": round(caller_cpu, 2),
@@ -369,6 +348,8 @@ def print_summary(r: dict[str, Any]) -> None:
         f"  server CPU             {s['cpu_s']} s over {s['call_minutes']} call-min = "
         f"{s['cpu_s_per_call_minute']} s/call-min ({s['cpu_util_pct_of_core']}% of a core)"
     )
+    print(calibration_line(r["calibration"], s["cpu_s_per_call_minute_normalised"]))
+    print(admission_line(r["admission"]))
     print(
         f"  server RSS MB          idle {s['idle_rss_mb']}  warm {s['warm_rss_mb']}  peak {s['peak_rss_mb']}"
         f"  per call {s['rss_per_call_mb']}"
@@ -407,6 +388,20 @@ def main() -> None:
         default="readme",
         help="pipeline: the README quickstart's defaults (DeepgramSTT(), ElevenLabsTTS()) or the"
         " carrier-native factories (for_twilio()); default readme",
+    )
+    p.add_argument(
+        "--tts",
+        choices=("http", "ws"),
+        default="http",
+        help="pipeline: ElevenLabs over HTTP streaming (ElevenLabsTTS) or the stream-input WebSocket"
+        " (ElevenLabsWebSocketTTS); default http",
+    )
+    p.add_argument("--max-calls", type=int, default=None, help="serve with max_concurrent_calls=C")
+    p.add_argument(
+        "--max-loop-lag-ms",
+        type=int,
+        default=None,
+        help="PATTER_MAX_LOOP_LAG_MS for the server (default: unset, the product's 200; 0 = off)",
     )
     p.add_argument("--turns", type=int, default=None, help="caller turns per call (2 realtime, 4 pipeline)")
     p.add_argument(
@@ -457,6 +452,10 @@ def main() -> None:
         run_loop(server_role(spec) if args.role == "server" else vendors_role(spec), on_uvloop)
         return
     pipeline = args.mode == "pipeline"
+    if args.tts != "http" and not pipeline:
+        p.error("--tts ws needs --mode pipeline")
+    if args.max_calls is not None and args.max_calls < 1:
+        p.error("--max-calls must be at least 1")
     defaults = (
         {"turns": 4, "llm_delay_ms": 250, "endpoint_ms": 300, "speech_ms": 1600, "ms_per_char": 30}
         | {"speech_max_ms": 2000, "reply": PIPELINE_REPLY}
@@ -480,7 +479,8 @@ def main() -> None:
         args.calls = 200 if args.mode == "realtime" else 100
     if args.ramp_s is None:
         args.ramp_s = max(0.2, args.calls / 20.0)
-    label = f"{args.mode}_{args.providers}" if pipeline else args.mode
+    label = f"{args.mode}_{args.providers}" + ("_ws" if args.tts == "ws" else "") if pipeline else args.mode
+    label += f"_cap{args.max_calls}" if args.max_calls else ""
     args.name = args.name or f"calls_{label}_{args.calls}"
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -36,12 +36,15 @@ TOP_KEYS = {
     "import_getpatter",
     "load_generator",
     "errors",
+    "calibration",
+    "admission",
 }
 PERCENTILE_KEYS = {"n", "p50", "p95", "p99", "max", "mean"}
 SERVER_KEYS = {
     "cpu_s",
     "call_minutes",
     "cpu_s_per_call_minute",
+    "cpu_s_per_call_minute_normalised",
     "idle_rss_mb",
     "warm_rss_mb",
     "peak_rss_mb",
@@ -73,4 +76,6 @@ def test_bench_calls_short_runs_and_writes_its_report(mode: str, loop: str, tmp_
     assert {"time_ms", "rss_mb"} <= report["import_getpatter"].keys()
     assert {"events", "gap_ms_total", "calls_with_underruns"} <= report["underruns"].keys()
     assert report["calls"] >= 1 and report["calls_completed"] >= 1
-    assert "SDK-added latency" in proc.stdout
+    assert report["calibration"]["checksum_ok"] is True and report["calibration"]["calibration_s"] > 0
+    assert report["admission"]["max_calls"] is None  # no cap unless --max-calls
+    assert "SDK-added latency" in proc.stdout and "normalised to a 1.0 s calibration" in proc.stdout

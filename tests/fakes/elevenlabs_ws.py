@@ -11,6 +11,11 @@ followed by a space makes the fake speak the buffer: a tone of ``len(text.strip(
 requested format, base64 in ``{"audio": …}`` frames of odd sizes. After the end of input: ``{"isFinal":
 true}`` and close 1000. A flush never produces ``isFinal``.
 
+Pacing (the benchmark; off by default): like the HTTP fake's, a generation's first audio comes
+``first_byte_delay_s`` after it is due (the flush, the end of input, or auto_mode's sentence end), then
+``pace_chunk_ms`` of audio per frame at ``pace_speed`` x real time. Messages sent meanwhile wait, as
+they wait for the unpaced fake's frames.
+
 Fault knobs: ``reject_status`` (HTTP refusal of the upgrade), ``error_after_frames`` (error JSON + close
 1008), ``drop_after_frames`` (close 1011, no final), ``stall_after_frames`` (go silent until the client
 leaves), ``oversize_frame`` (one frame over 512 KB), ``bad_base64``.
@@ -93,6 +98,9 @@ class FakeElevenLabsWS:
     stall_after_frames: int | None = None
     oversize_frame: bool = False
     bad_base64: bool = False
+    first_byte_delay_s: float = 0.0
+    pace_chunk_ms: float = 0.0
+    pace_speed: float = 4.0
     connections: list[WsConnection] = field(default_factory=list)
 
     @property
@@ -226,7 +234,16 @@ class FakeElevenLabsWS:
             return frames
         conn.spoken.append(spoken)
         audio = tone(encoding, rate, len(spoken) * self.ms_per_char)
-        for chunk in cut(audio, CHUNK_SIZES):
+        if self.first_byte_delay_s:
+            await asyncio.sleep(self.first_byte_delay_s)
+        if self.pace_chunk_ms > 0:
+            size = max(1, int(rate * (2 if encoding == "pcm16" else 1) * self.pace_chunk_ms / 1000))
+            chunks = [audio[i : i + size] for i in range(0, len(audio), size)]
+        else:
+            chunks = cut(audio, CHUNK_SIZES)
+        for i, chunk in enumerate(chunks):
+            if self.pace_chunk_ms > 0 and i:
+                await asyncio.sleep(self.pace_chunk_ms / self.pace_speed / 1000.0)
             if self.error_after_frames is not None and frames >= self.error_after_frames:
                 raise _Refuse("quota_exceeded", "This request exceeds your quota.")
             if self.drop_after_frames is not None and frames >= self.drop_after_frames:

@@ -293,3 +293,16 @@ async def test_fake_is_strict(fake: tuple[FakeElevenLabsWS, str]) -> None:
         await ws.send('{"text":""}')
         replies = [r async for r in ws]
         assert '"isFinal":true' in str(replies[-1]) and ws.close_code == 1000
+
+
+async def test_paced_fake_sends_fixed_audio_chunks_of_the_same_tone() -> None:
+    # The benchmark's pacing (off by default): after the first-audio delay, pace_chunk_ms of audio per
+    # frame. Timing is not asserted, only the framing and that the audio is unchanged.
+    f = FakeElevenLabsWS(api_key=KEY, first_byte_delay_s=0.001, pace_chunk_ms=100, pace_speed=1000.0)
+    async with running(f.app) as srv:
+        audio = await collect(make(srv.http_url), "Hello there.")  # 12 chars x 40 ms = 480 ms
+    (conn,) = f.connections
+    frames = [m for m in conn.sent if "isFinal" in m and m["isFinal"] is None]
+    assert len(frames) == 5  # four 100 ms frames and the last 80 ms
+    assert audio == tone("pcm16", 16000, len("Hello there.") * 40.0)
+    assert conn.sent[-1] == {"isFinal": True}
