@@ -57,6 +57,7 @@ async def test_caller_frames_reach_the_vendor_in_40_ms_messages_and_flush_sends_
     async with running(fake.app) as srv:
         link = ResilientSTTStream(DeepgramSTT.for_twilio(api_key=fake.api_key, base_url=srv.ws_url))
         await link.start()
+        link.caller_speaking(True)
         frame = b"\xff" * 160  # one 20 ms mu-law carrier frame
         for _ in range(6):
             await link.send(frame)
@@ -70,4 +71,26 @@ async def test_caller_frames_reach_the_vendor_in_40_ms_messages_and_flush_sends_
         assert await link.finalize_turn() is True  # finalize sends what is pending first
         await _wait_for(lambda: any(c.get("type") == "Finalize" for c in fake.control_messages))
         assert sum(fake.connections[0].frame_sizes) == 8 * 160
+        await link.close()
+
+
+async def test_while_the_caller_is_quiet_frames_go_in_100_ms_messages_until_speech_starts() -> None:
+    fake = FakeDeepgram()
+    async with running(fake.app) as srv:
+        link = ResilientSTTStream(DeepgramSTT.for_twilio(api_key=fake.api_key, base_url=srv.ws_url))
+        await link.start()
+        frame = b"\xff" * 160
+        link.caller_speaking(False)
+        for _ in range(13):  # 260 ms of quiet: two 100 ms messages, 60 ms held back
+            await link.send(frame)
+        await _wait_for(lambda: sum(fake.connections[0].frame_sizes) == 1600)
+        assert fake.connections[0].frame_sizes == [800, 800]
+        link.caller_speaking(True)  # speech: what is pending goes with the next frame, then 40 ms pieces
+        await link.send(frame)
+        await _wait_for(lambda: len(fake.connections[0].frame_sizes) == 3)
+        assert fake.connections[0].frame_sizes[-1] == 4 * 160
+        for _ in range(2):
+            await link.send(frame)
+        await _wait_for(lambda: len(fake.connections[0].frame_sizes) == 4)
+        assert fake.connections[0].frame_sizes[-1] == 320
         await link.close()

@@ -213,6 +213,7 @@ class PipelineConversation:
         if self._lean:
             self._stream_ms += len(pcm) / self._pcm_bytes_per_ms
             if self._stream is not None:
+                self._stream.caller_speaking(self._vad.speaking)
                 if self._stt_passthrough:
                     await self._stream.send(wire)  # carrier-native STT: every frame, bytes untouched
                 elif self._to_stt is None:
@@ -227,6 +228,7 @@ class PipelineConversation:
             pcm = self._filtered(pcm)
         self._stream_ms += len(pcm) / self._pcm_bytes_per_ms
         if self._stream is not None and pcm:
+            self._stream.caller_speaking(self._vad.speaking)
             hooked = await self._hooks.before_send_to_stt(pcm) if self.cfg.hooks else pcm
             if hooked:
                 await self._stream.send(hooked if self._to_stt is None else self._to_stt.process(hooked))

@@ -22,11 +22,16 @@ log = logging.getLogger("getpatter.stt")
 
 #: Unfinalized audio kept for replay, in seconds.
 REPLAY_SECONDS = 30.0
-#: Caller audio is sent to the vendor in pieces of at least this much: one WebSocket message (and one
-#: syscall) per 40 ms instead of per 20 ms carrier frame halves the per-frame send cost, the largest item
-#: of a pipeline call's CPU in the issue-19 profile, for at most 20 ms of added delay (finalize and close
-#: flush what is pending at once).
+#: Caller audio is sent to the vendor in pieces of at least this much while the caller speaks: one
+#: WebSocket message (and one syscall) per 40 ms instead of per 20 ms carrier frame halves the per-frame
+#: send cost, the largest item of a pipeline call's CPU in the issue-19 profile, for at most 20 ms of added
+#: delay (finalize and close flush what is pending at once).
 COALESCE_MS = 40.0
+#: The same while the SDK's VAD hears no speech (most of a call: the agent talking, pauses). Nothing
+#: waits on that audio: the first 40 ms piece after speech starts carries what was pending, and the
+#: silence after speech is flushed frame by frame (``flush``), so only speech too soft for the SDK's VAD
+#: reaches the vendor up to 80 ms later. 2.5x fewer sends in the quiet part of a call.
+QUIET_COALESCE_MS = 100.0
 
 
 class ResilientSTTStream(STTStream):
@@ -38,6 +43,7 @@ class ResilientSTTStream(STTStream):
         retry: RetryPolicy = STT_RECONNECT,
         clock: Clock = SYSTEM_CLOCK,
         coalesce_ms: float = COALESCE_MS,
+        quiet_coalesce_ms: float = QUIET_COALESCE_MS,
     ) -> None:
         self._stt = stt
         self._on_error = on_error
@@ -46,7 +52,9 @@ class ResilientSTTStream(STTStream):
         self._stream: STTStream | None = None
         self._replay = bytearray()
         self._pending = bytearray()  # sent to us, not yet to the vendor (under coalesce_ms)
-        self._coalesce = stt.input_format.bytes_for_ms(coalesce_ms)
+        self._speech_coalesce = stt.input_format.bytes_for_ms(coalesce_ms)
+        self._quiet_coalesce = stt.input_format.bytes_for_ms(max(coalesce_ms, quiet_coalesce_ms))
+        self._coalesce = self._quiet_coalesce
         self._max_replay = int(stt.input_format.bytes_for_ms(REPLAY_SECONDS * 1000))
         self._events: asyncio.Queue[STTEvent | None] = asyncio.Queue()
         self._pump: asyncio.Task[None] | None = None
@@ -64,6 +72,11 @@ class ResilientSTTStream(STTStream):
         self._stream = await self._stt.open()
         self._ready.set()
         self._pump = asyncio.create_task(self._run(), name="stt-link")
+
+    def caller_speaking(self, speaking: bool) -> None:
+        """Told per frame by the pipeline (its VAD's state): pieces of ``coalesce_ms`` while the caller
+        speaks, of ``quiet_coalesce_ms`` while not."""
+        self._coalesce = self._speech_coalesce if speaking else self._quiet_coalesce
 
     async def send(self, audio: bytes) -> None:
         if self._closed:
