@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from getpatter._pool import shared_ssl_context
 from getpatter._serving import Server, _resolve_agent, mount_softphone
 from getpatter._telemetry import Telemetry
 from getpatter.agent import Agent
@@ -89,6 +91,9 @@ def build_app(
     from getpatter.server.build import build_state
 
     server, settings, telemetry = ctx.server, ctx.settings, ctx.telemetry
+    # The vendors' HTTP pools share one TLS context; build it now, off the event loop, rather than on
+    # the loop inside the first call's first answer.
+    threading.Thread(target=shared_ssl_context, name="patter-tls-context", daemon=True).start()
     agent = _resolve_agent(agent, on_message)
     on_message = resolve_on_message(on_message, allow_private=settings.allow_private_webhooks)
     if not server.webhook_host and server.tunnel_future is None:  # a quick tunnel sets it once up

@@ -33,7 +33,9 @@ retry is only the safety net:
 
 from __future__ import annotations
 
+import functools
 import logging
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -104,6 +106,9 @@ class StaleConnectionRetry(httpx.AsyncBaseTransport):
     ) -> None:
         if make_transport is not None and transport_options:
             raise TypeError("pass transport options to make_transport, not with it")
+        if make_transport is None and "verify" not in transport_options:
+            trust_env = transport_options.get("trust_env", True)
+            transport_options["verify"] = shared_ssl_context(trust_env=trust_env)
         build: TransportFactory = make_transport or (
             lambda limits: httpx.AsyncHTTPTransport(limits=limits, **transport_options)
         )
@@ -145,6 +150,15 @@ class StaleConnectionRetry(httpx.AsyncBaseTransport):
             await self._pooled.aclose()
         finally:
             await self._fresh.aclose()
+
+
+@functools.cache
+def shared_ssl_context(*, trust_env: bool = True) -> ssl.SSLContext:
+    """The process's one verifying TLS context (httpx's defaults: certifi, or ``SSL_CERT_FILE`` /
+    ``SSL_CERT_DIR`` when ``trust_env``). Building one loads the whole CA bundle (~50 ms of CPU on a slow
+    core); every pool used to build two, inside the first call that needed them. An ``SSLContext`` is
+    made to be shared by connections; nothing here changes it after it is built."""
+    return httpx.create_ssl_context(trust_env=trust_env)
 
 
 def pooled_client(

@@ -45,3 +45,29 @@ async def test_a_busy_server_streams_speech_for_every_call_at_once_and_reuses_th
     ports = fake.client_ports
     assert len(set(ports[:CONCURRENT])) == CONCURRENT
     assert set(ports[CONCURRENT:]) <= set(ports[:CONCURRENT]) or longest_idle >= VENDOR_KEEPALIVE_EXPIRY_S
+
+
+def _tls_contexts(client: object) -> list[object]:
+    """The TLS context of each connection pool behind a ``pooled_client`` (kept-alive and fresh)."""
+    retry = client._transport  # type: ignore[attr-defined]
+    return [retry._pooled._pool._ssl_context, retry._fresh._pool._ssl_context]
+
+
+async def test_every_pool_in_the_process_verifies_with_one_tls_context_built_once() -> None:
+    import ssl
+
+    from getpatter._pool import pooled_client, shared_ssl_context
+
+    clients = [pooled_client(), pooled_client(timeout=5.0), pooled_client(trust_env=False)]
+    try:
+        contexts = [_tls_contexts(c) for c in clients]
+        # Every pool of the default clients holds the one context: the CA bundle is loaded once.
+        assert {id(ctx) for ctx in contexts[0] + contexts[1]} == {id(shared_ssl_context(trust_env=True))}
+        # A client told not to trust the environment gets the context built the same way without it.
+        assert {id(ctx) for ctx in contexts[2]} == {id(shared_ssl_context(trust_env=False))}
+        for ctx in contexts[0] + contexts[2]:
+            assert isinstance(ctx, ssl.SSLContext)
+            assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
+    finally:
+        for c in clients:
+            await c.aclose()

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 import httpcore
 import httpx
 
+from getpatter._pool import shared_ssl_context
 from getpatter.tools.ssrf import IPAddress
 
 __all__ = ["PinnedBackend"]
@@ -42,10 +43,11 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
     def transport(self, limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
         """An ``httpx`` transport (no proxies from the environment) whose pool connects through this
         backend; the factory :func:`getpatter._pool.pooled_client` takes."""
-        transport = httpx.AsyncHTTPTransport(trust_env=False, limits=limits)
+        tls = shared_ssl_context(trust_env=False)
+        transport = httpx.AsyncHTTPTransport(verify=tls, trust_env=False, limits=limits)
         # httpx takes no network backend argument: build its connection pool the same way, with ours.
         transport._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=tls,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
