@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from getpatter._pool import shared_ssl_context
 from getpatter._serving import Server, _resolve_agent, mount_softphone
 from getpatter._telemetry import Telemetry
 from getpatter.agent import Agent
@@ -86,6 +85,7 @@ def build_app(
     admission: AdmissionLimits | None = None,
 ) -> BuiltApp:
     """Build the server state (once, complete) and the app on it; the state becomes ``server.state``."""
+    from getpatter._pool import shared_ssl_context
     from getpatter.call.remote_message import resolve_on_message
     from getpatter.server.app import create_app
     from getpatter.server.build import build_state

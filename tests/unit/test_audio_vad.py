@@ -253,3 +253,68 @@ def test_energy_vad_at_8k_gives_the_same_events_as_at_16k_on_the_same_sound() ->
     assert isinstance(start, SpeechStart) and start.onset_ms == 300.0
     with pytest.raises(AudioConfigError, match="sample_rate"):
         EnergyVAD(sample_rate=11025)
+
+
+def _speech_over_noise_8k() -> bytes:
+    rate = 8000
+    t = np.arange(int(rate * 2.6)) / rate
+    wave = np.where((t >= 0.3) & (t < 0.9), 6000 * np.sin(2 * np.pi * 300 * t), 0.0)
+    wave += np.where((t >= 1.6) & (t < 1.9), 2500 * np.sin(2 * np.pi * 700 * t), 0.0)
+    noise = np.random.default_rng(2).standard_normal(t.size) * 30
+    return np.clip(np.rint(wave + noise), -32768, 32767).astype("<i2").tobytes()
+
+
+def test_mulaw_codes_give_the_events_of_their_decoded_pcm_in_any_chunks() -> None:
+    """The phone path scores mu-law codes directly (squares table, no decode): same windows, same
+    probabilities as the decoded PCM, so the same events at the same times, however the codes arrive."""
+    from getpatter.audio.g711 import mulaw_to_pcm16, pcm16_to_mulaw
+
+    codes = pcm16_to_mulaw(_speech_over_noise_8k())
+    decoded = mulaw_to_pcm16(codes)
+    expected = VoiceActivity(EnergyVAD(sample_rate=8000)).feed(decoded)
+    assert [type(e) for e in expected] == [SpeechStart, SpeechEnd, SpeechStart, SpeechEnd]
+    for chunk in (160, 160 * 3, 97):  # carrier frames, 60 ms messages, ragged pieces
+        activity = VoiceActivity(EnergyVAD(sample_rate=8000))
+        events: list[VadEvent] = []
+        for i in range(0, len(codes), chunk):
+            events += activity.feed_mulaw(codes[i : i + chunk])
+        assert events == expected
+        assert activity.stream_ms == 2600.0
+
+
+def test_mulaw_scores_match_the_decoded_window_and_other_detectors_get_decoded_samples() -> None:
+    from getpatter.audio.g711 import mulaw_decode, pcm16_to_mulaw
+
+    codes = np.frombuffer(pcm16_to_mulaw(_speech_over_noise_8k()), dtype=np.uint8)
+    by_codes, by_pcm = EnergyVAD(sample_rate=8000), EnergyVAD(sample_rate=8000)
+    for i in range(0, codes.size, 160):
+        window = codes[i : i + 160]
+        assert by_codes.speech_probability_mulaw(window) == pytest.approx(
+            by_pcm.speech_probability(mulaw_decode(window)), abs=1e-6
+        )
+        assert by_codes.last_level_dbfs == pytest.approx(by_pcm.last_level_dbfs, abs=1e-4)
+
+    # A detector with no mu-law scorer of its own is given the decoded samples (the base class's default).
+    class Decoded8k(NonZeroWindowVAD):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[np.ndarray] = []
+
+        @property
+        def sample_rate(self) -> int:
+            return 8000
+
+        def speech_probability(self, window: np.ndarray) -> float:  # type: ignore[override]
+            self.seen.append(window.copy())
+            return super().speech_probability(window)
+
+    vad = Decoded8k()
+    activity = VoiceActivity(vad, min_speech_ms=0, min_silence_ms=0)
+    activity.feed_mulaw(bytes([0xFF] * 512 + [0x00] * 512))  # 0xFF decodes to 0, 0x00 to -32124
+    assert [(w.dtype, int(w.min()), int(w.max())) for w in vad.seen] == [
+        (np.dtype("<i2"), 0, 0),
+        (np.dtype("<i2"), -32124, -32124),
+    ]
+    # mu-law input is 8 kHz: a 16 kHz detector cannot be fed it.
+    with pytest.raises(AudioConfigError, match="8000"):
+        VoiceActivity(EnergyVAD()).feed_mulaw(bytes(320))

@@ -102,6 +102,10 @@ def _pcm16_bit_patterns(pcm: BytesLike) -> NDArray[np.uint16]:
 # --- ndarray variants -------------------------------------------------------------------------------
 
 
+#: Each μ-law code's decoded sample, squared: a window's energy straight from the codes.
+MULAW_SQUARES: Final = _MULAW_DEC.astype(np.float64) ** 2
+
+
 def mulaw_decode(codes: CodeArray) -> Int16Array:
     """μ-law codes (uint8) -> little-endian int16 samples, as a new array."""
     return _MULAW_DEC[codes]

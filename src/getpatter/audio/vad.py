@@ -14,8 +14,9 @@ from typing import Final, TypeAlias
 
 import numpy as np
 
-from getpatter.audio._types import PCM16_DTYPE, BytesLike, Int16Array
+from getpatter.audio._types import PCM16_DTYPE, BytesLike, CodeArray, Int16Array
 from getpatter.audio.errors import AudioConfigError
+from getpatter.audio.g711 import MULAW_SQUARES, mulaw_decode
 
 _FULL_SCALE_SQUARED: Final = 32768.0 * 32768.0
 
@@ -48,6 +49,11 @@ class VAD(abc.ABC):
     @abc.abstractmethod
     def speech_probability(self, window: Int16Array) -> float:
         """Probability in [0, 1] that ``window`` (int16, ``window_samples`` long) contains speech."""
+
+    def speech_probability_mulaw(self, codes: CodeArray) -> float:
+        """The same for a window of μ-law codes (uint8, ``window_samples`` long, 8 kHz): decoded, then
+        scored. A detector that can score the codes directly overrides it (:class:`EnergyVAD` does)."""
+        return self.speech_probability(mulaw_decode(codes))
 
     @abc.abstractmethod
     def reset(self) -> None:
@@ -132,7 +138,15 @@ class EnergyVAD(VAD):
         if window.size == 0:
             return 0.0
         as_float = window.astype(np.float32)
-        mean_square = float(np.dot(as_float, as_float)) / window.size
+        return self._score(float(np.dot(as_float, as_float)) / window.size)
+
+    def speech_probability_mulaw(self, codes: CodeArray) -> float:
+        # One table lookup and one sum: no decode, no float conversion of the samples.
+        if codes.size == 0:
+            return 0.0
+        return self._score(float(MULAW_SQUARES.take(codes).sum()) / codes.size)
+
+    def _score(self, mean_square: float) -> float:
         level = 10.0 * math.log10(mean_square / _FULL_SCALE_SQUARED) if mean_square > 0.0 else -math.inf
         self._last_level = level
         # Score against the floor as it was before this window, then let the floor follow.
@@ -243,27 +257,50 @@ class VoiceActivity:
 
     def feed(self, pcm16: BytesLike) -> list[VadEvent]:
         """Analyse every whole window now available; return the events they caused, oldest first."""
-        wb = self._window_bytes
-        if self._buf:
-            self._buf += pcm16
-            count = len(self._buf) // wb
-            if count == 0:
-                return []
-            whole: BytesLike = bytes(self._buf[: count * wb])
-            del self._buf[: count * wb]
-        else:
-            count = len(pcm16) // wb
-            whole = pcm16
-            if len(pcm16) > count * wb:
-                self._buf += pcm16[count * wb :]
-            if count == 0:
-                return []
+        whole, count = self._whole_windows(pcm16, self._window_bytes)
+        if count == 0:
+            return []
         samples = np.frombuffer(whole, dtype=PCM16_DTYPE, count=count * self._window)
         events: list[VadEvent] = []
         for i in range(count):
             window = samples[i * self._window : (i + 1) * self._window]
             self._step(self._vad.speech_probability(window) >= self._threshold, events)
         return events
+
+    def feed_mulaw(self, codes: BytesLike) -> list[VadEvent]:
+        """:meth:`feed` for μ-law 8 kHz input (the detector's ``sample_rate`` must be 8000): each window
+        of codes is scored by ``speech_probability_mulaw`` (for :class:`EnergyVAD`, without decoding).
+        Feed a ``VoiceActivity`` one way only, PCM16 or μ-law, for the whole stream."""
+        if self._rate != 8000:
+            raise AudioConfigError(
+                f"feed_mulaw needs a detector at 8000 Hz (this one runs at {self._rate}); "
+                "decode the audio and use feed(), or build the detector with sample_rate=8000."
+            )
+        window = self._window
+        whole, count = self._whole_windows(codes, window)
+        if count == 0:
+            return []
+        samples = np.frombuffer(whole, dtype=np.uint8, count=count * window)
+        events: list[VadEvent] = []
+        score = self._vad.speech_probability_mulaw
+        for i in range(count):
+            self._step(score(samples[i * window : (i + 1) * window]) >= self._threshold, events)
+        return events
+
+    def _whole_windows(self, data: BytesLike, window_bytes: int) -> tuple[BytesLike, int]:
+        """The whole windows now available (buffered input first) and how many; keeps the remainder."""
+        if self._buf:
+            self._buf += data
+            count = len(self._buf) // window_bytes
+            if count == 0:
+                return b"", 0
+            whole = bytes(self._buf[: count * window_bytes])
+            del self._buf[: count * window_bytes]
+            return whole, count
+        count = len(data) // window_bytes
+        if len(data) > count * window_bytes:
+            self._buf += data[count * window_bytes :]
+        return data, count
 
     def _step(self, voiced: bool, events: list[VadEvent]) -> None:
         index = self._windows_done

@@ -23,8 +23,8 @@ from typing import Any
 
 from getpatter.audio.convert import FormatConverter
 from getpatter.audio.filters import filter_for_call
-from getpatter.audio.format import PCM16_16K, AudioFormat
-from getpatter.audio.vad import EnergyVAD, SpeechEnd, SpeechStart, VoiceActivity
+from getpatter.audio.format import MULAW_8K, PCM16_16K, AudioFormat
+from getpatter.audio.vad import EnergyVAD, SpeechEnd, SpeechStart, VadEvent, VoiceActivity
 from getpatter.call.barge_in import barge_in_onset
 from getpatter.call.bus import EventBus
 from getpatter.call.clock import SYSTEM_CLOCK, Clock
@@ -137,6 +137,10 @@ class PipelineConversation:
         self._pcm_bytes_per_ms = vad_pcm.sample_rate / 500.0
         self._to_pcm = FormatConverter(wire_format, vad_pcm)
         self._stt_passthrough = stt.input_format == wire_format
+        # The common phone path (mu-law in, mu-law to the STT): the VAD scores the codes themselves.
+        self._vad_on_codes = (
+            self._lean and self._stt_passthrough and wire_format == MULAW_8K and vad.sample_rate == 8000
+        )
         if self._lean:  # the STT gets the wire bytes, the VAD's PCM, or its own conversion of the wire
             same = self._stt_passthrough or stt.input_format == vad_pcm
             self._to_stt = None if same else FormatConverter(wire_format, stt.input_format)
@@ -209,6 +213,15 @@ class PipelineConversation:
 
     # -- caller audio --------------------------------------------------------------------------------
     async def on_audio(self, wire: bytes) -> None:
+        if self._vad_on_codes:
+            self._stream_ms += len(wire) / 8.0  # mu-law 8 kHz: 8 bytes a millisecond
+            if self._stream is not None:
+                self._stream.caller_speaking(self._vad.speaking)
+                await self._stream.send(wire)
+            self._vad_events(self._vad.feed_mulaw(wire))
+            if self._vad.speaking:
+                await self._while_speaking()
+            return
         pcm = self._to_pcm.process(wire)  # PCM16 at the VAD's rate (lean: the wire's, decode only)
         if self._lean:
             self._stream_ms += len(pcm) / self._pcm_bytes_per_ms
@@ -248,7 +261,10 @@ class PipelineConversation:
         await self._check_barge_in()
 
     def _feed_vad(self, pcm: bytes) -> None:
-        for event in self._vad.feed(pcm):
+        self._vad_events(self._vad.feed(pcm))
+
+    def _vad_events(self, events: list[VadEvent]) -> None:
+        for event in events:
             if isinstance(event, SpeechStart):
                 self._on_speech_start(event.onset_ms)
             elif isinstance(event, SpeechEnd):
