@@ -2,11 +2,7 @@
 
 When a caller turn is complete is decided in :mod:`getpatter.call.turns`.
 
-Per caller frame (the hot path): the STT and TTS are first asked for the carrier's own format
-(``for_wire``; carrier-native by default), so the frame goes to the STT untouched. The SDK's own VAD
-runs at the carrier's rate on the decoded frame (mu-law 8 kHz -> PCM16 8 kHz, a table lookup; no
-resampling). Only an ``audio_filter``, STT hooks or a VAD of another rate bring back the PCM16 16 kHz
-path (they are defined on it). Barge-in: caller voice
+Per caller frame (the hot path): :mod:`getpatter.call.caller_audio`. Barge-in: caller voice
 sustained for ``barge_in_threshold_ms`` while the agent is answering cancels the answer, clears the
 carrier's buffer, and only what the caller heard (mark-based) goes into the history.
 """
@@ -21,12 +17,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from getpatter.audio.convert import FormatConverter
-from getpatter.audio.filters import filter_for_call
-from getpatter.audio.format import MULAW_8K, PCM16_16K, AudioFormat
-from getpatter.audio.vad import EnergyVAD, SpeechEnd, SpeechStart, VadEvent, VoiceActivity
+from getpatter.audio.format import AudioFormat
+from getpatter.audio.vad import SpeechEnd, SpeechStart, VadEvent
 from getpatter.call.barge_in import barge_in_onset
 from getpatter.call.bus import EventBus
+from getpatter.call.caller_audio import CallerAudio
 from getpatter.call.clock import SYSTEM_CLOCK, Clock
 from getpatter.call.context import CallContext, HistoryEntry
 from getpatter.call.events import (
@@ -126,34 +121,20 @@ class PipelineConversation:
             run_tool=run_tool,
             clock=clock,
         )
-        self._filter = None if config.audio_filter is None else filter_for_call(config.audio_filter)
-        # The lean path: no filter and no STT hooks, which are both defined on PCM16 16 kHz.
-        self._lean = self._filter is None and config.hooks is None
-        if vad is None:
-            lean_rate = wire_format.sample_rate if wire_format.sample_rate in (8000, 16000) else 16000
-            vad = EnergyVAD(sample_rate=lean_rate if self._lean else 16000)
-        self._vad = VoiceActivity(vad)
-        vad_pcm = AudioFormat("pcm16", vad.sample_rate if self._lean else 16000)
-        self._pcm_bytes_per_ms = vad_pcm.sample_rate / 500.0
-        self._to_pcm = FormatConverter(wire_format, vad_pcm)
-        self._stt_passthrough = stt.input_format == wire_format
-        # The common phone path (mu-law in, mu-law to the STT): the VAD scores the codes themselves.
-        self._vad_on_codes = (
-            self._lean and self._stt_passthrough and wire_format == MULAW_8K and vad.sample_rate == 8000
+        self._audio = CallerAudio(
+            call_id=ctx.call_id,
+            wire_format=wire_format,
+            stt_format=stt.input_format,
+            vad=vad,
+            audio_filter=config.audio_filter,
+            hooks=self._hooks if config.hooks is not None else None,
         )
-        if self._lean:  # the STT gets the wire bytes, the VAD's PCM, or its own conversion of the wire
-            same = self._stt_passthrough or stt.input_format == vad_pcm
-            self._to_stt = None if same else FormatConverter(wire_format, stt.input_format)
-        else:
-            self._to_stt = (
-                None if stt.input_format == PCM16_16K else FormatConverter(PCM16_16K, stt.input_format)
-            )
+        self._vad = self._audio.vad
         self._stream: ResilientSTTStream | None = None
         self._reader: asyncio.Task[None] | None = None
         self._response: asyncio.Task[None] | None = None
         self._turns: TurnAssembler | None = None
         self._queued_turns: list[str] = []  # user turns heard while the agent was still speaking
-        self._stream_ms = 0.0
         self._barged_onset: float | None = None
         self._busy_since_ms = 0.0
         self._turn = Turn()
@@ -213,40 +194,9 @@ class PipelineConversation:
 
     # -- caller audio --------------------------------------------------------------------------------
     async def on_audio(self, wire: bytes) -> None:
-        if self._vad_on_codes:
-            self._stream_ms += len(wire) / 8.0  # mu-law 8 kHz: 8 bytes a millisecond
-            if self._stream is not None:
-                self._stream.caller_speaking(self._vad.speaking)
-                await self._stream.send(wire)
-            self._vad_events(self._vad.feed_mulaw(wire))
-            if self._vad.speaking:
-                await self._while_speaking()
-            return
-        pcm = self._to_pcm.process(wire)  # PCM16 at the VAD's rate (lean: the wire's, decode only)
-        if self._lean:
-            self._stream_ms += len(pcm) / self._pcm_bytes_per_ms
-            if self._stream is not None:
-                self._stream.caller_speaking(self._vad.speaking)
-                if self._stt_passthrough:
-                    await self._stream.send(wire)  # carrier-native STT: every frame, bytes untouched
-                elif self._to_stt is None:
-                    await self._stream.send(pcm)
-                elif out := self._to_stt.process(wire):
-                    await self._stream.send(out)
-            self._feed_vad(pcm)
-            if self._vad.speaking:  # nothing to flush or interrupt while the caller is quiet
-                await self._while_speaking()
-            return
-        if self._filter is not None and pcm:
-            pcm = self._filtered(pcm)
-        self._stream_ms += len(pcm) / self._pcm_bytes_per_ms
-        if self._stream is not None and pcm:
-            self._stream.caller_speaking(self._vad.speaking)
-            hooked = await self._hooks.before_send_to_stt(pcm) if self.cfg.hooks else pcm
-            if hooked:
-                await self._stream.send(hooked if self._to_stt is None else self._to_stt.process(hooked))
-        self._feed_vad(pcm)
-        if self._vad.speaking:
+        if events := await self._audio.take(wire, self._stream):
+            self._vad_events(events)
+        if self._vad.speaking:  # nothing to flush or interrupt while the caller is quiet
             await self._while_speaking()
 
     async def _while_speaking(self) -> None:
@@ -260,9 +210,6 @@ class PipelineConversation:
             await self._stream.flush()
         await self._check_barge_in()
 
-    def _feed_vad(self, pcm: bytes) -> None:
-        self._vad_events(self._vad.feed(pcm))
-
     def _vad_events(self, events: list[VadEvent]) -> None:
         for event in events:
             if isinstance(event, SpeechStart):
@@ -270,25 +217,15 @@ class PipelineConversation:
             elif isinstance(event, SpeechEnd):
                 self._on_speech_end(event.end_ms, event.duration_ms)
 
-    def _filtered(self, pcm: bytes) -> bytes:
-        """The agent's ``audio_filter``; one that raises is logged and bypassed for the rest of the call."""
-        assert self._filter is not None
-        try:
-            return self._filter(pcm)
-        except Exception:
-            log.exception("call %s: audio_filter raised; passing caller audio unfiltered", self.ctx.call_id)
-            self._filter = None
-            return pcm
-
     def _on_speech_start(self, onset_ms: float) -> None:
         if self._turns is not None:
             self._turns.speech_started()
-        lag_s = (self._stream_ms - onset_ms) / 1000.0
+        lag_s = (self._audio.stream_ms - onset_ms) / 1000.0
         self._pending_speech_started = time.monotonic() - lag_s
         self._bus.emit(UserSpeechStarted(call_id=self.ctx.call_id))
 
     def _on_speech_end(self, end_ms: float, duration_ms: float) -> None:
-        lag_s = (self._stream_ms - end_ms) / 1000.0
+        lag_s = (self._audio.stream_ms - end_ms) / 1000.0
         self._pending_speech_ended = time.monotonic() - lag_s
         self._bus.emit(UserSpeechEnded(call_id=self.ctx.call_id, duration_ms=duration_ms))
         if self._turns is not None:
