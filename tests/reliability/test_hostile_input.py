@@ -9,13 +9,12 @@ behind the signature check.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import parse_qsl, urlencode
 
 import httpx
@@ -38,7 +37,7 @@ from getpatter.audio import (
     pcm16_to_mulaw,
     rms_dbfs,
 )
-from getpatter.carriers.base import MediaProtocolError
+from getpatter.carriers.base import CarrierEvent, MediaProtocolError
 from getpatter.carriers.telnyx.config import Telnyx
 from getpatter.carriers.telnyx.media import TelnyxMediaCodec
 from getpatter.carriers.telnyx.signature import verify_webhook
@@ -121,9 +120,24 @@ def media_like_messages(draw: st.DrawFn) -> dict[str, Any]:
     return msg
 
 
-def _parse_safely(codec: TwilioMediaCodec | TelnyxMediaCodec, message: str | bytes) -> None:
-    with contextlib.suppress(MediaProtocolError):
-        codec.parse(message)
+def _is_json_object(message: str | bytes) -> bool:
+    try:
+        return isinstance(json.loads(message), dict)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        return False
+
+
+def _parse_safely(codec: TwilioMediaCodec | TelnyxMediaCodec, message: str | bytes) -> CarrierEvent | None:
+    """Parse ``message``: it yields a carrier event (or ``None``) or a :class:`MediaProtocolError` that says
+    why; any other exception fails the test, and so does accepting a message that is not a JSON object."""
+    try:
+        event = codec.parse(message)
+    except MediaProtocolError as exc:
+        assert str(exc), "a refusal must say what was wrong"
+        return None
+    assert event is None or isinstance(event, get_args(CarrierEvent)), f"parse returned {event!r}"
+    assert _is_json_object(message), f"accepted a message that is not a JSON object: {message[:80]!r}"
+    return event
 
 
 TELNYX_CODECS = ["L16", "PCMU", "PCMA"]
