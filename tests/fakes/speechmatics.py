@@ -16,7 +16,6 @@ Fault knobs: ``reject_status``, ``auth_error`` (accept the socket, answer StartR
 from __future__ import annotations
 
 import contextlib
-import itertools
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
+from tests.fakes._scripted_stt import ScriptedSTTFake
 from tests.fakes._segmenter import SegEvent, Segmenter, decode
 
 ENCODINGS = {"pcm_s16le": ("pcm16", 2), "mulaw": ("mulaw", 1)}
@@ -78,7 +78,7 @@ def check_start(msg: Any) -> str | None:
     return None
 
 
-class FakeSpeechmatics:
+class FakeSpeechmatics(ScriptedSTTFake[Connection]):
     def __init__(
         self,
         api_key: str = "sm-test",
@@ -90,21 +90,16 @@ class FakeSpeechmatics:
         error_after_seconds: float | None = None,
         progress_ms: int = 100,
     ) -> None:
-        self.api_key = api_key
-        self.utterances = list(utterances)
-        self.reject_status = reject_status
+        super().__init__(
+            api_key,
+            utterances,
+            reject_status=reject_status,
+            drop_after_seconds=drop_after_seconds,
+            error_after_seconds=error_after_seconds,
+            progress_ms=progress_ms,
+        )
         self.auth_error = auth_error
-        self.drop_after_seconds = drop_after_seconds
-        self.error_after_seconds = error_after_seconds
-        self.progress_ms = progress_ms
-        self.connections: list[Connection] = []
-        self.refusals: list[tuple[int, str]] = []
-        self._script = itertools.count()
         self.app = Starlette(routes=[WebSocketRoute("/v2", self._session)])
-
-    def _next(self) -> str:
-        i = next(self._script)
-        return self.utterances[i] if i < len(self.utterances) else ""
 
     async def _session(self, ws: WebSocket) -> None:
         status = self.reject_status
@@ -209,7 +204,7 @@ class _Session:
 
     async def _on_segment(self, ev: SegEvent) -> None:
         if ev.kind == "start":
-            self.text = self.fake._next()
+            self.text = self.fake.next_utterance()
         if ev.kind == "end":
             await self._final(ev, eou=self.eou)
         elif self.partials and self.text:
