@@ -16,14 +16,13 @@ class StallingFake(Protocol):
     completed: int
 
 
-async def assert_cancel_closes_stream(tts: Any, fake: StallingFake) -> None:
-    """Cancelling the consumer of ``tts.synthesize`` mid-response closes the HTTP stream: the fake sees
-    the client go away (``aborted``), and the response is never read to its end (``completed`` 0)."""
-    fake.stall_after_bytes = 3000
+async def cancel_after_first_chunk(tts: Any, text: str = "A sentence long enough to stall midway.") -> None:
+    """Consume ``tts.synthesize(text)`` until its first chunk arrives, then cancel the consumer (as a
+    barge-in does) and wait until it is gone."""
     first = asyncio.Event()
 
     async def consume() -> None:
-        async for _ in tts.synthesize("A sentence long enough to stall midway."):
+        async for _ in tts.synthesize(text):
             first.set()
 
     task = asyncio.create_task(consume())
@@ -31,5 +30,12 @@ async def assert_cancel_closes_stream(tts: Any, fake: StallingFake) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def assert_cancel_closes_stream(tts: Any, fake: StallingFake) -> None:
+    """Cancelling the consumer of ``tts.synthesize`` mid-response closes the HTTP stream: the fake sees
+    the client go away (``aborted``), and the response is never read to its end (``completed`` 0)."""
+    fake.stall_after_bytes = 3000
+    await cancel_after_first_chunk(tts)
     await asyncio.wait_for(fake.aborted_event.wait(), 5)
     assert fake.aborted == 1 and fake.completed == 0
