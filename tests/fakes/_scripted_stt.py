@@ -5,9 +5,18 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
-from typing import Generic, TypeVar
+from typing import Generic, TypedDict, TypeVar, Unpack
 
 C = TypeVar("C")
+
+
+class STTFaults(TypedDict, total=False):
+    """The fault knobs every streaming-STT fake takes (see :class:`ScriptedSTTFake`)."""
+
+    reject_status: int | None
+    drop_after_seconds: float | None
+    error_after_seconds: float | None
+    progress_ms: int
 
 
 class ScriptedSTTFake(Generic[C]):
@@ -19,19 +28,15 @@ class ScriptedSTTFake(Generic[C]):
     def __init__(
         self,
         api_key: str,
-        utterances: Iterable[str],
-        *,
-        reject_status: int | None,
-        drop_after_seconds: float | None,
-        error_after_seconds: float | None,
-        progress_ms: int,
+        utterances: Iterable[str] = (),
+        **faults: Unpack[STTFaults],
     ) -> None:
         self.api_key = api_key
         self.utterances = list(utterances)
-        self.reject_status = reject_status
-        self.drop_after_seconds = drop_after_seconds
-        self.error_after_seconds = error_after_seconds
-        self.progress_ms = progress_ms
+        self.reject_status = faults.get("reject_status")
+        self.drop_after_seconds = faults.get("drop_after_seconds")
+        self.error_after_seconds = faults.get("error_after_seconds")
+        self.progress_ms = faults.get("progress_ms", 100)
         self.connections: list[C] = []
         self.refusals: list[tuple[int, str]] = []
         self._script = itertools.count()
@@ -42,4 +47,4 @@ class ScriptedSTTFake(Generic[C]):
         return self.utterances[i] if i < len(self.utterances) else ""
 
 
-__all__ = ["ScriptedSTTFake"]
+__all__ = ["STTFaults", "ScriptedSTTFake"]

@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
 import orjson
 from starlette.applications import Starlette
@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from tests.fakes._scripted_stt import ScriptedSTTFake
+from tests.fakes._scripted_stt import ScriptedSTTFake, STTFaults
 from tests.fakes._segmenter import SegEvent, Segmenter, decode
 
 MODELS = {"universal-streaming-english", "universal-streaming-multilingual", "u3-rt-pro", "universal-3-5-pro"}
@@ -73,21 +73,11 @@ class FakeAssemblyAI(ScriptedSTTFake[Connection]):
         api_key: str = "aai-test",
         utterances: Iterable[str] = (),
         *,
-        reject_status: int | None = None,
         retry_after: float | None = None,
         auth_failure: str = "http",
-        drop_after_seconds: float | None = None,
-        error_after_seconds: float | None = None,
-        progress_ms: int = 100,
+        **faults: Unpack[STTFaults],
     ) -> None:
-        super().__init__(
-            api_key,
-            utterances,
-            reject_status=reject_status,
-            drop_after_seconds=drop_after_seconds,
-            error_after_seconds=error_after_seconds,
-            progress_ms=progress_ms,
-        )
+        super().__init__(api_key, utterances, **faults)
         self.retry_after = retry_after
         self.auth_failure = auth_failure
         self.app = Starlette(routes=[WebSocketRoute("/v3/ws", self._session)])

@@ -18,7 +18,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
 import orjson
 from starlette.applications import Starlette
@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from tests.fakes._scripted_stt import ScriptedSTTFake
+from tests.fakes._scripted_stt import ScriptedSTTFake, STTFaults
 from tests.fakes._segmenter import SegEvent, Segmenter, decode
 
 MODELS = {"ink-whisper", "ink-2"}
@@ -57,20 +57,9 @@ class FakeCartesiaSTT(ScriptedSTTFake[Connection]):
         self,
         api_key: str = "sk_car_test",
         utterances: Iterable[str] = (),
-        *,
-        reject_status: int | None = None,
-        drop_after_seconds: float | None = None,
-        error_after_seconds: float | None = None,
-        progress_ms: int = 100,
+        **faults: Unpack[STTFaults],
     ) -> None:
-        super().__init__(
-            api_key,
-            utterances,
-            reject_status=reject_status,
-            drop_after_seconds=drop_after_seconds,
-            error_after_seconds=error_after_seconds,
-            progress_ms=progress_ms,
-        )
+        super().__init__(api_key, utterances, **faults)
         self.app = Starlette(routes=[WebSocketRoute("/stt/websocket", self._session)])
 
     def _refusal(self, ws: WebSocket) -> tuple[int, str] | None:

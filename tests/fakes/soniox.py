@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
 import orjson
 from starlette.applications import Starlette
@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from tests.fakes._scripted_stt import ScriptedSTTFake
+from tests.fakes._scripted_stt import ScriptedSTTFake, STTFaults
 from tests.fakes._segmenter import SegEvent, Segmenter, decode
 
 MODELS = {"stt-rt-v4", "stt-rt-v5", "stt-rt-v3", "stt-rt-preview"}
@@ -67,20 +67,9 @@ class FakeSoniox(ScriptedSTTFake[Connection]):
         self,
         api_key: str = "soniox-test",
         utterances: Iterable[str] = (),
-        *,
-        reject_status: int | None = None,
-        drop_after_seconds: float | None = None,
-        error_after_seconds: float | None = None,
-        progress_ms: int = 100,
+        **faults: Unpack[STTFaults],
     ) -> None:
-        super().__init__(
-            api_key,
-            utterances,
-            reject_status=reject_status,
-            drop_after_seconds=drop_after_seconds,
-            error_after_seconds=error_after_seconds,
-            progress_ms=progress_ms,
-        )
+        super().__init__(api_key, utterances, **faults)
         self.app = Starlette(routes=[WebSocketRoute("/transcribe-websocket", self._session)])
 
     @staticmethod

@@ -19,7 +19,7 @@ import contextlib
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
 import orjson
 from starlette.applications import Starlette
@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from tests.fakes._scripted_stt import ScriptedSTTFake
+from tests.fakes._scripted_stt import ScriptedSTTFake, STTFaults
 from tests.fakes._segmenter import SegEvent, Segmenter, decode
 
 ENCODINGS = {"pcm_s16le": ("pcm16", 2), "mulaw": ("mulaw", 1)}
@@ -84,20 +84,10 @@ class FakeSpeechmatics(ScriptedSTTFake[Connection]):
         api_key: str = "sm-test",
         utterances: Iterable[str] = (),
         *,
-        reject_status: int | None = None,
         auth_error: bool = False,
-        drop_after_seconds: float | None = None,
-        error_after_seconds: float | None = None,
-        progress_ms: int = 100,
+        **faults: Unpack[STTFaults],
     ) -> None:
-        super().__init__(
-            api_key,
-            utterances,
-            reject_status=reject_status,
-            drop_after_seconds=drop_after_seconds,
-            error_after_seconds=error_after_seconds,
-            progress_ms=progress_ms,
-        )
+        super().__init__(api_key, utterances, **faults)
         self.auth_error = auth_error
         self.app = Starlette(routes=[WebSocketRoute("/v2", self._session)])
 
