@@ -1,63 +1,22 @@
-"""The ``Agent`` a call runs, and ``phone.agent(...)`` validation (API.md A.3)."""
+"""``phone.agent(...)``: build and validate the :class:`Agent` a call runs (API.md A.3).
+
+``Agent`` itself lives in ``call/agent_spec.py``, below the call layer that reads it; it is re-exported here.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
+from getpatter.call.agent_spec import DEFAULT_REALTIME_MODEL, Agent, ProviderMode
 from getpatter.errors import PatterConfigError, PatterTypeError
-from getpatter.guardrails import Guardrail, normalize_guardrails
 from getpatter.llm.base import LLM
 from getpatter.stt.base import STT
 from getpatter.tts.base import TTS
 
-if TYPE_CHECKING:
-    from getpatter.tools.tool import Tool
-
 log = logging.getLogger("getpatter")
-
-ProviderMode = Literal["openai_realtime", "elevenlabs_convai", "pipeline"]
-DEFAULT_REALTIME_MODEL = "gpt-4o-mini-realtime-preview"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Agent:
-    """Everything a call needs to know about the agent. Frozen: per-call overrides make a copy."""
-
-    system_prompt: str
-    voice: str = "alloy"
-    model: str = DEFAULT_REALTIME_MODEL
-    language: str = "en"
-    first_message: str = ""
-    #: Normalized at construction: dict tools become :class:`~getpatter.tools.Tool`.
-    tools: tuple[Tool, ...] = ()
-    provider: ProviderMode = "openai_realtime"
-    engine: Any = None
-    stt: STT | None = None
-    llm: LLM | None = None
-    tts: TTS | None = None
-    variables: Mapping[str, Any] = field(default_factory=dict)
-    #: ``None`` when no guardrails were given (as in Patter), else the normalized tuple.
-    guardrails: tuple[Guardrail, ...] | None = None
-    hooks: Any = None
-    text_transforms: tuple[Callable[[str], str], ...] = ()
-    vad: Any = None
-    audio_filter: Any = None
-    background_audio: Any = None
-    barge_in_threshold_ms: int = 300
-    aggressive_first_flush: bool = False
-
-    def __post_init__(self) -> None:
-        # Also runs for Agent(...) built directly and for per-call copies (dataclasses.replace), so a dict
-        # tool, a bare function or a duplicate name is refused here, never when the first call starts.
-        from getpatter.tools.tool import normalize_tools  # lazy: keeps ``import getpatter`` light
-
-        object.__setattr__(self, "tools", tuple(normalize_tools(self.tools)))
-        if self.guardrails is not None:
-            object.__setattr__(self, "guardrails", normalize_guardrails(self.guardrails))
 
 
 def build_agent(
@@ -234,3 +193,6 @@ def _engine_mode(engine: Any) -> ProviderMode:
     if kind in ("openai_realtime", "elevenlabs_convai"):
         return kind  # type: ignore[no-any-return]
     raise PatterTypeError(f"engine must be OpenAIRealtime or ElevenLabsConvAI, got {type(engine).__name__}")
+
+
+__all__ = ["DEFAULT_REALTIME_MODEL", "Agent", "ProviderMode", "build_agent", "check_can_take_calls"]

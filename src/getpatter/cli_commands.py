@@ -320,7 +320,7 @@ def _dashboard(args: argparse.Namespace, console: Console) -> int:
     """The standalone dashboard: the same UI over a log directory, fed live by SDK processes (ingest)."""
     import os
 
-    from getpatter.dashboard.standalone import run_dashboard
+    from getpatter.server.dashboard_process import run_dashboard
 
     log_dir = args.log_dir or os.environ.get("PATTER_LOG_DIR") or None
     try:

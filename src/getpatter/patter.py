@@ -9,14 +9,14 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, TextIO, overload
+from typing import TYPE_CHECKING, Any, TextIO
 
 from getpatter._app_builder import AppContext, BuiltApp, build_app, per_process, serve_app
 from getpatter._compat import check_agent_provider, reject_agent_kwargs, reject_client_kwargs
-from getpatter._patter_checks import check_can_serve, check_client, client_params, serving_state
+from getpatter._dialing import OutboundDialing
+from getpatter._patter_checks import check_can_serve, check_client, client_params
 from getpatter._ready import ReadySignal, settles_ready
 from getpatter._serving import (
     Server,
@@ -42,7 +42,6 @@ from getpatter.tunnels.config import TunnelConfig
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from getpatter.call.results import CallResult
     from getpatter.call.session import Observer
     from getpatter.dashboard.store import MetricsStore
     from getpatter.fleet.member import FleetMember
@@ -57,7 +56,7 @@ if TYPE_CHECKING:
 Callback = Callable[..., Any]
 
 
-class Patter:
+class Patter(OutboundDialing):
     """A phone-enabled agent runtime.
 
     ``carrier`` is ``Twilio(...)`` or ``Telnyx(...)``; with a carrier, ``phone_number`` (E.164) is
@@ -375,95 +374,6 @@ class Patter:
     async def flush_logs(self, timeout: float = 10.0) -> None:
         """Wait until every finished call's log is on disk, and (briefly) for the standalone dashboard."""
         await self._telemetry.flush(timeout)
-
-    @overload
-    async def call(
-        self,
-        to: str,
-        agent: Agent | None = None,
-        first_message: str = "",
-        from_number: str = "",
-        machine_detection: bool = False,
-        on_machine_detection: Callback | None = None,
-        on_machine: Callback | None = None,
-        voicemail_message: str = "",
-        ring_timeout: int | None = 25,
-        wait: Literal[False] = False,
-    ) -> str: ...
-
-    @overload
-    async def call(
-        self,
-        to: str,
-        agent: Agent | None = None,
-        first_message: str = "",
-        from_number: str = "",
-        machine_detection: bool = False,
-        on_machine_detection: Callback | None = None,
-        on_machine: Callback | None = None,
-        voicemail_message: str = "",
-        ring_timeout: int | None = 25,
-        *,
-        wait: Literal[True],
-    ) -> CallResult: ...
-
-    @overload
-    async def call(
-        self,
-        to: str,
-        agent: Agent | None = None,
-        first_message: str = "",
-        from_number: str = "",
-        machine_detection: bool = False,
-        on_machine_detection: Callback | None = None,
-        on_machine: Callback | None = None,
-        voicemail_message: str = "",
-        ring_timeout: int | None = 25,
-        wait: bool = False,
-    ) -> str | CallResult: ...
-
-    async def call(
-        self,
-        to: str,
-        agent: Agent | None = None,
-        first_message: str = "",
-        from_number: str = "",
-        machine_detection: bool = False,
-        on_machine_detection: Callback | None = None,
-        on_machine: Callback | None = None,
-        voicemail_message: str = "",
-        ring_timeout: int | None = 25,
-        wait: bool = False,
-    ) -> str | CallResult:
-        """Place an outbound call (API.md A.5) through the running server; returns the call id, or with
-        ``wait=True`` the :class:`CallResult` once the call is over.
-
-        ``agent`` defaults to the served agent; ``first_message`` overrides its greeting for this call.
-        ``machine_detection=True`` (or a voicemail message, this call's or ``serve()``'s) turns on
-        answering-machine detection: ``on_machine_detection`` (alias ``on_machine``) gets the
-        :class:`MachineDetectionResult` once; a machine gets the voicemail message then a hang-up.
-        """
-        from getpatter.outbound import place_call, validate_call_options
-
-        state = await serving_state(self._server)
-        options = validate_call_options(
-            carrier=state.carrier,
-            phone_number=self._phone_number,
-            default_voicemail=state.outbound.default_voicemail,
-            to=to,
-            agent=agent,
-            first_message=first_message,
-            from_number=from_number,
-            machine_detection=machine_detection,
-            on_machine_detection=on_machine_detection,
-            on_machine=on_machine,
-            voicemail_message=voicemail_message,
-            ring_timeout=ring_timeout,
-            wait=wait,
-        )
-        if options.agent is not None:
-            options = replace(options, agent=_resolve_agent(options.agent, state.runtime.on_message))
-        return await place_call(state, options)
 
     async def test(
         self,

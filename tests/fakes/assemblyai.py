@@ -16,13 +16,12 @@ Fault knobs: ``reject_status`` (HTTP refusal of the upgrade, ``retry_after`` hea
 from __future__ import annotations
 
 import contextlib
-import itertools
 import re
 import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
 import orjson
 from starlette.applications import Starlette
@@ -30,6 +29,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
+from tests.fakes._scripted_stt import ScriptedSTTFake, STTFaults
 from tests.fakes._segmenter import SegEvent, Segmenter, decode
 
 MODELS = {"universal-streaming-english", "universal-streaming-multilingual", "u3-rt-pro", "universal-3-5-pro"}
@@ -65,7 +65,7 @@ class Connection:
         return [m for m in self.sent if m.get("type") == kind]
 
 
-class FakeAssemblyAI:
+class FakeAssemblyAI(ScriptedSTTFake[Connection]):
     """``FakeAssemblyAI(api_key, utterances)``; serve ``.app`` with ``tests.fakes.server.running``."""
 
     def __init__(
@@ -73,29 +73,14 @@ class FakeAssemblyAI:
         api_key: str = "aai-test",
         utterances: Iterable[str] = (),
         *,
-        reject_status: int | None = None,
         retry_after: float | None = None,
         auth_failure: str = "http",
-        drop_after_seconds: float | None = None,
-        error_after_seconds: float | None = None,
-        progress_ms: int = 100,
+        **faults: Unpack[STTFaults],
     ) -> None:
-        self.api_key = api_key
-        self.utterances = list(utterances)
-        self.reject_status = reject_status
+        super().__init__(api_key, utterances, **faults)
         self.retry_after = retry_after
         self.auth_failure = auth_failure
-        self.drop_after_seconds = drop_after_seconds
-        self.error_after_seconds = error_after_seconds
-        self.progress_ms = progress_ms
-        self.connections: list[Connection] = []
-        self.refusals: list[tuple[int, str]] = []
-        self._script = itertools.count()
         self.app = Starlette(routes=[WebSocketRoute("/v3/ws", self._session)])
-
-    def _next(self) -> str:
-        i = next(self._script)
-        return self.utterances[i] if i < len(self.utterances) else ""
 
     def _check(self, ws: WebSocket) -> dict[str, Any]:
         if self.reject_status is not None:
@@ -251,7 +236,7 @@ class _Session:
 
     async def _on_segment(self, ev: SegEvent) -> None:
         if ev.kind == "start":
-            self.text = self.fake._next()
+            self.text = self.fake.next_utterance()
             if self.cfg["speech_started"]:
                 await self.send({"type": "SpeechStarted", "timestamp": ev.start_ms})
             await self._turn(ev, final=False)

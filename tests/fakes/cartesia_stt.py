@@ -14,12 +14,11 @@ Fault knobs: ``reject_status`` (HTTP refusal), ``drop_after_seconds`` (close 101
 from __future__ import annotations
 
 import contextlib
-import itertools
 import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
 import orjson
 from starlette.applications import Starlette
@@ -27,6 +26,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
+from tests.fakes._scripted_stt import ScriptedSTTFake, STTFaults
 from tests.fakes._segmenter import SegEvent, Segmenter, decode
 
 MODELS = {"ink-whisper", "ink-2"}
@@ -52,31 +52,15 @@ class Connection:
         return [m for m in self.sent if m.get("type") == kind]
 
 
-class FakeCartesiaSTT:
+class FakeCartesiaSTT(ScriptedSTTFake[Connection]):
     def __init__(
         self,
         api_key: str = "sk_car_test",
         utterances: Iterable[str] = (),
-        *,
-        reject_status: int | None = None,
-        drop_after_seconds: float | None = None,
-        error_after_seconds: float | None = None,
-        progress_ms: int = 100,
+        **faults: Unpack[STTFaults],
     ) -> None:
-        self.api_key = api_key
-        self.utterances = list(utterances)
-        self.reject_status = reject_status
-        self.drop_after_seconds = drop_after_seconds
-        self.error_after_seconds = error_after_seconds
-        self.progress_ms = progress_ms
-        self.connections: list[Connection] = []
-        self.refusals: list[tuple[int, str]] = []
-        self._script = itertools.count()
+        super().__init__(api_key, utterances, **faults)
         self.app = Starlette(routes=[WebSocketRoute("/stt/websocket", self._session)])
-
-    def _next(self) -> str:
-        i = next(self._script)
-        return self.utterances[i] if i < len(self.utterances) else ""
 
     def _refusal(self, ws: WebSocket) -> tuple[int, str] | None:
         if self.reject_status is not None:
@@ -142,7 +126,7 @@ class FakeCartesiaSTT:
 
         async def on_segment(ev: SegEvent) -> None:
             if ev.kind == "start":
-                state["text"] = self._next()
+                state["text"] = self.next_utterance()
             await transcript(ev, final=ev.kind == "end")
 
         while True:

@@ -16,10 +16,9 @@ Fault knobs: ``reject_status``, ``drop_after_seconds`` (close 1011), ``error_aft
 from __future__ import annotations
 
 import contextlib
-import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
 import orjson
 from starlette.applications import Starlette
@@ -27,6 +26,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
+from tests.fakes._scripted_stt import ScriptedSTTFake, STTFaults
 from tests.fakes._segmenter import SegEvent, Segmenter, decode
 
 MODELS = {"stt-rt-v4", "stt-rt-v5", "stt-rt-v3", "stt-rt-preview"}
@@ -62,31 +62,15 @@ def _pieces(text: str) -> list[str]:
     return out
 
 
-class FakeSoniox:
+class FakeSoniox(ScriptedSTTFake[Connection]):
     def __init__(
         self,
         api_key: str = "soniox-test",
         utterances: Iterable[str] = (),
-        *,
-        reject_status: int | None = None,
-        drop_after_seconds: float | None = None,
-        error_after_seconds: float | None = None,
-        progress_ms: int = 100,
+        **faults: Unpack[STTFaults],
     ) -> None:
-        self.api_key = api_key
-        self.utterances = list(utterances)
-        self.reject_status = reject_status
-        self.drop_after_seconds = drop_after_seconds
-        self.error_after_seconds = error_after_seconds
-        self.progress_ms = progress_ms
-        self.connections: list[Connection] = []
-        self.refusals: list[tuple[int, str]] = []
-        self._script = itertools.count()
+        super().__init__(api_key, utterances, **faults)
         self.app = Starlette(routes=[WebSocketRoute("/transcribe-websocket", self._session)])
-
-    def _next(self) -> str:
-        i = next(self._script)
-        return self.utterances[i] if i < len(self.utterances) else ""
 
     @staticmethod
     def check_config(config: Any) -> str | None:
@@ -218,7 +202,7 @@ class _Session:
 
     async def _on_segment(self, ev: SegEvent) -> None:
         if ev.kind == "start":
-            self.text, self.final_upto = self.fake._next(), 0
+            self.text, self.final_upto = self.fake.next_utterance(), 0
         if ev.kind == "end":
             await self._final("<end>")
             return

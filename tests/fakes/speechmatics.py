@@ -16,11 +16,10 @@ Fault knobs: ``reject_status``, ``auth_error`` (accept the socket, answer StartR
 from __future__ import annotations
 
 import contextlib
-import itertools
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
 import orjson
 from starlette.applications import Starlette
@@ -28,6 +27,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
+from tests.fakes._scripted_stt import ScriptedSTTFake, STTFaults
 from tests.fakes._segmenter import SegEvent, Segmenter, decode
 
 ENCODINGS = {"pcm_s16le": ("pcm16", 2), "mulaw": ("mulaw", 1)}
@@ -78,33 +78,18 @@ def check_start(msg: Any) -> str | None:
     return None
 
 
-class FakeSpeechmatics:
+class FakeSpeechmatics(ScriptedSTTFake[Connection]):
     def __init__(
         self,
         api_key: str = "sm-test",
         utterances: Iterable[str] = (),
         *,
-        reject_status: int | None = None,
         auth_error: bool = False,
-        drop_after_seconds: float | None = None,
-        error_after_seconds: float | None = None,
-        progress_ms: int = 100,
+        **faults: Unpack[STTFaults],
     ) -> None:
-        self.api_key = api_key
-        self.utterances = list(utterances)
-        self.reject_status = reject_status
+        super().__init__(api_key, utterances, **faults)
         self.auth_error = auth_error
-        self.drop_after_seconds = drop_after_seconds
-        self.error_after_seconds = error_after_seconds
-        self.progress_ms = progress_ms
-        self.connections: list[Connection] = []
-        self.refusals: list[tuple[int, str]] = []
-        self._script = itertools.count()
         self.app = Starlette(routes=[WebSocketRoute("/v2", self._session)])
-
-    def _next(self) -> str:
-        i = next(self._script)
-        return self.utterances[i] if i < len(self.utterances) else ""
 
     async def _session(self, ws: WebSocket) -> None:
         status = self.reject_status
@@ -209,7 +194,7 @@ class _Session:
 
     async def _on_segment(self, ev: SegEvent) -> None:
         if ev.kind == "start":
-            self.text = self.fake._next()
+            self.text = self.fake.next_utterance()
         if ev.kind == "end":
             await self._final(ev, eou=self.eou)
         elif self.partials and self.text:

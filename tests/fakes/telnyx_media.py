@@ -22,8 +22,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import collections
-import contextlib
 import json
 import time
 import warnings
@@ -31,10 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
 
-from tests.fakes._patience import patient
-from tests.fakes._playback import PlaybackBuffer
+from tests.fakes._media_stream import FRAME_SECONDS, MediaStreamSide
 from tests.fakes.twilio_media import EchoedMark, Received, pcm16_16k_to_mulaw_8k, tone_pcm16_16k
 
 with warnings.catch_warnings():
@@ -42,8 +38,6 @@ with warnings.catch_warnings():
     import audioop
 
 __all__ = ["CODECS", "EchoedMark", "FakeTelnyxCall", "Received", "SentFrame", "tone_pcm16_16k"]
-
-FRAME_SECONDS = 0.020
 
 
 @dataclass(frozen=True)
@@ -76,16 +70,8 @@ class SentFrame:
     is_speech: bool
 
 
-@dataclass
-class _Utterance:
-    data: bytes
-    is_speech: bool
-    done: asyncio.Future[None]
-    pos: int = 0
-
-
 @dataclass(eq=False)
-class FakeTelnyxCall:
+class FakeTelnyxCall(MediaStreamSide):
     """One call as Telnyx sees it: Call Control state plus, once answered, its media stream."""
 
     call_control_id: str
@@ -111,18 +97,12 @@ class FakeTelnyxCall:
     speech_onsets: list[float] = field(default_factory=list)
     protocol_errors: list[str] = field(default_factory=list)
 
+    SEQ_KEY = "sequence_number"
+
     def __post_init__(self) -> None:
         self.answered = asyncio.Event()
-        self._ws: ClientConnection | None = None
         self._spec = CODECS[self.codec]
-        self._seq = 0
-        self._send_lock = asyncio.Lock()
-        self._changed = asyncio.Condition()
-        self._closed = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._pacer: asyncio.Task[None] | None = None
-        self._utterances: collections.deque[_Utterance] = collections.deque()
-        self._playback = PlaybackBuffer(self._echo_mark)
+        self._init_stream(self._echo_mark)
 
     # ---- lifecycle (driven by FakeTelnyx) -------------------------------------------------------------
 
@@ -147,74 +127,18 @@ class FakeTelnyxCall:
             "stream_id": stream_id,
         }
         await self._send(start)
-        self._tasks.append(asyncio.create_task(self._read(), name=f"fake-telnyx-read-{stream_id}"))
-        marks = asyncio.create_task(self._playback.pump_marks(), name=f"fake-telnyx-marks-{stream_id}")
-        self._tasks.append(marks)
-        self._pacer = asyncio.create_task(self._pace(), name=f"fake-telnyx-pacer-{stream_id}")
-        self._tasks.append(self._pacer)
+        self._start_stream_tasks("telnyx")
 
     @property
-    def connected(self) -> bool:
-        return self._ws is not None and not self._closed.is_set()
+    def call_label(self) -> str:
+        return self.call_control_id
 
-    async def _send(self, event: dict[str, Any]) -> bool:
-        ws = self._ws
-        if ws is None or self._closed.is_set():
-            return False
-        async with self._send_lock:
-            self._seq += 1
-            event["sequence_number"] = str(self._seq)
-            try:
-                await ws.send(json.dumps(event))
-            except ConnectionClosed:
-                return False
-        return True
+    def _stop_message(self) -> dict[str, Any]:
+        stop = {"user_id": "3E6F995F-85F7-4705-9741-53B116D28237", "call_control_id": self.call_control_id}
+        return {"event": "stop", "stop": stop, "stream_id": self.stream_id}
 
-    def _finish(self, ended_by: str) -> None:
-        if self.ended_by is None:
-            self.ended_by = ended_by
+    def _on_finish(self) -> None:
         self.state = "hangup"
-        if self._pacer is not None:
-            self._pacer.cancel()
-        for utt in self._utterances:
-            if not utt.done.done():
-                utt.done.set_result(None)
-        self._utterances.clear()
-        self._closed.set()
-
-    async def _end_stream(self, ended_by: str, *, send_stop: bool) -> None:
-        if self._ws is None or self._closed.is_set():
-            if self.ended_by is None:
-                self._finish(ended_by)
-            return
-        ws = self._ws
-        if self._pacer is not None:
-            self._pacer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pacer
-        if send_stop:
-            stop = {
-                "user_id": "3E6F995F-85F7-4705-9741-53B116D28237",
-                "call_control_id": self.call_control_id,
-            }
-            await self._send({"event": "stop", "stop": stop, "stream_id": self.stream_id})
-        self._finish(ended_by)
-        if send_stop:
-            with contextlib.suppress(Exception):
-                await ws.close(1000)
-        else:
-            ws.transport.abort()
-
-    async def aclose(self) -> None:
-        if self._ws is not None and not self._closed.is_set():
-            self._finish(self.ended_by or "teardown")
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._ws.close(1000), 2)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
 
     # ---- caller actions -------------------------------------------------------------------------------
 
@@ -230,13 +154,6 @@ class FakeTelnyxCall:
         n = int(self._spec.bytes_per_second * ms / 1000)
         await self._queue((self._spec.silence * (n // len(self._spec.silence) + 1))[:n], is_speech=False)
 
-    async def _queue(self, audio: bytes, *, is_speech: bool) -> None:
-        if not self.connected:
-            raise RuntimeError(f"call {self.call_control_id} has no live media stream")
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._utterances.append(_Utterance(audio, is_speech, done))
-        await done
-
     async def dtmf(self, digit: str) -> None:
         await self._send(
             {
@@ -247,82 +164,27 @@ class FakeTelnyxCall:
             }
         )
 
-    async def send_raw(self, text: str) -> None:
-        if self._ws is None:
-            raise RuntimeError("no media stream")
-        async with self._send_lock:
-            await self._ws.send(text)
-
-    async def hangup(self) -> None:
-        """The caller hangs up: ``stop``, then close 1000."""
-        await self._end_stream("caller-hangup", send_stop=True)
-
-    async def end_by_carrier(self, ended_by: str) -> None:
-        await self._end_stream(ended_by, send_stop=True)
-
     # ---- pacer ----------------------------------------------------------------------------------------
 
-    def _next_frame(self, now: float) -> tuple[bytes, bool, list[_Utterance]]:
-        size = self._spec.frame_bytes
-        frame = bytearray()
-        speech = False
-        finished: list[_Utterance] = []
-        while len(frame) < size and self._utterances:
-            utt = self._utterances[0]
-            if utt.pos == 0 and utt.is_speech:
-                self.speech_onsets.append(now)
-            speech = speech or utt.is_speech
-            take = utt.data[utt.pos : utt.pos + size - len(frame)]
-            frame += take
-            utt.pos += len(take)
-            if utt.pos >= len(utt.data):
-                finished.append(self._utterances.popleft())
-        if len(frame) < size:
-            frame += self._spec.silence[: size - len(frame)]
-        return bytes(frame), speech, finished
-
     async def _pace(self) -> None:
-        t0 = time.monotonic()
-        n = 0
-        while True:
-            delay = t0 + n * FRAME_SECONDS - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            now = time.monotonic()
-            audio, speech, finished = self._next_frame(now)
-            wire = audioop.byteswap(audio, 2) if self.codec == "L16" else audio
-            n += 1
-            media = {
-                "track": "inbound",
-                "chunk": str(n),
-                "timestamp": str((n - 1) * 20),
-                "payload": base64.b64encode(wire).decode("ascii"),
-            }
-            ok = await self._send({"event": "media", "media": media, "stream_id": self.stream_id})
-            if ok:
-                self.sent_frames.append(SentFrame(now, n, audio, wire, speech))
-            for utt in finished:
-                if not utt.done.done():
-                    utt.done.set_result(None)
-            if not ok:
-                return
+        await self._pace_frames(self._send_frame)
+
+    async def _send_frame(self, n: int, now: float) -> bool:
+        audio, speech, finished = self._take_frame(self._spec.frame_bytes, self._spec.silence, now)
+        wire = audioop.byteswap(audio, 2) if self.codec == "L16" else audio
+        media = {
+            "track": "inbound",
+            "chunk": str(n),
+            "timestamp": str((n - 1) * 20),
+            "payload": base64.b64encode(wire).decode("ascii"),
+        }
+        ok = await self._send({"event": "media", "media": media, "stream_id": self.stream_id})
+        if ok:
+            self.sent_frames.append(SentFrame(now, n, audio, wire, speech))
+        self._release(finished)
+        return ok
 
     # ---- what the server sends ------------------------------------------------------------------------
-
-    async def _read(self) -> None:
-        assert self._ws is not None
-        ws = self._ws
-        try:
-            async for message in ws:
-                await self._handle(message, time.monotonic())
-        except ConnectionClosed:
-            pass
-        finally:
-            if not self._closed.is_set():
-                self.close_code = ws.close_code
-                self._finish("server-closed")
-            async with self._changed:
-                self._changed.notify_all()
 
     async def _error(self, raw: str, now: float, reason: str, code: int = 100003) -> None:
         self.protocol_errors.append(reason)
@@ -418,42 +280,3 @@ class FakeTelnyxCall:
 
     def played_audio(self) -> bytes:
         return self._playback.played(time.monotonic())
-
-    async def wait_for_agent_audio(self, timeout: float = 5.0, *, after: float | None = None) -> float:
-        floor = float("-inf") if after is None else after
-
-        def found() -> float | None:
-            for r in self.received:
-                if r.kind == "media" and r.time > floor:
-                    return r.time
-            return None
-
-        async def wait() -> float:
-            async with self._changed:
-                while (t := found()) is None:
-                    if self._closed.is_set():
-                        raise TimeoutError(
-                            f"call {self.call_control_id} ended ({self.ended_by}) before agent audio"
-                        )
-                    await self._changed.wait()
-                return t
-
-        try:
-            return await asyncio.wait_for(wait(), patient(timeout))
-        except TimeoutError as exc:
-            if str(exc):
-                raise
-            raise TimeoutError(f"no agent audio on call {self.call_control_id} within {timeout} s") from None
-
-    async def wait_agent_quiet(
-        self, quiet_ms: float = 500.0, timeout: float = 10.0, *, after_mark: bool = True
-    ) -> None:
-        await self._playback.wait_quiet(quiet_ms, timeout, self.call_control_id, after_mark=after_mark)
-
-    async def wait_closed(self, timeout: float = 5.0) -> None:
-        try:
-            await asyncio.wait_for(self._closed.wait(), patient(timeout))
-        except TimeoutError:
-            raise TimeoutError(
-                f"call {self.call_control_id} media stream still open after {timeout} s"
-            ) from None

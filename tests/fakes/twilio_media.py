@@ -20,12 +20,8 @@ never construct one by hand.
 from __future__ import annotations
 
 import array
-import asyncio
 import base64
 import binascii
-import bisect
-import collections
-import contextlib
 import json
 import math
 import time
@@ -37,17 +33,14 @@ from typing import Any, Literal
 import numpy as np
 import soxr
 from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
 
-from tests.fakes._patience import patient
-from tests.fakes._playback import PlaybackBuffer
+from tests.fakes._media_stream import MediaStreamSide
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import audioop
 
 FRAME_BYTES = 160
-FRAME_SECONDS = 0.020
 PLAYBACK_BYTES_PER_SECOND = 8000
 MULAW_SILENCE = 0xFF
 
@@ -74,14 +67,6 @@ class EchoedMark:
     cleared: bool
 
 
-@dataclass
-class _Utterance:
-    data: bytes
-    is_speech: bool
-    done: asyncio.Future[None]
-    pos: int = 0
-
-
 def pcm16_16k_to_mulaw_8k(pcm: bytes) -> bytes:
     """Caller audio as Twilio carries it: band-limited to 4 kHz (soxr), then G.711 mu-law (stdlib
     ``audioop``) -- deliberately not getpatter's codecs. ``audioop.ratecv`` alone would alias the
@@ -105,7 +90,7 @@ def tone_pcm16_16k(ms: float, freq: float = 300.0, dbfs: float = -12.0) -> bytes
 
 
 @dataclass(eq=False)
-class FakeCall:
+class FakeCall(MediaStreamSide):
     """One call as Twilio sees it: the REST resource state plus, once connected, its media stream.
 
     Caller side: ``say``, ``say_tone``, ``silence``, ``dtmf``, ``hangup``, ``drop``, ``send_raw``.
@@ -146,16 +131,10 @@ class FakeCall:
     media_frames_sent: int = 0
     started_at: float | None = None
 
+    SEQ_KEY = "sequenceNumber"
+
     def __post_init__(self) -> None:
-        self._ws: ClientConnection | None = None
-        self._seq = 0
-        self._send_lock = asyncio.Lock()
-        self._changed = asyncio.Condition()
-        self._closed = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._pacer: asyncio.Task[None] | None = None
-        self._utterances: collections.deque[_Utterance] = collections.deque()
-        self._playback = PlaybackBuffer(self._echo_mark)
+        self._init_stream(self._echo_mark)
         self.on_end: Callable[[FakeCall], None] | None = None
 
     # ---- lifecycle (driven by FakeTwilio) -------------------------------------------------------------
@@ -181,86 +160,24 @@ class FakeCall:
         }
         await self._send(start)
         self.started_at = time.monotonic()
-        self._tasks.append(asyncio.create_task(self._read(), name=f"fake-twilio-read-{self.sid}"))
-        marks = asyncio.create_task(self._playback.pump_marks(), name=f"fake-twilio-marks-{self.sid}")
-        self._tasks.append(marks)
-        self._pacer = asyncio.create_task(self._pace(), name=f"fake-twilio-pacer-{self.sid}")
-        self._tasks.append(self._pacer)
+        self._start_stream_tasks("twilio")
 
     @property
-    def connected(self) -> bool:
-        """The media stream is up (started and not yet ended by anyone)."""
-        return self._ws is not None and not self._closed.is_set()
+    def call_label(self) -> str:
+        return self.sid
 
-    async def _send(self, event: dict[str, Any]) -> bool:
-        """Send one message, numbering it; False if the socket is gone."""
-        ws = self._ws
-        if ws is None or self._closed.is_set():
-            return False
-        async with self._send_lock:
-            self._seq += 1
-            event["sequenceNumber"] = str(self._seq)
-            try:
-                await ws.send(json.dumps(event))
-            except ConnectionClosed:
-                return False
-        return True
+    def _stop_message(self) -> dict[str, Any]:
+        return {
+            "event": "stop",
+            "stop": {"accountSid": self.account_sid, "callSid": self.sid},
+            "streamSid": self.stream_sid,
+        }
 
-    def _finish(self, ended_by: str) -> None:
-        if self.ended_by is None:
-            self.ended_by = ended_by
+    def _on_finish(self) -> None:
         if self.status in ("queued", "ringing", "in-progress"):
             self.status = "completed"
-        if self._pacer is not None:
-            self._pacer.cancel()
-        for utt in self._utterances:
-            if not utt.done.done():
-                utt.done.set_result(None)
-        self._utterances.clear()
-        self._closed.set()
         if self.on_end is not None:
             self.on_end(self)
-
-    async def _end_stream(self, ended_by: str, *, send_stop: bool) -> None:
-        if self._ws is None or self._closed.is_set():
-            if self.ended_by is None:
-                self._finish(ended_by)
-            return
-        ws = self._ws
-        if self._pacer is not None:
-            self._pacer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pacer
-        if send_stop:
-            await self._send(
-                {
-                    "event": "stop",
-                    "stop": {"accountSid": self.account_sid, "callSid": self.sid},
-                    "streamSid": self.stream_sid,
-                }
-            )
-        self._finish(ended_by)
-        if send_stop:
-            with contextlib.suppress(Exception):
-                await ws.close(1000)
-        else:
-            ws.transport.abort()
-
-    async def end_by_carrier(self, ended_by: str) -> None:
-        """Twilio ends the stream (REST hang-up or new TwiML): ``stop``, then close 1000."""
-        await self._end_stream(ended_by, send_stop=True)
-
-    async def aclose(self) -> None:
-        """Stop all background work and close the socket (test teardown; records nothing new)."""
-        if self._ws is not None and not self._closed.is_set():
-            self._finish(self.ended_by or "teardown")
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._ws.close(1000), 2)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
 
     # ---- caller actions -------------------------------------------------------------------------------
 
@@ -279,13 +196,6 @@ class FakeCall:
         """Queue ``ms`` of explicit mu-law silence (not recorded as speech) and wait until it is sent."""
         await self._queue(bytes([MULAW_SILENCE]) * int(8 * ms), is_speech=False)
 
-    async def _queue(self, mulaw: bytes, *, is_speech: bool) -> None:
-        if not self.connected:
-            raise RuntimeError(f"call {self.sid} has no live media stream")
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._utterances.append(_Utterance(mulaw, is_speech, done))
-        await done
-
     async def dtmf(self, digit: str) -> None:
         """Send a ``dtmf`` message (``dtmf.track`` is ``inbound_track``, as Twilio sends it)."""
         if not self.connected:
@@ -299,84 +209,31 @@ class FakeCall:
             }
         )
 
-    async def send_raw(self, text: str) -> None:
-        """Send ``text`` verbatim (no sequence number): for malformed-frame tests."""
-        if self._ws is None:
-            raise RuntimeError(f"call {self.sid} has no media stream")
-        async with self._send_lock:
-            await self._ws.send(text)
-
-    async def hangup(self) -> None:
-        """The caller hangs up: ``stop``, then close 1000. ``ended_by == "caller-hangup"``."""
-        await self._end_stream("caller-hangup", send_stop=True)
-
-    async def drop(self) -> None:
-        """The network drops: the TCP connection is aborted, no ``stop``, no close frame."""
-        await self._end_stream("caller-drop", send_stop=False)
-
     # ---- pacer ----------------------------------------------------------------------------------------
 
-    def _next_frame(self, now: float) -> tuple[bytes, list[_Utterance]]:
-        frame = bytearray()
-        finished: list[_Utterance] = []
-        while len(frame) < FRAME_BYTES and self._utterances:
-            utt = self._utterances[0]
-            if utt.pos == 0 and utt.is_speech:
-                self.speech_onsets.append(now)
-            take = utt.data[utt.pos : utt.pos + FRAME_BYTES - len(frame)]
-            frame += take
-            utt.pos += len(take)
-            if utt.pos >= len(utt.data):
-                finished.append(self._utterances.popleft())
-        if len(frame) < FRAME_BYTES:
-            frame += bytes([MULAW_SILENCE]) * (FRAME_BYTES - len(frame))
-        return bytes(frame), finished
-
     async def _pace(self) -> None:
-        t0 = time.monotonic()
-        n = 0
-        while True:
-            delay = t0 + n * FRAME_SECONDS - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            frame, finished = self._next_frame(time.monotonic())
-            n += 1
-            ok = await self._send(
-                {
-                    "event": "media",
-                    "media": {
-                        "track": "inbound",
-                        "chunk": str(n),
-                        "timestamp": str((n - 1) * 20),
-                        "payload": base64.b64encode(frame).decode("ascii"),
-                    },
-                    "streamSid": self.stream_sid,
-                }
-            )
-            if ok:
-                self.media_frames_sent = n
-            for utt in finished:
-                if not utt.done.done():
-                    utt.done.set_result(None)
-            if not ok:
-                return
+        await self._pace_frames(self._send_frame)
+
+    async def _send_frame(self, n: int, now: float) -> bool:
+        frame, _, finished = self._take_frame(FRAME_BYTES, bytes([MULAW_SILENCE]), now)
+        ok = await self._send(
+            {
+                "event": "media",
+                "media": {
+                    "track": "inbound",
+                    "chunk": str(n),
+                    "timestamp": str((n - 1) * 20),
+                    "payload": base64.b64encode(frame).decode("ascii"),
+                },
+                "streamSid": self.stream_sid,
+            }
+        )
+        if ok:
+            self.media_frames_sent = n
+        self._release(finished)
+        return ok
 
     # ---- what the server sends ------------------------------------------------------------------------
-
-    async def _read(self) -> None:
-        assert self._ws is not None
-        ws = self._ws
-        try:
-            async for message in ws:
-                await self._handle(message, time.monotonic())
-        except ConnectionClosed:
-            pass
-        finally:
-            if not self._closed.is_set():
-                self.close_code = ws.close_code
-                self._finish("server-closed")
-            async with self._changed:
-                self._changed.notify_all()
 
     def _error(self, raw: str, now: float, reason: str) -> None:
         self.protocol_errors.append(reason)
@@ -469,52 +326,3 @@ class FakeCall:
     def pending_marks(self) -> list[str]:
         """Marks waiting for their audio to play."""
         return self._playback.pending_marks
-
-    # ---- waits ----------------------------------------------------------------------------------------
-
-    async def wait_for_agent_audio(self, timeout: float = 5.0, *, after: float | None = None) -> float:
-        """Wait for a ``media`` message from the server received later than ``after`` (default: any).
-
-        Returns its receive time. Pass e.g. ``after=call.speech_onsets[-1]`` to wait for the reply to the
-        latest caller turn.
-        """
-        floor = -math.inf if after is None else after
-
-        def found() -> float | None:
-            start = bisect.bisect_right(self.received, floor, key=lambda r: r.time)
-            for i in range(start, len(self.received)):
-                if self.received[i].kind == "media":
-                    return self.received[i].time
-            return None
-
-        async def wait() -> float:
-            async with self._changed:
-                while (t := found()) is None:
-                    if self._closed.is_set():
-                        raise TimeoutError(f"call {self.sid} ended ({self.ended_by}) before agent audio")
-                    await self._changed.wait()
-                return t
-
-        try:
-            return await asyncio.wait_for(wait(), patient(timeout))
-        except TimeoutError as exc:
-            if str(exc):
-                raise
-            raise TimeoutError(f"no agent audio on call {self.sid} within {timeout} s") from None
-
-    async def wait_agent_quiet(
-        self, quiet_ms: float = 500.0, timeout: float = 10.0, *, after_mark: bool = True
-    ) -> None:
-        """Wait until the playback buffer is empty, the last segment closed by its mark, and no media has
-        arrived for ``quiet_ms``.
-
-        If no media ever arrived, quiet is counted from the call of this method.
-        """
-        await self._playback.wait_quiet(quiet_ms, timeout, self.sid, after_mark=after_mark)
-
-    async def wait_closed(self, timeout: float = 5.0) -> None:
-        """Wait until the stream ended: the server closed the socket, or the stream was stopped."""
-        try:
-            await asyncio.wait_for(self._closed.wait(), patient(timeout))
-        except TimeoutError:
-            raise TimeoutError(f"call {self.sid} media stream still open after {timeout} s") from None

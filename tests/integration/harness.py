@@ -29,6 +29,20 @@ PUBLIC_HOST = "agent.example.test"
 NUMBER = "+15550002222"
 
 
+@dataclass(frozen=True)
+class VendorKeys:
+    """Secrets a test chooses for the fakes (``None``: the fake's own default)."""
+
+    twilio_auth_token: str | None = None
+    deepgram: str | None = None
+    openai: str | None = None
+    elevenlabs: str | None = None
+
+
+def _chosen(**values: str | None) -> dict[str, str]:
+    return {name: value for name, value in values.items() if value is not None}
+
+
 @dataclass
 class Harness:
     phone: Patter
@@ -83,14 +97,18 @@ async def call_harness(
     providers: dict[str, Any] | None = None,
     observers: Sequence[Observer] = (),
     patter_kwargs: dict[str, Any] | None = None,
+    keys: VendorKeys = VendorKeys(),
 ) -> AsyncIterator[Harness]:
     """``providers`` may replace any of ``stt``/``llm``/``tts`` (and add ``vad``) with real objects, e.g.
     the offline ones; the fakes for the others still run. ``observers`` ride on every call's event bus
-    next to the server's own (e.g. ``lambda bus, ctx: bus.on(UsageRecorded, seen.append)``)."""
-    twilio = FakeTwilio(owned_numbers=(NUMBER,))
-    deepgram = FakeDeepgram(utterances=utterances)
-    llm = FakeOpenAIChat(replies=replies if callable(replies) else list(replies))
-    tts = FakeElevenLabs(ms_per_char=ms_per_char)
+    next to the server's own (e.g. ``lambda bus, ctx: bus.on(UsageRecorded, seen.append)``). ``keys``: the
+    vendors' secrets, when the test must know them (e.g. to look for leaks)."""
+    twilio = FakeTwilio(owned_numbers=(NUMBER,), **_chosen(auth_token=keys.twilio_auth_token))
+    deepgram = FakeDeepgram(utterances=utterances, **_chosen(api_key=keys.deepgram))
+    llm = FakeOpenAIChat(
+        replies=replies if callable(replies) else list(replies), **_chosen(api_key=keys.openai)
+    )
+    tts = FakeElevenLabs(ms_per_char=ms_per_char, **_chosen(api_key=keys.elevenlabs))
     async with (
         running(twilio.app) as twilio_srv,
         running(deepgram.app) as dg_srv,

@@ -30,10 +30,10 @@ from tests.fakes.server import Running, running
 from tests.fakes.soniox import FakeSoniox
 from tests.fakes.speechmatics import FakeSpeechmatics
 from tests.fakes.twilio_media import pcm16_16k_to_mulaw_8k, tone_pcm16_16k
+from tests.integration._matrix import dominant_hz
 from tests.integration.harness import call_harness
 from tests.integration.telnyx_harness import telnyx_harness
 from tests.integration.test_carrier_native import _one_turn
-from tests.integration.test_provider_matrix import _dominant_hz
 
 UTTERANCES = ["What are your opening hours?"]
 REPLIES = ["We are open nine to five."]
@@ -186,7 +186,7 @@ async def test_twilio_pinned_pcm16_is_honoured_and_converted(pair: tuple[str, st
     heard = call.agent_audio_mulaw()
     expected = sum(len(text) for text in _spoken(tts_fake)) * MS_PER_CHAR * 8
     assert abs(len(heard) - expected) <= 8 * 20 * 2, (len(heard), expected)
-    assert abs(_dominant_hz(heard) - TONE_HZ) < 15
+    assert abs(dominant_hz(heard) - TONE_HZ) < 15
 
 
 @pytest.mark.parametrize("codec", ["L16", "PCMU"])

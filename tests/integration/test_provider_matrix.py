@@ -1,4 +1,4 @@
-"""Issue 9: one whole pipeline call per STT, per TTS and per LLM (the others held at the default fakes).
+"""Issue 9: one whole pipeline call per STT and per TTS (the others held at the default fakes).
 
 Every call runs through the real server with the fake Twilio carrier; only the provider under test is
 swapped (``call_harness(providers=...)``) for its real client pointed at its strict fake on 127.0.0.1.
@@ -7,33 +7,21 @@ swapped (``call_harness(providers=...)``) for its real client pointed at its str
   (its handshake/config says so, and the byte count matches the call's audio time at that format).
 * TTS: one turn; the fake synthesized exactly the sentences, and the caller heard a 440 Hz tone of the
   fake's ``ms_per_char`` length (a format mix-up changes the length or the pitch, or garbles frames).
-* LLM: one turn with a ``@tool`` round trip; the exact transcript, and ``UsageRecorded`` carries the
-  token counts the fake reported for each of the two requests.
+
+The LLMs' matrix is ``test_provider_matrix_llm.py``; shared helpers are in ``_matrix.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import re
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pytest
 
 from getpatter.audio.format import MULAW_8K
-from getpatter.call.bus import EventBus
-from getpatter.call.context import CallContext
-from getpatter.call.events import UsageRecorded
-from getpatter.llm.anthropic import AnthropicLLM
-from getpatter.llm.cerebras import CerebrasLLM
-from getpatter.llm.fallback import FallbackLLM
-from getpatter.llm.google import GoogleLLM
-from getpatter.llm.groq import GroqLLM
-from getpatter.llm.openai import OpenAICompatibleLLM, OpenAILLM
 from getpatter.stt.assemblyai import AssemblyAISTT
 from getpatter.stt.cartesia import CartesiaSTT
 from getpatter.stt.deepgram import DeepgramSTT
@@ -41,15 +29,12 @@ from getpatter.stt.openai_transcribe import OpenAITranscribeSTT
 from getpatter.stt.soniox import SonioxSTT
 from getpatter.stt.speechmatics import SpeechmaticsSTT
 from getpatter.stt.whisper import WhisperSTT
-from getpatter.tools import tool
 from getpatter.tts.cartesia import CartesiaTTS
 from getpatter.tts.elevenlabs import ElevenLabsTTS
 from getpatter.tts.elevenlabs_ws import ElevenLabsWebSocketTTS
 from getpatter.tts.lmnt import LMNTTTS
 from getpatter.tts.openai import OpenAITTS
 from getpatter.tts.rime import RimeTTS
-from tests.fakes import anthropic as fake_anthropic
-from tests.fakes import gemini as fake_gemini
 from tests.fakes.assemblyai import FakeAssemblyAI
 from tests.fakes.cartesia_stt import FakeCartesiaSTT
 from tests.fakes.cartesia_tts import FakeCartesiaTTS
@@ -58,62 +43,17 @@ from tests.fakes.elevenlabs import FakeElevenLabs
 from tests.fakes.elevenlabs_ws import FakeElevenLabsWS
 from tests.fakes.lmnt import FakeLMNT
 from tests.fakes.openai_audio import TONE_HZ, FakeOpenAIAudio
-from tests.fakes.openai_chat import FakeOpenAIChat, Reply
 from tests.fakes.openai_transcribe import FakeOpenAITranscribe
 from tests.fakes.rime import FakeRime
 from tests.fakes.server import Running, running
 from tests.fakes.soniox import FakeSoniox
 from tests.fakes.speechmatics import FakeSpeechmatics
-from tests.fakes.twilio import FakeCall
-from tests.integration.harness import Harness, call_harness
-from tests.unit.test_llm_cerebras import CerebrasGate
-from tests.unit.test_llm_groq import GroqGate
+from tests.integration.harness import call_harness
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
-    import audioop
 
-GREETING = "Hello, thanks for calling."
-SETTLE_MS = 200  # agent quiet this long = its turn is over
-TONE_MS = 300  # caller "speech"
-MULAW_BYTES_PER_MS = 8  # Twilio: mu-law 8 kHz
-
-
-class Usage:
-    """An observer collecting every ``UsageRecorded`` of the call."""
-
-    def __init__(self) -> None:
-        self.events: list[UsageRecorded] = []
-
-    def __call__(self, bus: EventBus, ctx: CallContext) -> None:
-        bus.on(UsageRecorded, self.events.append)
-
-    def of(self, kind: str) -> list[UsageRecorded]:
-        return [e for e in self.events if e.kind == kind]
-
-
-async def _turn(call: FakeCall) -> None:
-    await call.say_tone(TONE_MS)
-    await call.wait_for_agent_audio(after=call.speech_onsets[-1], timeout=5)
-    await call.wait_agent_quiet(quiet_ms=SETTLE_MS, timeout=15)
-
-
-async def _run_call(h: Harness, turns: int) -> FakeCall:
-    call = await h.dial()
-    await call.wait_for_agent_audio(timeout=5)  # the greeting
-    await call.wait_agent_quiet(quiet_ms=SETTLE_MS, timeout=10)
-    for _ in range(turns):
-        await _turn(call)
-    await call.hangup()
-    await h.wait_ended()
-    return call
-
-
-def _dominant_hz(mulaw_8k: bytes) -> float:
-    pcm = np.frombuffer(audioop.ulaw2lin(mulaw_8k, 2), dtype="<i2").astype(np.float64)
-    spectrum = np.abs(np.fft.rfft(pcm * np.hanning(len(pcm))))
-    return float(np.fft.rfftfreq(len(pcm), 1 / 8000)[int(np.argmax(spectrum))])
-
+from tests.integration._matrix import GREETING, MULAW_BYTES_PER_MS, TONE_MS, Usage, dominant_hz, run_call
 
 # ------------------------------------------------------------------------------------------------ STT
 
@@ -260,7 +200,7 @@ async def test_stt_two_turn_call(name: str) -> None:
         async with call_harness(
             replies=list(STT_REPLIES), ms_per_char=5, providers={"stt": stt}, observers=[usage]
         ) as h:
-            call = await _run_call(h, turns=2)
+            call = await run_call(h, turns=2)
 
     heard = [case.heard(u) for u in UTTERANCES]
     assert call.protocol_errors == []
@@ -391,7 +331,7 @@ async def test_tts_call(name: str) -> None:
             providers={"tts": tts},
             observers=[usage],
         ) as h:
-            call = await _run_call(h, turns=1)
+            call = await run_call(h, turns=1)
 
     assert call.protocol_errors == []
     assert (tts.audio_format.encoding, tts.audio_format.sample_rate) == case.output
@@ -407,149 +347,6 @@ async def test_tts_call(name: str) -> None:
     expected = sum(len(s) for s in SENTENCES) * TTS_MS_PER_CHAR * MULAW_BYTES_PER_MS
     assert abs(len(heard) - expected) <= MULAW_BYTES_PER_MS * len(SENTENCES), (len(heard), expected)
     # ... and it is still the fake's 440 Hz tone (a wrong rate shifts the pitch, a wrong codec is noise).
-    assert abs(_dominant_hz(heard) - TONE_HZ) < 15
+    assert abs(dominant_hz(heard) - TONE_HZ) < 15
     (tts_usage,) = usage.of("tts")
     assert tts_usage.characters == sum(len(s) for s in SENTENCES)
-
-
-# ------------------------------------------------------------------------------------------------ LLM
-
-LLM_UTTERANCE = "Are you open on Monday?"
-LLM_ANSWER = "Yes, from nine to five on Monday."
-TOOL_ARGS = {"day": "Monday"}
-#: (input, output) tokens the fake reports for the tool-call request, then for the answer.
-LLM_USAGE = [(41, 9), (63, 11)]
-
-
-@dataclass(frozen=True)
-class LlmCase:
-    #: Yields (llm, the fake of the answering vendor); servers live for the call.
-    serve: Callable[[], contextlib.AbstractAsyncContextManager[tuple[Any, Any]]]
-    #: ``provider_id`` the usage must be recorded under.
-    provider: str
-
-
-def _openai_replies() -> list[Reply]:
-    return [
-        Reply(tool_calls=[("opening_hours", json.dumps(TOOL_ARGS))], usage=LLM_USAGE[0]),
-        Reply(text=LLM_ANSWER, usage=LLM_USAGE[1]),
-    ]
-
-
-def _anthropic_replies() -> list[fake_anthropic.Reply]:
-    return [
-        fake_anthropic.Reply(tool_calls=[("opening_hours", json.dumps(TOOL_ARGS))], usage=LLM_USAGE[0]),
-        fake_anthropic.Reply(text=LLM_ANSWER, usage=LLM_USAGE[1]),
-    ]
-
-
-def _gemini_replies() -> list[fake_gemini.Reply]:
-    return [
-        fake_gemini.Reply(tool_calls=[("opening_hours", dict(TOOL_ARGS))], usage=LLM_USAGE[0]),
-        fake_gemini.Reply(text=LLM_ANSWER, usage=LLM_USAGE[1]),
-    ]
-
-
-@contextlib.asynccontextmanager
-async def _openai() -> AsyncIterator[tuple[Any, Any]]:
-    fake = FakeOpenAIChat(api_key="sk-matrix", replies=_openai_replies())
-    async with running(fake.app) as srv:
-        yield OpenAILLM(api_key=fake.api_key, base_url=srv.http_url + "/v1"), fake
-
-
-@contextlib.asynccontextmanager
-async def _compatible() -> AsyncIterator[tuple[Any, Any]]:
-    fake = FakeOpenAIChat(api_key="local-key", replies=_openai_replies())
-    async with running(fake.app) as srv:
-        yield OpenAICompatibleLLM(srv.http_url + "/v1", api_key=fake.api_key, model="llama3.1"), fake
-
-
-@contextlib.asynccontextmanager
-async def _groq() -> AsyncIterator[tuple[Any, Any]]:
-    fake = FakeOpenAIChat(api_key="gsk_matrix", replies=_openai_replies())
-    async with running(GroqGate(fake)) as srv:
-        yield GroqLLM(api_key=fake.api_key, base_url=srv.http_url + "/openai/v1"), fake
-
-
-@contextlib.asynccontextmanager
-async def _cerebras() -> AsyncIterator[tuple[Any, Any]]:
-    fake = FakeOpenAIChat(api_key="csk-matrix", replies=_openai_replies())
-    async with running(CerebrasGate(fake)) as srv:
-        yield CerebrasLLM(api_key=fake.api_key, base_url=srv.http_url + "/v1"), fake
-
-
-@contextlib.asynccontextmanager
-async def _anthropic() -> AsyncIterator[tuple[Any, Any]]:
-    fake = fake_anthropic.FakeAnthropic(replies=_anthropic_replies())
-    async with running(fake.app) as srv:
-        yield AnthropicLLM(api_key=fake.api_key, base_url=srv.http_url), fake
-
-
-@contextlib.asynccontextmanager
-async def _google() -> AsyncIterator[tuple[Any, Any]]:
-    fake = fake_gemini.FakeGemini(replies=_gemini_replies())
-    async with running(fake.app) as srv:
-        yield GoogleLLM(api_key=fake.api_key, base_url=srv.http_url + "/v1beta"), fake
-
-
-@contextlib.asynccontextmanager
-async def _fallback() -> AsyncIterator[tuple[Any, Any]]:
-    down = FakeOpenAIChat(api_key="sk-down", replies=lambda body: Reply(status=500))
-    async with running(down.app) as down_srv, _anthropic() as (anthropic, fake):
-        primary = OpenAILLM(api_key=down.api_key, base_url=down_srv.http_url + "/v1")
-        yield FallbackLLM([primary, anthropic]), fake
-    assert down.requests, "the failing primary was never tried"
-
-
-LLM_CASES: dict[str, LlmCase] = {
-    "openai": LlmCase(_openai, "openai"),
-    "openai_compatible": LlmCase(_compatible, "openai_compatible"),
-    "anthropic": LlmCase(_anthropic, "anthropic"),
-    "groq": LlmCase(_groq, "groq"),
-    "cerebras": LlmCase(_cerebras, "cerebras"),
-    "google": LlmCase(_google, "google"),
-    "fallback": LlmCase(_fallback, "anthropic"),
-}
-
-
-@pytest.mark.parametrize("name", list(LLM_CASES))
-async def test_llm_call_with_tool_round_trip(name: str) -> None:
-    case = LLM_CASES[name]
-    calls: list[str] = []
-
-    @tool
-    def opening_hours(day: str) -> dict[str, str]:
-        """Opening hours for one day of the week.
-
-        Args:
-            day: The day, e.g. Monday.
-        """
-        calls.append(day)
-        return {"day": day, "hours": "9-17"}
-
-    usage = Usage()
-    async with case.serve() as (llm, fake):
-        async with call_harness(
-            utterances=[LLM_UTTERANCE],
-            ms_per_char=5,
-            providers={"llm": llm},
-            agent_kwargs={"tools": [opening_hours]},
-            observers=[usage],
-        ) as h:
-            call = await _run_call(h, turns=1)
-        await llm.close()
-
-    assert call.protocol_errors == []
-    assert calls == ["Monday"]
-    assert len(fake.requests) == 2  # the tool call, then the answer with the tool result
-    assert "9-17" not in json.dumps(fake.requests[0]) and "9-17" in json.dumps(fake.requests[1])
-    assert h.llm.requests == []  # the default LLM fake was not used
-    assert h.ended[0]["transcript"] == [
-        {"role": "assistant", "text": GREETING},
-        {"role": "user", "text": LLM_UTTERANCE},
-        {"role": "assistant", "text": LLM_ANSWER},
-    ]
-    recorded = usage.of("llm")
-    assert [(u.provider, u.input_tokens, u.output_tokens) for u in recorded] == [
-        (case.provider, *tokens) for tokens in LLM_USAGE
-    ]

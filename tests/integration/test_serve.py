@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
-from getpatter import Patter
+from getpatter import Agent, Patter
 from getpatter.carriers.twilio.config import Twilio
 from getpatter.errors import PatterConfigError
 from getpatter.stt.deepgram import DeepgramSTT
@@ -23,9 +26,19 @@ HOST = "agent.example.test"
 NUMBER = "+15550002222"
 
 
-async def test_serve_configures_number_answers_and_disconnect_ends_live_calls() -> None:
+@dataclass
+class _Served:
+    twilio: FakeTwilio
+    phone: Patter
+    agent: Agent
+    serving: asyncio.Task[None]
+    port: int
+
+
+@contextlib.asynccontextmanager
+async def _serving_twilio(first_message: str = "", **serve_options: Any) -> AsyncIterator[_Served]:
+    """``phone.serve()`` on port 0 over fake Twilio, Deepgram and ElevenLabs; yields once it listens."""
     twilio, deepgram, tts = FakeTwilio(owned_numbers=(NUMBER,)), FakeDeepgram(), FakeElevenLabs()
-    ended: list[dict[str, Any]] = []
     async with running(twilio.app) as tw, running(deepgram.app) as dg, running(tts.app) as el:
         phone = Patter(
             carrier=Twilio(twilio.account_sid, twilio.auth_token, base_url=tw.http_url),
@@ -36,15 +49,19 @@ async def test_serve_configures_number_answers_and_disconnect_ends_live_calls() 
             "unused",
             stt=DeepgramSTT(api_key=deepgram.api_key, base_url=dg.ws_url),
             tts=ElevenLabsTTS(api_key=tts.api_key, base_url=el.http_url),
-            first_message="Hello there.",
+            first_message=first_message,
         )
-        serving = asyncio.create_task(
-            phone.serve(agent, port=0, on_message=lambda e: "ok", on_call_end=ended.append)
-        )
-        while phone._runner is None:  # serve() creates the runner right away
-            await asyncio.sleep(0.01)
-        port = await asyncio.wait_for(phone.ready, 5)
-        base = f"http://127.0.0.1:{port}"
+        serving = asyncio.create_task(phone.serve(agent, port=0, on_message=lambda e: "ok", **serve_options))
+        port = await asyncio.wait_for(phone.ready, 10)
+        yield _Served(twilio, phone, agent, serving, port)
+    await twilio.aclose()
+
+
+async def test_serve_configures_number_answers_and_disconnect_ends_live_calls() -> None:
+    ended: list[dict[str, Any]] = []
+    async with _serving_twilio("Hello there.", on_call_end=ended.append) as s:
+        twilio, phone = s.twilio, s.phone
+        base = f"http://127.0.0.1:{s.port}"
         async with httpx.AsyncClient() as client:
             assert (await client.get(base + "/health")).json()["status"] == "ok"
 
@@ -60,45 +77,25 @@ async def test_serve_configures_number_answers_and_disconnect_ends_live_calls() 
         await call.wait_for_agent_audio(timeout=5)
         await call.wait_agent_quiet(quiet_ms=200, timeout=5)
         await phone.disconnect()
-        await asyncio.wait_for(serving, 10)
+        await asyncio.wait_for(s.serving, 10)
         await call.wait_closed(timeout=5)
 
     assert call.close_code == 1001
     assert len(ended) == 1 and ended[0]["call_id"] == call.sid
     assert ended[0]["transcript"] == [{"role": "assistant", "text": "Hello there."}]
     assert ended[0]["reason"] == "server_shutdown"
-    await twilio.aclose()
 
 
 async def test_disconnect_mid_utterance_ends_the_call_promptly() -> None:
-    twilio, deepgram, tts = FakeTwilio(owned_numbers=(NUMBER,)), FakeDeepgram(), FakeElevenLabs()
     ended: list[dict[str, Any]] = []
     long_greeting = "Hello there, this is a long greeting so that the server stops while it is still playing."
-    async with running(twilio.app) as tw, running(deepgram.app) as dg, running(tts.app) as el:
-        phone = Patter(
-            carrier=Twilio(twilio.account_sid, twilio.auth_token, base_url=tw.http_url),
-            phone_number=NUMBER,
-            webhook_url=HOST,
-        )
-        agent = phone.agent(
-            "unused",
-            stt=DeepgramSTT(api_key=deepgram.api_key, base_url=dg.ws_url),
-            tts=ElevenLabsTTS(api_key=tts.api_key, base_url=el.http_url),
-            first_message=long_greeting,
-        )
-        serving = asyncio.create_task(
-            phone.serve(agent, port=0, on_message=lambda e: "ok", on_call_end=ended.append)
-        )
-        while phone._runner is None:
-            await asyncio.sleep(0.01)
-        port = await asyncio.wait_for(phone.ready, 5)
-        call = await twilio.start_inbound_call(f"http://127.0.0.1:{port}", HOST)
+    async with _serving_twilio(long_greeting, on_call_end=ended.append) as s:
+        call = await s.twilio.start_inbound_call(f"http://127.0.0.1:{s.port}", HOST)
         await call.wait_for_agent_audio(timeout=5)
         await asyncio.sleep(0.3)  # mid-greeting
-        await asyncio.wait_for(phone.disconnect(), 5)  # bounded: a hang here is the bug
-        await asyncio.wait_for(serving, 5)
+        await asyncio.wait_for(s.phone.disconnect(), 5)  # bounded: a hang here is the bug
+        await asyncio.wait_for(s.serving, 5)
         await call.wait_closed(timeout=5)
-    await twilio.aclose()
 
     assert call.close_code == 1001
     assert len(ended) == 1 and ended[0]["reason"] == "server_shutdown"
@@ -109,31 +106,18 @@ async def test_disconnect_mid_utterance_ends_the_call_promptly() -> None:
 async def test_the_ready_pattern_from_the_docs_serves_and_places_a_call() -> None:
     """``asyncio.create_task(phone.serve(agent)); await phone.ready; await phone.call(...)``, read before the
     serve task has run a single step."""
-    twilio, deepgram, tts = FakeTwilio(owned_numbers=(NUMBER,)), FakeDeepgram(), FakeElevenLabs()
-    async with running(twilio.app) as tw, running(deepgram.app) as dg, running(tts.app) as el:
-        phone = Patter(
-            carrier=Twilio(twilio.account_sid, twilio.auth_token, base_url=tw.http_url),
-            phone_number=NUMBER,
-            webhook_url=HOST,
-        )
-        agent = phone.agent(
-            "unused",
-            stt=DeepgramSTT(api_key=deepgram.api_key, base_url=dg.ws_url),
-            tts=ElevenLabsTTS(api_key=tts.api_key, base_url=el.http_url),
-        )
-        serving = asyncio.create_task(phone.serve(agent, port=0, on_message=lambda e: "ok"))
-        port = await asyncio.wait_for(phone.ready, 10)
-        assert isinstance(port, int) and port > 0
+    async with _serving_twilio() as s:
+        phone = s.phone
+        assert isinstance(s.port, int) and s.port > 0
         call_id = await phone.call("+15550003333")
-        assert twilio.calls[call_id].direction == "outbound-api"
+        assert s.twilio.calls[call_id].direction == "outbound-api"
         await phone.disconnect()
-        await asyncio.wait_for(serving, 10)
+        await asyncio.wait_for(s.serving, 10)
         # A second serve() gets a fresh ready.
-        serving = asyncio.create_task(phone.serve(agent, port=0, on_message=lambda e: "ok"))
+        serving = asyncio.create_task(phone.serve(s.agent, port=0, on_message=lambda e: "ok"))
         assert await asyncio.wait_for(phone.ready, 10) > 0
         await phone.disconnect()
         await asyncio.wait_for(serving, 10)
-    await twilio.aclose()
 
 
 async def test_ready_reports_why_serve_failed_before_listening() -> None:

@@ -10,22 +10,15 @@ import contextlib
 import json
 import os
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from getpatter import Patter
-from getpatter.carriers.twilio.config import Twilio
-from getpatter.llm.openai import OpenAILLM
-from getpatter.stt.deepgram import DeepgramSTT
-from getpatter.tts.elevenlabs import ElevenLabsTTS
-from tests.fakes.deepgram import FakeDeepgram
-from tests.fakes.elevenlabs import FakeElevenLabs
-from tests.fakes.openai_chat import FakeOpenAIChat, Reply
+from tests.fakes.openai_chat import Reply
 from tests.fakes.server import Running, running
-from tests.fakes.twilio import FakeTwilio, new_sid
-from tests.integration.harness import NUMBER, PUBLIC_HOST, Harness
+from tests.fakes.twilio import new_sid
+from tests.integration.harness import NUMBER, PUBLIC_HOST, Harness, VendorKeys, call_harness
 
 __all__ = [
     "NUMBER",
@@ -228,8 +221,7 @@ class ThreadedApps:
 # -- a whole-call harness whose vendor keys the test chooses --------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def harness_with_keys(
+def harness_with_keys(
     *,
     twilio_auth_token: str,
     deepgram_key: str,
@@ -241,58 +233,18 @@ async def harness_with_keys(
     ms_per_char: float = 5.0,
     agent_kwargs: dict[str, Any] | None = None,
     dashboard: bool = False,
-) -> AsyncIterator[Harness]:
-    """Like ``tests.integration.harness.call_harness``, with the four secrets set by the test (and the
-    dashboard/API routes mounted when ``dashboard``)."""
-    twilio = FakeTwilio(auth_token=twilio_auth_token, owned_numbers=(NUMBER,))
-    deepgram = FakeDeepgram(api_key=deepgram_key, utterances=utterances)
-    llm = FakeOpenAIChat(api_key=openai_key, replies=list(replies))
-    tts = FakeElevenLabs(api_key=elevenlabs_key, ms_per_char=ms_per_char)
-    async with (
-        running(twilio.app) as twilio_srv,
-        running(deepgram.app) as dg_srv,
-        running(llm.app) as llm_srv,
-        running(tts.app) as tts_srv,
-    ):
-        phone = Patter(
-            carrier=Twilio(twilio.account_sid, twilio.auth_token, base_url=twilio_srv.http_url),
-            phone_number=NUMBER,
-            webhook_url=PUBLIC_HOST,
-        )
-        agent = phone.agent(
-            "You are a helpful receptionist.",
-            first_message=first_message,
-            stt=DeepgramSTT(api_key=deepgram.api_key, base_url=dg_srv.ws_url),
-            llm=OpenAILLM(api_key=llm.api_key, base_url=llm_srv.http_url + "/v1"),
-            tts=ElevenLabsTTS(api_key=tts.api_key, base_url=tts_srv.http_url),
-            **(agent_kwargs or {}),
-        )
-        ref: list[Harness] = []
-
-        async def on_call_end(data: dict[str, Any]) -> None:
-            ref[0].ended.append(data)
-            ref[0].ended_event.set()
-
-        async def on_transcript(data: dict[str, Any]) -> None:
-            ref[0].transcripts.append(data)
-
-        app = phone.asgi_app(
-            agent,
-            on_call_end=on_call_end,
-            on_transcript=on_transcript,
-            dashboard=dashboard,
-            allow_insecure_dashboard=True,  # the test reads every dashboard route without a token
-        )
-        async with running(app) as server:
-            h = Harness(phone, twilio, deepgram, llm, tts, server)
-            ref.append(h)
-            try:
-                yield h
-            finally:
-                for call in list(twilio.calls.values()):
-                    with contextlib.suppress(Exception):
-                        await call.aclose()
-                await twilio.aclose()
+) -> contextlib.AbstractAsyncContextManager[Harness]:
+    """``tests.integration.harness.call_harness`` with the four secrets set by the test (and the
+    dashboard/API routes mounted, without a token, when ``dashboard``)."""
+    return call_harness(
+        keys=VendorKeys(twilio_auth_token, deepgram_key, openai_key, elevenlabs_key),
+        utterances=utterances,
+        replies=replies,
+        first_message=first_message,
+        ms_per_char=ms_per_char,
+        agent_kwargs=agent_kwargs,
+        serve_kwargs={"dashboard": dashboard, "allow_insecure_dashboard": True},
+    )
 
 
 @contextlib.contextmanager

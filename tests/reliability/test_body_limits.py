@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from getpatter import Patter
+from getpatter._body_limit import BodyLimitMiddleware
 from getpatter.carriers.twilio.config import Twilio
 from getpatter.dashboard.standalone import create_dashboard_app
-from getpatter.server.body_limit import BodyLimitMiddleware
 from getpatter.stt.deepgram import DeepgramSTT
 from getpatter.tts.elevenlabs import ElevenLabsTTS
 from tests.fakes.server import Running, running

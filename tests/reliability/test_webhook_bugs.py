@@ -1,6 +1,6 @@
 """Webhook and signature inputs that currently break the product (each an xfail with the bug's cause).
 
-Kept apart from ``test_hostile_input.py`` on purpose: pytest re-parses a failing test's module to show
+Kept apart from ``test_hostile_webhooks.py`` on purpose: pytest re-parses a failing test's module to show
 its source, and CPython 3.11.7 can raise ``SystemError: AST constructor recursion depth mismatch`` while
 parsing that larger, deeply nested module at a deep stack, turning an expected xfail into INTERNALERROR.
 """
@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import httpx
 
 from getpatter.carriers.twilio.signature import verify_signature
-from tests.reliability.test_hostile_input import (  # noqa: F401  (module fixtures, used by name)
+from tests.reliability.test_hostile_webhooks import (  # noqa: F401  (module fixtures, used by name)
     PUBLIC_HOST,
     FakeTelnyx,
     FakeTwilio,

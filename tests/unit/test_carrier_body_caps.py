@@ -8,11 +8,11 @@ import pytest
 from fastapi.routing import APIRoute
 
 from getpatter import Patter
+from getpatter._body_limit import DEFAULT_MAX_BODY_BYTES
 from getpatter.carriers.base import CarrierConfig
 from getpatter.carriers.telnyx.config import Telnyx
 from getpatter.carriers.twilio.config import Twilio
 from getpatter.server.app import create_app
-from getpatter.server.body_limit import DEFAULT_MAX_BODY_BYTES
 from getpatter.server.build import build_state
 from getpatter.stt.deepgram import DeepgramSTT
 from getpatter.tts.elevenlabs import ElevenLabsTTS

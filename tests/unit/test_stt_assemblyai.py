@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,16 +15,9 @@ from getpatter.stt.assemblyai import AssemblyAISTT
 from getpatter.stt.base import SpeechStarted, STTEvent, Transcript
 from tests.fakes._segmenter import encode, silence, tone
 from tests.fakes.assemblyai import FakeAssemblyAI
-from tests.fakes.server import running
-from tests.unit._stt_stream import drain, feed, finals
+from tests.unit._stt_stream import drain, feed, finals, serve
 
 KEY = "aai-test-key"
-
-
-@contextlib.asynccontextmanager
-async def serve(fake: FakeAssemblyAI) -> AsyncIterator[str]:
-    async with running(fake.app) as srv:
-        yield srv.http_url
 
 
 async def consume(stream: Any) -> list[STTEvent]:

@@ -20,8 +20,7 @@ from getpatter.stt import deepgram
 from getpatter.stt.base import SpeechStarted, STTEvent, Transcript
 from getpatter.stt.deepgram import DeepgramSTT, DeepgramSTTStream
 from tests.fakes.deepgram import FakeDeepgram, ulaw_encode
-from tests.fakes.server import running
-from tests.unit._stt_stream import finals
+from tests.unit._stt_stream import finals, serve
 
 KEY = "dg-test"
 
@@ -66,12 +65,6 @@ async def until(predicate: Any, timeout: float = 3.0) -> None:
             if predicate():
                 return
             await asyncio.sleep(0.01)
-
-
-@contextlib.asynccontextmanager
-async def serve(fake: FakeDeepgram) -> AsyncIterator[str]:
-    async with running(fake.app) as srv:
-        yield srv.http_url
 
 
 # -- configuration -------------------------------------------------------------------------------------

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import wave
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -18,16 +16,9 @@ from getpatter.stt.base import Transcript
 from getpatter.stt.openai_transcribe import OpenAITranscribeSTT
 from tests.fakes._segmenter import silence, tone, wav_pcm16
 from tests.fakes.openai_transcribe import FakeOpenAITranscribe
-from tests.fakes.server import running
-from tests.unit._stt_stream import drain
+from tests.unit._stt_stream import drain, serve
 
 KEY = "sk-transcribe-test"
-
-
-@contextlib.asynccontextmanager
-async def serve(fake: FakeOpenAITranscribe) -> AsyncIterator[str]:
-    async with running(fake.app) as srv:
-        yield srv.http_url + "/v1"
 
 
 async def say(stream: Any, audio: bytes) -> None:
@@ -62,7 +53,7 @@ def test_refuses_what_gpt4o_models_do_not_take(kwargs: dict[str, Any], name: str
 
 async def test_fields_are_sent_exactly_and_language_omitted_when_none() -> None:
     fake = FakeOpenAITranscribe(KEY, ["reschedule my delivery"])
-    async with serve(fake) as url:
+    async with serve(fake, "/v1") as url:
         stream = await OpenAITranscribeSTT(KEY, base_url=url, prompt="Acme Corp deliveries").open()
         await say(stream, tone(500) + silence(100))
         assert await drain(stream) == [Transcript("reschedule my delivery", True, True)]
@@ -80,7 +71,7 @@ async def test_fields_are_sent_exactly_and_language_omitted_when_none() -> None:
 
 async def test_mini_model_text_format_and_language() -> None:
     fake = FakeOpenAITranscribe(KEY, ["hola"])
-    async with serve(fake) as url:
+    async with serve(fake, "/v1") as url:
         stt = OpenAITranscribeSTT(
             KEY, language="es", model="gpt-4o-mini-transcribe", response_format="text", base_url=url
         )
@@ -96,7 +87,7 @@ async def test_mini_model_text_format_and_language() -> None:
 
 async def test_bad_request_is_a_provider_error_naming_the_vendor_text() -> None:
     fake = FakeOpenAITranscribe(KEY, ["x"])
-    async with serve(fake) as url:
+    async with serve(fake, "/v1") as url:
         stream = await OpenAITranscribeSTT(
             KEY, model="gpt-5-transcribe", base_url=url, allow_unlisted_model=True
         ).open()
@@ -113,7 +104,7 @@ async def test_fake_refuses_what_openai_refuses() -> None:
     wav = _wav(tone(100))
     good = {"model": "gpt-4o-transcribe"}
     file = {"file": ("a.wav", wav, "audio/wav")}
-    async with serve(fake) as url, httpx.AsyncClient() as client:
+    async with serve(fake, "/v1") as url, httpx.AsyncClient() as client:
         endpoint = url + "/audio/transcriptions"
         auth = {"Authorization": f"Bearer {KEY}"}
         cases: list[tuple[dict[str, str], dict[str, str], Any, int]] = [

@@ -4,38 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
 from getpatter.audio.format import PCM16_16K
 from getpatter.errors import AuthenticationError, PatterConfigError, PatterConnectionError, RateLimitError
 from getpatter.stt import soniox
-from getpatter.stt.base import STTEvent, Transcript
+from getpatter.stt.base import Transcript
 from getpatter.stt.soniox import SonioxSTT
 from tests.fakes._segmenter import encode, silence, tone
-from tests.fakes.server import running
 from tests.fakes.soniox import FakeSoniox
-from tests.unit._stt_stream import drain, feed, finals
+from tests.unit._stt_stream import drain, feed, finals, serve, until_final
 
 KEY = "soniox-test-key"
-
-
-@contextlib.asynccontextmanager
-async def serve(fake: FakeSoniox) -> AsyncIterator[str]:
-    async with running(fake.app) as srv:
-        yield srv.http_url
-
-
-async def consume(stream: Any) -> list[STTEvent]:
-    events: list[STTEvent] = []
-    async with asyncio.timeout(5):
-        async for ev in stream:
-            events.append(ev)
-            if isinstance(ev, Transcript) and ev.is_final:
-                break
-    return events
 
 
 def test_config_defaults_and_alias(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -107,7 +88,7 @@ async def test_finalize_gets_fin_and_mulaw_passes_through() -> None:
         stream = await SonioxSTT(KEY, base_url=url, audio_format="mulaw", sample_rate=8000).open()
         await feed(stream, audio, step=160)
         await stream.finalize()
-        assert finals(await consume(stream)) == [Transcript("transfer me please", True, True, 0.75)]
+        assert finals(await until_final(stream)) == [Transcript("transfer me please", True, True, 0.75)]
         await drain(stream)
     conn = fake.connections[0]
     assert conn.config is not None and conn.config["audio_format"] == "mulaw"
@@ -134,7 +115,7 @@ async def test_auth_rate_limit_and_bad_config() -> None:
         assert "401" in str(info.value) and "wrong-secret" not in str(info.value)
         stream = await SonioxSTT(KEY, base_url=url, model="stt-rt-v9").open()
         with pytest.raises(PatterConnectionError, match="Invalid model"):
-            await consume(stream)
+            await until_final(stream)
         await stream.close()
         fake.reject_status = 429
         with pytest.raises(RateLimitError):
@@ -147,7 +128,7 @@ async def test_drop_and_vendor_error() -> None:
         stream = await SonioxSTT(KEY, base_url=url).open()
         await feed(stream, tone(300))
         with pytest.raises(PatterConnectionError, match="unexpectedly"):
-            await consume(stream)
+            await until_final(stream)
         with pytest.raises(PatterConnectionError):
             await stream.send(silence(100))
         await stream.close()
@@ -156,5 +137,5 @@ async def test_drop_and_vendor_error() -> None:
         with contextlib.suppress(PatterConnectionError):
             await feed(stream, silence(300))
         with pytest.raises(PatterConnectionError, match=r"503.*Cannot continue"):
-            await consume(stream)
+            await until_final(stream)
         await stream.close()

@@ -2,40 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
 from getpatter.audio.format import MULAW_8K, PCM16_16K
 from getpatter.errors import AuthenticationError, PatterConfigError, PatterConnectionError, RateLimitError
 from getpatter.stt import speechmatics
-from getpatter.stt.base import STTEvent, Transcript
+from getpatter.stt.base import Transcript
 from getpatter.stt.speechmatics import SpeechmaticsSTT
 from tests.fakes._segmenter import encode, silence, tone
-from tests.fakes.server import running
 from tests.fakes.speechmatics import FakeSpeechmatics
-from tests.unit._stt_stream import drain, feed, finals
+from tests.unit._stt_stream import drain, feed, finals, serve, until_final
 
 KEY = "sm-test-key"
-
-
-@contextlib.asynccontextmanager
-async def serve(fake: FakeSpeechmatics) -> AsyncIterator[str]:
-    async with running(fake.app) as srv:
-        yield srv.http_url
-
-
-async def until_final(stream: Any) -> list[STTEvent]:
-    events: list[STTEvent] = []
-    async with asyncio.timeout(5):
-        async for ev in stream:
-            events.append(ev)
-            if isinstance(ev, Transcript) and ev.is_final:
-                break
-    return events
 
 
 def test_config_defaults_and_alias(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,17 +15,10 @@ from getpatter.stt.base import STTEvent, Transcript
 from getpatter.stt.whisper import WhisperSTT
 from tests.fakes._segmenter import silence, tone, wav_pcm16
 from tests.fakes.openai_transcribe import FakeOpenAITranscribe
-from tests.fakes.server import running
-from tests.unit._stt_stream import drain, feed
+from tests.unit._stt_stream import drain, feed, serve
 
 KEY = "sk-whisper-test"
 EOT = Transcript("", is_final=True, end_of_turn=True)
-
-
-@contextlib.asynccontextmanager
-async def serve(fake: FakeOpenAITranscribe) -> AsyncIterator[str]:
-    async with running(fake.app) as srv:
-        yield srv.http_url + "/v1"
 
 
 async def next_event(stream: Any) -> STTEvent:
@@ -90,7 +81,7 @@ def test_hallucination_rules() -> None:
 async def test_finalize_uploads_one_wav_and_yields_one_end_of_turn_final() -> None:
     fake = FakeOpenAITranscribe(KEY, ["I would like to book a table"])
     speech = tone(600)
-    async with serve(fake) as url:
+    async with serve(fake, "/v1") as url:
         stream = await WhisperSTT(KEY, base_url=url).open()
         await feed(stream, silence(1000) + speech + silence(200))
         assert fake.uploads == []  # nothing leaves before the VAD says the turn ended
@@ -112,7 +103,7 @@ async def test_finalize_uploads_one_wav_and_yields_one_end_of_turn_final() -> No
 
 async def test_utterances_are_answered_in_order_and_billed_by_upload() -> None:
     fake = FakeOpenAITranscribe(KEY, ["first thing", "second thing"])
-    async with serve(fake) as url:
+    async with serve(fake, "/v1") as url:
         stream = await WhisperSTT(KEY, language=None, response_format="text", base_url=url).open()
         await feed(stream, tone(400))
         await stream.finalize()
@@ -126,7 +117,7 @@ async def test_utterances_are_answered_in_order_and_billed_by_upload() -> None:
 
 async def test_silence_is_never_uploaded_but_still_ends_the_turn() -> None:
     fake = FakeOpenAITranscribe(KEY, ["unused"])
-    async with serve(fake) as url:
+    async with serve(fake, "/v1") as url:
         stream = await WhisperSTT(KEY, base_url=url).open()
         await feed(stream, silence(800))
         await stream.finalize()
@@ -137,7 +128,7 @@ async def test_silence_is_never_uploaded_but_still_ends_the_turn() -> None:
 
 async def test_filler_hallucinations_are_dropped() -> None:
     fake = FakeOpenAITranscribe(KEY, ["Thanks for watching!", "Thank you."])
-    async with serve(fake) as url:
+    async with serve(fake, "/v1") as url:
         stream = await WhisperSTT(KEY, base_url=url).open()
         # A short quiet blip: above our silence gate, below the fake's segmenter -> "Thank you." invented.
         await feed(stream, tone(200, amp=300.0))
@@ -155,7 +146,7 @@ async def test_filler_hallucinations_are_dropped() -> None:
 
 async def test_a_repeat_within_the_dedupe_window_is_dropped() -> None:
     fake = FakeOpenAITranscribe(KEY, ["yes", "yes", "yes"])
-    async with serve(fake) as url:
+    async with serve(fake, "/v1") as url:
         stream = await WhisperSTT(KEY, base_url=url, dedupe_window_s=3600).open()
         for _ in range(2):
             await feed(stream, tone(500))
@@ -169,7 +160,7 @@ async def test_a_repeat_within_the_dedupe_window_is_dropped() -> None:
 
 async def test_close_flushes_voiced_audio_and_is_idempotent() -> None:
     fake = FakeOpenAITranscribe(KEY, ["goodbye then"])
-    async with serve(fake) as url:
+    async with serve(fake, "/v1") as url:
         stream = await WhisperSTT(KEY, base_url=url).open()
         await feed(stream, tone(500))
         events: list[STTEvent] = []
@@ -193,7 +184,7 @@ async def test_close_flushes_voiced_audio_and_is_idempotent() -> None:
 
 async def test_wrong_key_is_authentication_error_without_the_key() -> None:
     fake = FakeOpenAITranscribe(KEY, ["x"])
-    async with serve(fake) as url:
+    async with serve(fake, "/v1") as url:
         stream = await WhisperSTT("sk-wrong-secret", base_url=url).open()
         await feed(stream, tone(300))
         await stream.finalize()
@@ -208,7 +199,7 @@ async def test_wrong_key_is_authentication_error_without_the_key() -> None:
 
 async def test_rate_limit_and_server_error() -> None:
     fake = FakeOpenAITranscribe(KEY, status=429, retry_after="7")
-    async with serve(fake) as url:
+    async with serve(fake, "/v1") as url:
         stream = await WhisperSTT(KEY, base_url=url).open()
         await feed(stream, tone(300))
         await stream.finalize()
@@ -228,7 +219,7 @@ async def test_rate_limit_and_server_error() -> None:
 
 async def test_dropped_connection_is_connection_error() -> None:
     fake = FakeOpenAITranscribe(KEY, ["lost"], drop=True)
-    async with serve(fake) as url:
+    async with serve(fake, "/v1") as url:
         stream = await WhisperSTT(KEY, base_url=url).open()
         await feed(stream, tone(300))
         await stream.finalize()
@@ -240,7 +231,7 @@ async def test_dropped_connection_is_connection_error() -> None:
 async def test_env_key_is_sent(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
     fake = FakeOpenAITranscribe("sk-from-env", ["hello"])
-    async with serve(fake) as url:
+    async with serve(fake, "/v1") as url:
         stream = await WhisperSTT(base_url=url).open()
         await feed(stream, tone(300))
         await stream.finalize()

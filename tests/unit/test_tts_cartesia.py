@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -22,6 +21,7 @@ from getpatter.tts.cartesia import CartesiaTTS
 from tests.fakes.cartesia_tts import FakeCartesiaTTS
 from tests.fakes.openai_audio import tone
 from tests.fakes.server import running
+from tests.unit._tts_stream import cancel_after_first_chunk
 
 KEY = "cartesia-secret-key-42"
 VOICE = "f786b574-daa5-4673-aa0c-cbe3e8534c02"
@@ -208,17 +208,7 @@ async def test_cancelling_consumer_cancels_the_context(fake: tuple[FakeCartesiaT
     f, base = fake
     f.stall_after_frames = 2
     tts = make(base)
-    first = asyncio.Event()
-
-    async def consume() -> None:
-        async for _ in tts.synthesize("A sentence long enough to stall midway."):
-            first.set()
-
-    task = asyncio.create_task(consume())
-    await asyncio.wait_for(first.wait(), 5)
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await cancel_after_first_chunk(tts)
     await asyncio.wait_for(f.cancel_seen.wait(), 5)
     conn = f.connections[0]
     assert conn.cancelled == [conn.messages[0]["context_id"]] and conn.completed == []

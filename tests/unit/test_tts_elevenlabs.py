@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import warnings
 from collections.abc import AsyncIterator
 
@@ -24,6 +22,7 @@ from getpatter.tts.elevenlabs import ElevenLabsTTS, resolve_voice_id
 from tests.fakes.elevenlabs import FakeElevenLabs
 from tests.fakes.openai_audio import tone
 from tests.fakes.server import running
+from tests.unit._tts_stream import assert_cancel_closes_stream
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -258,21 +257,8 @@ async def test_connection_reused_across_calls(fake: tuple[FakeElevenLabs, str]) 
 
 async def test_cancelling_consumer_closes_http_stream(fake: tuple[FakeElevenLabs, str]) -> None:
     f, base = fake
-    f.stall_after_bytes = 3000
     tts = ElevenLabsTTS(api_key=KEY, base_url=base)
-    first = asyncio.Event()
-
-    async def consume() -> None:
-        async for _ in tts.synthesize("A sentence long enough to stall midway."):
-            first.set()
-
-    task = asyncio.create_task(consume())
-    await first.wait()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    await asyncio.wait_for(f.aborted_event.wait(), 5)
-    assert f.aborted == 1 and f.completed == 0
+    await assert_cancel_closes_stream(tts, f)
     await tts.close()
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import struct
 from collections.abc import AsyncIterator
 
@@ -17,6 +15,7 @@ from getpatter.tts.lmnt import LMNTTTS, Float32ToPcm16, WavHeaderStripper
 from tests.fakes.lmnt import FakeLMNT, wav
 from tests.fakes.openai_audio import tone
 from tests.fakes.server import running
+from tests.unit._tts_stream import assert_cancel_closes_stream
 
 KEY = "lmnt-secret-key-456"
 
@@ -168,21 +167,8 @@ async def test_wrong_key_not_echoed_and_drop(fake: tuple[FakeLMNT, str]) -> None
 
 async def test_cancelling_consumer_closes_http_stream(fake: tuple[FakeLMNT, str]) -> None:
     f, base = fake
-    f.stall_after_bytes = 3000
     tts = LMNTTTS(api_key=KEY, base_url=base)
-    first = asyncio.Event()
-
-    async def consume() -> None:
-        async for _ in tts.synthesize("A sentence long enough to stall midway."):
-            first.set()
-
-    task = asyncio.create_task(consume())
-    await asyncio.wait_for(first.wait(), 5)
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    await asyncio.wait_for(f.aborted_event.wait(), 5)
-    assert f.aborted == 1 and f.completed == 0
+    await assert_cancel_closes_stream(tts, f)
     await tts.close()
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 import httpx
@@ -22,6 +21,7 @@ from getpatter.tts import openai as openai_mod
 from getpatter.tts.openai import VOICES, OpenAITTS, split_text
 from tests.fakes.openai_audio import FakeOpenAIAudio, tone
 from tests.fakes.server import running
+from tests.unit._tts_stream import assert_cancel_closes_stream
 
 KEY = "sk-test-secret-0123456789"
 
@@ -231,21 +231,8 @@ async def test_connection_reused_across_calls(fake: tuple[FakeOpenAIAudio, str])
 
 async def test_cancelling_consumer_closes_http_stream(fake: tuple[FakeOpenAIAudio, str]) -> None:
     f, base = fake
-    f.stall_after_bytes = 3000
     tts = OpenAITTS(api_key=KEY, base_url=base)
-    first = asyncio.Event()
-
-    async def consume() -> None:
-        async for _ in tts.synthesize("A sentence long enough to stall midway."):
-            first.set()
-
-    task = asyncio.create_task(consume())
-    await first.wait()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    await asyncio.wait_for(f.aborted_event.wait(), 5)  # the fake saw the client hang up
-    assert f.aborted == 1 and f.completed == 0
+    await assert_cancel_closes_stream(tts, f)
     await tts.close()
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Final
 
-from getpatter.agent import Agent
+from getpatter.call.agent_spec import Agent
 
 log = logging.getLogger("getpatter.call")
 

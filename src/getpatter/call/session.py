@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from getpatter.agent import Agent
+from getpatter.call.agent_spec import Agent
 from getpatter.call.budgets import MediaBudget, MediaLimits
 from getpatter.call.bus import EventBus
 from getpatter.call.clock import SYSTEM_CLOCK, Clock

@@ -176,7 +176,7 @@ class Carrier(abc.ABC):
 
     def body_caps(self) -> dict[str, int]:
         """Request-body caps (bytes) by path prefix for the carrier's webhooks, enforced while the body
-        streams in (``server/body_limit.py``); other paths get the server's default cap."""
+        streams in (``getpatter/_body_limit.py``); other paths get the server's default cap."""
         return {}
 
     def progress_paths(self) -> tuple[str, ...]:

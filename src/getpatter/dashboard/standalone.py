@@ -1,8 +1,9 @@
-"""The standalone dashboard process (``getpatter dashboard --port 8000``, API.md A.15).
+"""The standalone dashboard app (``getpatter dashboard --port 8000``, API.md A.15).
 
 The same UI and API as the embedded dashboard, over its own in-memory ``MetricsStore``, plus
 ``GET /health`` and ``POST /api/dashboard/ingest``, where SDK processes on this machine push call
 lifecycle events (see ``dashboard/notify.py``). It can also start from a call-log directory.
+``server/dashboard_process.py`` runs it as a process.
 """
 
 from __future__ import annotations
@@ -10,22 +11,20 @@ from __future__ import annotations
 import json
 import logging
 import math
-import socket
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from getpatter._body_limit import BodyLimitMiddleware
 from getpatter._version import __version__
 from getpatter.dashboard.auth import require_token
 from getpatter.dashboard.csrf import same_origin_guard
 from getpatter.dashboard.persistence import parse_iso
-from getpatter.dashboard.routes import KEEPALIVE_SECONDS, add_dashboard_routes, close_event_streams
+from getpatter.dashboard.routes import KEEPALIVE_SECONDS, add_dashboard_routes
 from getpatter.dashboard.store import MetricsStore
-from getpatter.server.body_limit import BodyLimitMiddleware
 
 log = logging.getLogger("getpatter.dashboard")
 
@@ -256,32 +255,4 @@ def create_dashboard_app(
     return app
 
 
-class _DashboardServer(uvicorn.Server):
-    """Ends open SSE streams first, so Ctrl-C does not wait for browsers to disconnect."""
-
-    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
-        super().__init__(config)
-        self.dashboard_app = app
-
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        close_event_streams(self.dashboard_app)
-        await super().shutdown(sockets)
-
-
-def run_dashboard(
-    port: int = 8000, *, token: str = "", log_dir: str | Path | None = None, host: str = "127.0.0.1"
-) -> None:
-    """Serve the standalone dashboard until interrupted (what ``getpatter dashboard`` runs)."""
-    app = create_dashboard_app(token=token, log_dir=log_dir)
-    shown = f"http://127.0.0.1:{port}/" + (f"?token={token}" if token else "")
-    print(f"getpatter dashboard: {shown}", flush=True)
-    from getpatter.server.connections import ServerLimits
-
-    limits = ServerLimits.from_env().uvicorn_options()  # connection cap, timeouts, TCP_NODELAY
-    config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5, **limits
-    )
-    _DashboardServer(config, app).run()
-
-
-__all__ = ["IngestError", "create_dashboard_app", "ingest", "parse_ingest", "run_dashboard"]
+__all__ = ["IngestError", "create_dashboard_app", "ingest", "parse_ingest"]

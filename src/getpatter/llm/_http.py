@@ -11,6 +11,7 @@ is masked, because some vendors echo (parts of) the credential back.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import httpx
 
 from getpatter._http_status import error_for_status
+from getpatter._pool import pooled_client
 from getpatter.errors import (
     ErrorCode,
     PatterConnectionError,
@@ -25,6 +27,31 @@ from getpatter.errors import (
 )
 
 _MAX_DETAIL = 300
+
+
+class PooledHTTPClient:
+    """For HTTP LLM clients: ``_http()`` is one pooled client per instance and event loop, created on first
+    use (a client is bound to the loop that opened its sockets, so a new loop gets a new pool), with
+    ``timeout`` seconds for connecting and each read; ``close()`` releases it."""
+
+    timeout: float
+    _client: httpx.AsyncClient | None = None
+    _client_loop: asyncio.AbstractEventLoop | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client.is_closed or self._client_loop is not loop:
+            self._client = pooled_client(timeout=httpx.Timeout(self.timeout))
+            self._client_loop = loop
+        return self._client
+
+    async def close(self) -> None:
+        """Close pooled connections; a later ``stream()`` transparently opens a new pool."""
+        client, loop = self._client, self._client_loop
+        self._client, self._client_loop = None, None
+        # A pool opened in another (usually finished) event loop cannot be closed from this one; drop it.
+        if client is not None and loop is asyncio.get_running_loop():
+            await client.aclose()
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:

@@ -31,7 +31,6 @@ from typing import Any
 
 import httpx
 
-from getpatter._pool import pooled_client
 from getpatter.errors import (
     AuthenticationError,
     ErrorCode,
@@ -40,7 +39,7 @@ from getpatter.errors import (
     PatterError,
     RateLimitError,
 )
-from getpatter.llm._http import redact, status_error, transport_error
+from getpatter.llm._http import PooledHTTPClient, redact, status_error, transport_error
 from getpatter.llm._sse import aiter_sse
 from getpatter.llm.base import LLM as BaseLLM
 from getpatter.llm.base import LLMEvent, Message, TextDelta, ToolCallRequest, ToolSchema, Usage
@@ -56,7 +55,7 @@ CALL_START_TEXT = "(The phone call has started.)"
 _DRAIN_TIMEOUT_S = 0.5
 
 
-class AnthropicLLM(BaseLLM):
+class AnthropicLLM(PooledHTTPClient, BaseLLM):
     """Claude through the Messages API, streamed. Configuration only: one instance may serve many calls.
 
     ``api_key`` falls back to ``ANTHROPIC_API_KEY``. ``base_url`` is the host without ``/v1`` (the SDK
@@ -96,8 +95,6 @@ class AnthropicLLM(BaseLLM):
         self.temperature = temperature
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self._client: httpx.AsyncClient | None = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         return f"AnthropicLLM(model={self.model!r}, base_url={self.base_url!r})"
@@ -136,20 +133,6 @@ class AnthropicLLM(BaseLLM):
             "content-type": "application/json",
             "accept": "text/event-stream",
         }
-
-    def _http(self) -> httpx.AsyncClient:
-        """One pooled client per instance and event loop, created on first use."""
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client.is_closed or self._client_loop is not loop:
-            self._client = pooled_client(timeout=httpx.Timeout(self.timeout))
-            self._client_loop = loop
-        return self._client
-
-    async def close(self) -> None:
-        client, loop = self._client, self._client_loop
-        self._client, self._client_loop = None, None
-        if client is not None and loop is asyncio.get_running_loop():
-            await client.aclose()
 
     # ------------------------------------------------------------------------------------------ stream
     async def stream(

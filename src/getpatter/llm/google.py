@@ -24,7 +24,6 @@ is added to ``output_tokens``.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import contextlib
 import inspect
@@ -37,7 +36,6 @@ from typing import Any
 
 import httpx
 
-from getpatter._pool import pooled_client
 from getpatter.errors import (
     AuthenticationError,
     ErrorCode,
@@ -45,7 +43,7 @@ from getpatter.errors import (
     PatterConnectionError,
     PatterError,
 )
-from getpatter.llm._http import redact, status_error, transport_error
+from getpatter.llm._http import PooledHTTPClient, redact, status_error, transport_error
 from getpatter.llm._sse import aiter_sse
 from getpatter.llm.base import LLM as BaseLLM
 from getpatter.llm.base import LLMEvent, Message, TextDelta, ToolCallRequest, ToolSchema, Usage
@@ -64,7 +62,7 @@ _SCHEMA_DROP = frozenset({"$schema", "additionalProperties", "$id", "strict"})
 AccessToken = str | Callable[[], str | Awaitable[str]]
 
 
-class GoogleLLM(BaseLLM):
+class GoogleLLM(PooledHTTPClient, BaseLLM):
     """Gemini, streamed. ``api_key`` falls back to ``GEMINI_API_KEY`` then ``GOOGLE_API_KEY``.
 
     ``vertexai=True`` sends the same request to Vertex AI instead:
@@ -140,8 +138,6 @@ class GoogleLLM(BaseLLM):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._signatures: collections.OrderedDict[str, str] = collections.OrderedDict()
-        self._client: httpx.AsyncClient | None = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         vertex = (
@@ -189,19 +185,6 @@ class GoogleLLM(BaseLLM):
         if config:
             body["generationConfig"] = config
         return body
-
-    def _http(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client.is_closed or self._client_loop is not loop:
-            self._client = pooled_client(timeout=httpx.Timeout(self.timeout))
-            self._client_loop = loop
-        return self._client
-
-    async def close(self) -> None:
-        client, loop = self._client, self._client_loop
-        self._client, self._client_loop = None, None
-        if client is not None and loop is asyncio.get_running_loop():
-            await client.aclose()
 
     async def stream(
         self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None = None

@@ -29,9 +29,8 @@ from typing import Any, TypedDict, Unpack
 
 import httpx
 
-from getpatter._pool import pooled_client
 from getpatter.errors import PatterConfigError, PatterConnectionError
-from getpatter.llm._http import status_error, transport_error, vendor_message
+from getpatter.llm._http import PooledHTTPClient, status_error, transport_error, vendor_message
 from getpatter.llm._sse import aiter_sse
 from getpatter.llm.base import LLM as BaseLLM
 from getpatter.llm.base import LLMEvent, Message, TextDelta, ToolCallRequest, ToolSchema, Usage
@@ -157,7 +156,7 @@ class ChatOptions(TypedDict, total=False):
     user_agent: str | None
 
 
-class OpenAILLM(BaseLLM):
+class OpenAILLM(PooledHTTPClient, BaseLLM):
     """OpenAI Chat Completions, streamed. Configuration only: one instance may serve many calls at once.
 
     ``api_key`` falls back to ``OPENAI_API_KEY``. Only the sampling options you set are sent;
@@ -214,8 +213,6 @@ class OpenAILLM(BaseLLM):
             "presence_penalty": presence_penalty,
         }
         self._options = {k: v for k, v in options.items() if v is not None}
-        self._client: httpx.AsyncClient | None = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
 
     def _resolve_api_key(self, api_key: str | None) -> str | None:
         """The key to send (``None``: no ``Authorization`` header); raise when a required key is missing."""
@@ -257,23 +254,6 @@ class OpenAILLM(BaseLLM):
         if self._user_agent:
             headers["User-Agent"] = self._user_agent
         return headers
-
-    def _http(self) -> httpx.AsyncClient:
-        """The shared pooled client, created on first use in the running event loop."""
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client.is_closed or self._client_loop is not loop:
-            # A client is bound to the loop that opened its sockets; a new loop gets a new pool.
-            self._client = pooled_client(timeout=httpx.Timeout(self.timeout))
-            self._client_loop = loop
-        return self._client
-
-    async def close(self) -> None:
-        """Close pooled connections; a later ``stream()`` transparently opens a new pool."""
-        client, loop = self._client, self._client_loop
-        self._client, self._client_loop = None, None
-        # A pool opened in another (usually finished) event loop cannot be closed from this one; drop it.
-        if client is not None and loop is asyncio.get_running_loop():
-            await client.aclose()
 
     async def stream(
         self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None = None

@@ -20,10 +20,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from getpatter._tasks import BackgroundTasks
 from getpatter.call.bus import EventBus
 from getpatter.call.context import CallContext
 from getpatter.call.events import CallEnded, CallStarted, CallSummary, TurnCompleted, UsageRecorded
-from getpatter.call.tasks import BackgroundTasks
 from getpatter.metrics.aggregate import TurnMeasurer, average_latency, percentile_latency
 from getpatter.metrics.model import CallMetrics, CostBreakdown, TurnMetrics
 from getpatter.metrics.pricing import (

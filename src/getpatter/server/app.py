@@ -8,8 +8,8 @@ import logging
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from getpatter._body_limit import BodyLimitMiddleware
 from getpatter._version import __version__
-from getpatter.server.body_limit import BodyLimitMiddleware
 from getpatter.server.host import ServerHost
 from getpatter.server.state import ServerState
 

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from getpatter.agent import Agent
+from getpatter.call.agent_spec import Agent
 from getpatter.call.bus import EventBus
 from getpatter.call.callbacks import transcript_observer
 from getpatter.call.context import CallContext

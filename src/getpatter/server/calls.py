@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from getpatter._tasks import BackgroundTasks
-from getpatter.agent import Agent
+from getpatter.call.agent_spec import Agent
 from getpatter.call.bus import EventBus
 from getpatter.call.context import CallContext
 from getpatter.call.events import CallSummary
