@@ -11,6 +11,7 @@ rode a kept-alive connection). ``--profile`` runs under cProfile instead and als
 
     python benchmarks/bench_pool.py                      # 150 workers x 4 requests
     python benchmarks/bench_pool.py --workers 50 --requests 10 --profile
+    python benchmarks/bench_pool.py --pause-ms 40 --gap-ms 2    # mostly busy connections, few idle
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ def _answer(_request: RawRequest) -> RawResponse:
     return RawResponse(content_type="application/octet-stream", body=BODY)
 
 
-async def _run(workers: int, requests: int, seed: int) -> tuple[int, int]:
+async def _run(
+    workers: int, requests: int, seed: int, pause_s: float = 0.004, gap_s: float = 0.01
+) -> tuple[int, int]:
     rng = random.Random(seed)
     server = StaleHttpServer(_answer)
     async with server.serving() as base_url:
@@ -52,8 +55,8 @@ async def _run(workers: int, requests: int, seed: int) -> tuple[int, int]:
                         if turn == 0:
                             await all_open.wait()  # every call streaming at once: the pool grows to N
                         async for _ in response.aiter_bytes(1024):
-                            await asyncio.sleep(rng.uniform(0, 0.004))
-                    await asyncio.sleep(rng.uniform(0, 0.01))
+                            await asyncio.sleep(rng.uniform(0, pause_s))
+                    await asyncio.sleep(rng.uniform(0, gap_s))
 
             await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(workers))), 300)
         await asyncio.sleep(0.2)  # the server reads the client's closes before it stops
@@ -87,6 +90,8 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=150, help="concurrent streams (calls)")
     parser.add_argument("--requests", type=int, default=4, help="requests per worker")
+    parser.add_argument("--pause-ms", type=float, default=4, help="most between a response's 1 KiB chunks")
+    parser.add_argument("--gap-ms", type=float, default=10, help="most between a worker's requests")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--profile", action="store_true", help="cProfile, with is_idle counts")
     args = parser.parse_args()
@@ -97,7 +102,9 @@ def main() -> None:
         profile.enable()
     else:
         timed.install()
-    answered, connections = asyncio.run(_run(args.workers, args.requests, args.seed))
+    answered, connections = asyncio.run(
+        _run(args.workers, args.requests, args.seed, args.pause_ms / 1000, args.gap_ms / 1000)
+    )
     profile.disable()
 
     idle_calls = 0

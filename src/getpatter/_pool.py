@@ -31,12 +31,14 @@ retry is only the safety net:
   gunicorn after 2 s.
 
 **Small sub-pools.** httpcore's connection pool re-examines every connection it holds whenever a request
-starts or a response closes (closed? expired? idle? available?, and for each idle connection it counts
-them all again): its bookkeeping grows with the square of the pool's size. One pool of the ~150
-connections a busy server holds spent ~0.8 ms per request on it, ~6% of the server's CPU. So the kept-alive
-side is a row of sub-pools of at most :data:`SHARD_CAPACITY` requests in flight each, opened as load needs
-them; a request goes to the first one with room, so a quiet server stays on the first one's warm
-connections and a busy one reuses, shard by shard, the connections its last busy moment opened.
+starts or a response closes (closed? expired, with a socket poll for an idle one? idle? available?, and
+for each idle connection a count of them all), so its bookkeeping per request grows with the pool: with
+the ~150 connections one provider holds for 50 calls, ~0.8 ms per request, ~6% of a server's CPU. So the
+kept-alive side is a row of sub-pools of at most :data:`SHARD_CAPACITY` requests in flight each, opened as
+load needs them, and a request goes to the first one with room: a quiet server stays on the first one's
+warm connections, a busy one reuses, sub-pool by sub-pool, the connections its last busy moment opened,
+and a request's bookkeeping scans at most a few connections however many the client holds. (The price: a
+request may open a connection while another sub-pool holds an idle one, e.g. after a server closed some.)
 """
 
 from __future__ import annotations
@@ -55,10 +57,10 @@ log = logging.getLogger("getpatter.http")
 
 #: Idle connections kept per client; beyond this a finished request's connection is closed.
 KEEPALIVE_CONNECTIONS: Final = 256
-#: Requests in flight on one kept-alive sub-pool before the next one is used. httpcore's bookkeeping, on
-#: every request start and response close, checks each connection of the pool (a socket poll per idle
-#: one, and for each idle one a count of them all): 8 keeps it a small fixed cost (benchmarks/bench_pool.py:
-#: 150 streams, ~0.7 ms per request here against ~80 ms for one pool of 150 connections; 16 doubles it).
+#: Requests in flight on one kept-alive sub-pool before the next one is used, so (below 256 in flight)
+#: the most connections httpcore's per-request scan sees. benchmarks/bench_pool.py: ~125 ``is_idle``
+#: checks and ~0.5-1 ms per request with 8, at 50, 150 or 300 streams alike; one pool of 150 connections:
+#: ~46 000 and ~80 ms; 16 costs about twice 8.
 SHARD_CAPACITY: Final = 8
 #: Sub-pools at most: together they keep :data:`KEEPALIVE_CONNECTIONS` warm, as a single pool did. Past
 #: ``MAX_SHARDS * SHARD_CAPACITY`` requests in flight, each goes to the least busy sub-pool (no cap).
