@@ -48,9 +48,9 @@ async def test_a_busy_server_streams_speech_for_every_call_at_once_and_reuses_th
 
 
 def _tls_contexts(client: object) -> list[object]:
-    """The TLS context of each connection pool behind a ``pooled_client`` (kept-alive and fresh)."""
+    """The TLS context of each connection pool behind a ``pooled_client`` (kept-alive sub-pools and fresh)."""
     retry = client._transport  # type: ignore[attr-defined]
-    return [retry._pooled._pool._ssl_context, retry._fresh._pool._ssl_context]
+    return [shard._pool._ssl_context for shard in retry._shards] + [retry._fresh._pool._ssl_context]
 
 
 async def test_every_pool_in_the_process_verifies_with_one_tls_context_built_once() -> None:

@@ -11,8 +11,8 @@ can only reach what :meth:`PinnedBackend.pin` allowed. With ``pinning=False`` (`
 development) nothing is checked, and the backend resolves normally.
 
 The webhook client is still a :func:`getpatter._pool.pooled_client` (stale keep-alive connections are
-retried once on a fresh one): :meth:`PinnedBackend.transport` is the transport factory it builds both of
-its pools with, so the retry's fresh connection is pinned too.
+retried once on a fresh one): :meth:`PinnedBackend.transport` is the transport factory it builds each of
+its pools with (its kept-alive sub-pools and the retry's), so the retry's fresh connection is pinned too.
 """
 
 from __future__ import annotations
