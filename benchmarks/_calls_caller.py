@@ -79,7 +79,8 @@ async def dial(
     )
     call = bench_call(ws, call_sid, "MZ" + secrets.token_hex(16))
     simulator.calls[call_sid] = call
-    await call.start(simulator.account_sid, params)
+    # The call's index as a custom parameter: the agent's prompt carries it (pipeline vendor timing).
+    await call.start(simulator.account_sid, params | {"bench_call": str(res.index)})
     return call
 
 

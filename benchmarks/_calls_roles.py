@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _calls_vendor_clock import PROMPT_TAG, VendorClock, tag_reply, utterance_number
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # tests.fakes
@@ -115,7 +117,9 @@ async def server_role(spec: dict[str, Any]) -> None:
             stt = DeepgramSTT("dg-test", base_url=spec["deepgram_url"])
             tts = tts_class(api_key="el-test", base_url=spec["tts_url"])
         llm = OpenAILLM(api_key="sk-test", base_url=spec["chat_url"] + "/v1")
-        agent = phone.agent(PROMPT, stt=stt, llm=llm, tts=tts, first_message=GREETING)
+        # The call's index (the callers' custom parameter) in the prompt ties LLM requests to calls.
+        prompt = PROMPT + PROMPT_TAG
+        agent = phone.agent(prompt, stt=stt, llm=llm, tts=tts, first_message=GREETING)
     cap = spec.get("max_calls")
     app = (
         phone.asgi_app(agent, max_concurrent_calls=cap)
@@ -174,6 +178,7 @@ async def vendors_role(spec: dict[str, Any]) -> None:
     from tests.fakes.server import running
 
     delay_s = spec["llm_delay_ms"] / 1000.0
+    clock = VendorClock(spec["reply"])
     stop = asyncio.Event()
     _exit_with_parent(asyncio.get_running_loop(), stop, spec["max_s"])
     async with contextlib.AsyncExitStack() as stack:
@@ -215,13 +220,17 @@ async def vendors_role(spec: dict[str, Any]) -> None:
                 final_delay_s=spec["stt_final_delay_ms"] / 1000.0,
             )
             token_s = 1.0 / spec["llm_tokens_per_s"]
-            chat = FakeOpenAIChat(
-                replies=lambda body: Reply(text=spec["reply"], delay_s=delay_s, chunk_delay_s=token_s),
-                chunk_chars=4,
-            )
+
+            def reply(body: dict[str, Any]) -> Reply:  # marked with the utterance it answers (letter case)
+                users = [m.get("content") for m in body["messages"] if m.get("role") == "user"]
+                number = utterance_number(users[-1]) if users and isinstance(users[-1], str) else None
+                text = tag_reply(spec["reply"], number)
+                return Reply(text=text, delay_s=delay_s, chunk_delay_s=token_s)
+
+            chat = FakeOpenAIChat(replies=reply, chunk_chars=4)
             # The WebSocket variant is paced the same way from the moment a generation is due (the text
             # ended or was flushed, or auto_mode saw a sentence end): first audio after tts_delay_ms.
-            tts_fake = FakeElevenLabsWS if spec["tts"] == "ws" else FakeElevenLabs
+            tts_fake = clock.tts_ws_class(FakeElevenLabsWS) if spec["tts"] == "ws" else FakeElevenLabs
             tts = tts_fake(
                 api_key="el-test",
                 ms_per_char=spec["ms_per_char"],
@@ -229,11 +238,15 @@ async def vendors_role(spec: dict[str, Any]) -> None:
                 pace_chunk_ms=spec["tts_chunk_ms"],
                 pace_speed=spec["tts_speed"],
             )
-            urls["deepgram_url"] = (await stack.enter_async_context(running(deepgram.app))).ws_url
-            urls["chat_url"] = (await stack.enter_async_context(running(chat.app))).http_url
-            urls["tts_url"] = (await stack.enter_async_context(running(tts.app))).http_url
+            # Each fake stamps its own work (_calls_vendor_clock): the vendors' measured share of a turn.
+            tts_app = tts.app if spec["tts"] == "ws" else clock.tts_http(tts.app)
+            urls["deepgram_url"] = (await stack.enter_async_context(running(clock.stt(deepgram.app)))).ws_url
+            urls["chat_url"] = (await stack.enter_async_context(running(clock.llm(chat.app)))).http_url
+            urls["tts_url"] = (await stack.enter_async_context(running(tts_app))).http_url
         print(f"READY {json.dumps(urls)}", flush=True)
         await stop.wait()
+    if spec.get("events_path"):
+        clock.dump(spec["events_path"])
 
 
 class Child:

@@ -41,6 +41,9 @@ agent, then the caller hangs up. Figures printed and saved to ``benchmarks/out/<
   realtime ``silence_duration_ms``; ``--endpoint-ms``). What remains is what getpatter, the loopback
   sockets and the fakes' own (small) processing add. Greeting: ``greeting - llm_delay`` (realtime: the
   engine speaks it) or ``greeting - tts_delay`` (pipeline); it includes opening the vendor sockets.
+  Pipeline runs also give **SDK-added (measured vendor share)** (``sdk_added_measured``): each turn minus
+  the endpoint and what the fakes really took, as they stamped it (``_calls_vendor_clock.py``; on a busy
+  machine the fakes overshoot their configured delays, which the formula above counts as SDK time).
 * **underruns**: gaps in the agent's audio *inside* an utterance as the caller plays it on its 20 ms clock
   (an empty or short frame between the first and last agent frame of one reply).
 * **calibration**: a fixed pure-Python workload timed in this process before any child starts
@@ -77,7 +80,7 @@ from typing import Any
 
 # Siblings in benchmarks/ (on sys.path when this script runs); _calls_roles also puts the repository root
 # on sys.path for tests.fakes.
-from _calls_calibrate import calibrate, calibration_line, normalised
+from _calls_calibrate import calibrate, normalised
 from _calls_caller import (
     FRAME_MS,
     CallResult,
@@ -88,8 +91,10 @@ from _calls_caller import (
     measure_import,
     percentiles,
 )
-from _calls_overload import admission_line, admission_report, health, wait_idle
+from _calls_overload import admission_report, health, wait_idle
+from _calls_report import print_summary
 from _calls_roles import HOST, NUMBER, Child, loadavg, pin, proc_cpu_s, proc_rss_mb, server_role, vendors_role
+from _calls_vendor_clock import attribute, load_events
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -159,6 +164,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     result["calibration"] = calibrate() | {"loadavg": loadavg()}  # idle: no child process started yet
     pin("callers", spec)
     out_dir = Path(args.out_dir)  # created by main()
+    events_path = out_dir / f"{args.name}.vendor_events.json"  # the fakes' own timestamps (pipeline)
+    spec["events_path"] = str(events_path) if pipeline else None
     vendors = Child("vendors", spec, out_dir / f"{args.name}.vendors.log")
     server: Child | None = None
     http = httpx.AsyncClient(timeout=20.0, limits=httpx.Limits(max_connections=64))
@@ -264,6 +271,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     endpoint_q = math.ceil(endpoint_ms / FRAME_MS) * FRAME_MS
     vendor_ms = endpoint_q + stt_final_delay_ms + llm_share_ms + tts_delay_ms
     sdk_ms = [ms - vendor_ms for ms in turn_ms]
+    configured = {"stt": stt_final_delay_ms, "llm": llm_share_ms, "tts": tts_delay_ms}
+    calls = [(r.index, r.turn_ms) for r in results]
+    measured = attribute(load_events(events_path), calls, endpoint_q, configured) if pipeline else None
     greet = [r.greeting_ms for r in results if r.greeting_ms is not None]
     greet_fixed = args.llm_delay_ms if args.mode == "realtime" else tts_delay_ms
     call_minutes = sum(r.duration_s for r in results if not r.refused) / 60.0  # calls carried
@@ -289,6 +299,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 else f" - llm_delay({args.llm_delay_ms})"
             )
         ),
+        # The vendors' share as the fakes stamped it per turn (pipeline; _calls_vendor_clock.py).
+        "sdk_added_measured": measured,
         "underruns": {
             "events": sum(r.underrun_events for r in results),
             "gap_ms_total": round(sum(r.underrun_ms for r in results), 1),
@@ -325,48 +337,6 @@ def _count_lines(path: Path) -> int:
     with contextlib.suppress(OSError):
         return sum(1 for _ in path.open())
     return 0
-
-
-def print_summary(r: dict[str, Any]) -> None:
-    def fmt(p: dict[str, Any]) -> str:
-        if not p["n"]:
-            return "n=0"
-        return f"p50 {p['p50']:.1f}  p95 {p['p95']:.1f}  p99 {p['p99']:.1f}  max {p['max']:.1f}  (n={p['n']})"
-
-    s, imp, u = r["server"], r["import_getpatter"], r["underruns"]
-    print(f"bench_calls {r['mode']}: {r['command']}")
-    answered = f"{r['calls_fully_answered']}/{r['calls']} ({r['answered_pct']}%)"
-    print(f"  calls fully answered   {answered}  wall {r['wall_s']} s")
-    print(f"  greeting latency ms    {fmt(r['greeting_latency_ms'])}")
-    print(f"  greeting SDK-added ms  {fmt(r['greeting_sdk_added_ms'])}")
-    print(f"  turn latency ms        {fmt(r['turn_latency_ms'])}")
-    print(f"  SDK-added latency ms   {fmt(r['sdk_added_latency_ms'])}   [{r['sdk_added_formula']}]")
-    print(
-        f"  underruns              {u['events']} gaps, {u['gap_ms_total']} ms,"
-        f" in {u['calls_with_underruns']} calls"
-        f" ({u['agent_audio_s_total']} s of agent audio)"
-    )
-    print(
-        f"  server CPU             {s['cpu_s']} s over {s['call_minutes']} call-min = "
-        f"{s['cpu_s_per_call_minute']} s/call-min ({s['cpu_util_pct_of_core']}% of a core)"
-    )
-    print(calibration_line(r["calibration"], s["cpu_s_per_call_minute_normalised"]))
-    print(admission_line(r["admission"]))
-    print(
-        f"  server RSS MB          idle {s['idle_rss_mb']}  warm {s['warm_rss_mb']}  peak {s['peak_rss_mb']}"
-        f"  per call {s['rss_per_call_mb']}"
-    )
-    print(
-        f"  import getpatter       {imp['time_ms']} ms, {imp['rss_mb']} MB RSS"
-        f" (bare python {imp['bare_interpreter_rss_mb']} MB)"
-    )
-    lg = r["load_generator"]
-    print(
-        f"  load generator CPU     callers {lg['caller_cpu_s']} s, vendors {lg['vendors_cpu_s']} s;"
-        f" loadavg {r['loadavg_before']} -> {r['loadavg_after']}"
-    )
-    for e in r["errors"]:
-        print(f"  error: {e}")
 
 
 def run_loop(main: Any, on_uvloop: bool) -> Any:

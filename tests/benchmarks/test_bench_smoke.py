@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _measured import PERCENTILE_KEYS, check_measured_share
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "bench_calls.py"
@@ -38,8 +39,8 @@ TOP_KEYS = {
     "errors",
     "calibration",
     "admission",
+    "sdk_added_measured",
 }
-PERCENTILE_KEYS = {"n", "p50", "p95", "p99", "max", "mean"}
 SERVER_KEYS = {
     "cpu_s",
     "call_minutes",
@@ -79,3 +80,8 @@ def test_bench_calls_short_runs_and_writes_its_report(mode: str, loop: str, tmp_
     assert report["calibration"]["checksum_ok"] is True and report["calibration"]["calibration_s"] > 0
     assert report["admission"]["max_calls"] is None  # no cap unless --max-calls
     assert "SDK-added latency" in proc.stdout and "normalised to a 1.0 s calibration" in proc.stdout
+    if mode == "pipeline":
+        check_measured_share(report)
+        assert "SDK-added (measured vendor share)" in proc.stdout
+    else:
+        assert report["sdk_added_measured"] is None  # the fakes' stamps are a pipeline feature

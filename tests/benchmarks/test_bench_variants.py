@@ -18,7 +18,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "bench_calls.py"
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _measured import check_measured_share  # noqa: E402
+
 import _calls_calibrate  # noqa: E402  (a sibling of bench_calls.py, not a package)
+import _calls_vendor_clock  # noqa: E402
 
 
 def _run(tmp_path: Path, name: str, *args: str) -> tuple[dict[str, Any], str]:
@@ -38,6 +41,8 @@ def test_ws_tts_variant_answers_its_calls(tmp_path: Path) -> None:
     assert report["admission"]["admitted"] == 3 and report["admission"]["failed"] == 0
     # The vendor's share subtracted is the same first-audio delay as the HTTP variant's.
     assert "tts_delay(50, ws)" in report["sdk_added_formula"]
+    # The WebSocket fake stamps its generations too: every turn is tied to its vendors' measured share.
+    check_measured_share(report)
     assert report["sdk_added_latency_ms"]["n"] == 3
     assert "tts_delay(50, ws)" in stdout
 
@@ -62,3 +67,16 @@ def test_calibration_workload_is_fixed_and_deterministic() -> None:
     assert small["checksum_ok"] is None  # not the fixed size: not comparable
     assert _calls_calibrate.normalised(0.9, 0.45) == 2.0
     assert _calls_calibrate.normalised(None, 0.45) is None
+
+
+def test_reply_tag_survives_the_tts_request_and_changes_no_length() -> None:
+    reply = "Sure, we are open from nine to five on weekdays. Is there anything else I can help you with?"
+    first = reply[: reply.index(".") + 1]
+    for number in (0, 1, 5, 1234, 2**20 + 3):
+        tagged = _calls_vendor_clock.tag_reply(reply, number)
+        assert len(tagged) == len(reply) and tagged.lower() == reply.lower()
+        assert tagged[0] == "S" and tagged[len(first) :] == reply[len(first) :]  # only the first sentence
+        assert _calls_vendor_clock.read_tag(reply, tagged[: len(first)]) == number
+    assert _calls_vendor_clock.read_tag(reply, "Hello, thanks for calling.") is None  # the greeting
+    assert _calls_vendor_clock.tag_reply(reply, None) == reply
+    assert _calls_vendor_clock.utterance_number("When are you open, number 17?") == 17
