@@ -49,17 +49,6 @@ def proc_rss_mb(pid: int | str = "self") -> float:
     return 0.0
 
 
-#: ``--pin``: which CPU each role runs on (the callers run in the parent process).
-PINNED_CPU = {"server": 0, "vendors": 1, "callers": 1}
-
-
-def pin(role: str, spec: dict[str, Any]) -> None:
-    """With ``--pin``, keep ``role`` on its own CPU: the server gets a core to itself and the load
-    generator (callers + fakes) the other, so the server's figures are not the load generator's queueing."""
-    if spec.get("pin") and len(os.sched_getaffinity(0) | {0, 1}) == len(os.sched_getaffinity(0)):
-        os.sched_setaffinity(0, {PINNED_CPU[role]})
-
-
 def loadavg() -> list[float]:
     with open("/proc/loadavg") as f:
         return [float(x) for x in f.read().split()[:3]]

@@ -93,7 +93,7 @@ from _calls_caller import (
 )
 from _calls_overload import admission_report, health, wait_idle
 from _calls_report import print_summary
-from _calls_roles import HOST, NUMBER, Child, loadavg, pin, proc_cpu_s, proc_rss_mb, server_role, vendors_role
+from _calls_roles import HOST, NUMBER, Child, loadavg, proc_cpu_s, proc_rss_mb, server_role, vendors_role
 from _calls_vendor_clock import attribute, load_events
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,7 +141,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "reply": reply,
         "max_s": args.max_s + 30,
         "uvloop": args.uvloop,
-        "pin": args.pin,
         "providers": args.providers,
         "stt_final_delay_ms": stt_final_delay_ms,
         "llm_tokens_per_s": args.llm_tokens_per_s,
@@ -162,7 +161,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     result["import_getpatter"] = measure_import()
     result["calibration"] = calibrate() | {"loadavg": loadavg()}  # idle: no child process started yet
-    pin("callers", spec)
     out_dir = Path(args.out_dir)  # created by main()
     events_path = out_dir / f"{args.name}.vendor_events.json"  # the fakes' own timestamps (pipeline)
     spec["events_path"] = str(events_path) if pipeline else None
@@ -415,14 +413,12 @@ def main() -> None:
         default="none",
         help="run the callers and fakes (loadgen) or every process (all) on uvloop, if installed",
     )
-    p.add_argument("--pin", action="store_true", help="server on CPU 0, callers and fakes on CPU 1")
     p.add_argument("--role", choices=("server", "vendors"), help=argparse.SUPPRESS)
     p.add_argument("--spec", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.role:
         spec = json.loads(args.spec)
         on_uvloop = spec["uvloop"] == "all" or (spec["uvloop"] == "loadgen" and args.role == "vendors")
-        pin(args.role, spec)
         run_loop(server_role(spec) if args.role == "server" else vendors_role(spec), on_uvloop)
         return
     pipeline = args.mode == "pipeline"
