@@ -6,6 +6,6 @@ transfer — so what it exercises is exactly what runs in production.
 """
 
 from getpatter.simulator.call import SimulatedCall
-from getpatter.simulator.twilio import PhoneSimulator
+from getpatter.simulator.twilio import CallRejected, PhoneSimulator
 
-__all__ = ["PhoneSimulator", "SimulatedCall"]
+__all__ = ["CallRejected", "PhoneSimulator", "SimulatedCall"]

@@ -24,6 +24,15 @@ from getpatter.carriers.twilio.signature import compute_signature
 from getpatter.simulator.call import SimulatedCall
 
 
+class CallRejected(RuntimeError):
+    """The server answered the ringing call with TwiML ``<Reject>``, as a server at its call cap does
+    (``max_concurrent_calls``, loop lag): Twilio's caller hears ``reason`` (``busy`` or ``rejected``)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the server rejected the call (<Reject reason={reason!r}/>)")
+        self.reason = reason
+
+
 class PhoneSimulator:
     """One simulated Twilio account. Serve ``rest_app`` and pass its URL as ``Twilio(base_url=...)``."""
 
@@ -46,7 +55,8 @@ class PhoneSimulator:
         caller: str = "+15550001111",
         callee: str = "+15550002222",
     ) -> SimulatedCall:
-        """Ring the server (``server_url`` = ``http://127.0.0.1:PORT``) and return the live call."""
+        """Ring the server (``server_url`` = ``http://127.0.0.1:PORT``) and return the live call.
+        Raises :class:`CallRejected` when the server turns the call away (at its cap)."""
         call_sid = "CA" + secrets.token_hex(16)
         form = {
             "AccountSid": self.account_sid,
@@ -97,6 +107,9 @@ class PhoneSimulator:
 
 def _parse_stream(twiml: str) -> tuple[str, dict[str, str]]:
     root = ElementTree.fromstring(twiml)
+    reject = root.find("./Reject")
+    if reject is not None:
+        raise CallRejected(reject.get("reason", "rejected"))
     stream = root.find("./Connect/Stream")
     if stream is None or not stream.get("url"):
         raise RuntimeError("the server did not answer with <Connect><Stream url=...>")
