@@ -15,6 +15,7 @@ from getpatter.tts.elevenlabs_ws import ElevenLabsTTSError, ElevenLabsWebSocketT
 from tests.fakes.elevenlabs_ws import FakeElevenLabsWS
 from tests.fakes.openai_audio import tone
 from tests.fakes.server import running
+from tests.unit._tts_stream import cancel_after_first_chunk
 
 KEY = "el-ws-secret-key-0123"
 RACHEL = "21m00Tcm4TlvDq8ikWAM"
@@ -240,17 +241,7 @@ async def test_stall_oversize_and_bad_base64(fake: tuple[FakeElevenLabsWS, str])
 async def test_cancelling_consumer_closes_socket(fake: tuple[FakeElevenLabsWS, str]) -> None:
     f, base = fake
     f.stall_after_frames = 2
-    first = asyncio.Event()
-
-    async def consume() -> None:
-        async for _ in make(base).synthesize("A sentence long enough to stall midway."):
-            first.set()
-
-    task = asyncio.create_task(consume())
-    await asyncio.wait_for(first.wait(), 5)
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await cancel_after_first_chunk(make(base))
     await asyncio.wait_for(f.connections[0].gone.wait(), 5)
     assert f.connections[0].server_close is None  # the client, not the server, ended it
 
