@@ -1,8 +1,10 @@
 """Paced agent audio to the carrier, with marks, so we always know what the caller actually heard.
 
-Audio is sent just in time: never more than ``lead_ms`` ahead of what the carrier is playing. That keeps
-the carrier's buffer short (barge-in stops fast even before ``clear`` lands) and lets marks locate the
-playback position. Each text *segment* (a sentence) ends with a mark; when the carrier echoes it, that
+Audio is sent just in time: never more than ``lead_ms`` (160 ms) ahead of what the carrier is playing.
+That keeps the carrier's buffer short (barge-in stops fast even before ``clear`` lands) and lets marks
+locate the playback position, while a stall of the event loop (or of the network) shorter than the lead
+is not heard: at 100 realtime calls on a busy 2-core machine, 160 ms gave 117-138 gaps where 80 ms gave
+337-614 (``benchmarks/RESULTS.md``). Each text *segment* (a sentence) ends with a mark; when the carrier echoes it, that
 segment was heard. On barge-in, pending marks are written off before ``clear`` is sent, because the
 carrier echoes cleared marks too and the echo cannot tell them apart.
 
@@ -62,7 +64,7 @@ class Playout:
         codec: MediaCodec,
         send: Sender,
         *,
-        lead_ms: float = 80.0,
+        lead_ms: float = 160.0,
         chunk_ms: int = 60,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
