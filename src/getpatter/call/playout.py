@@ -4,9 +4,11 @@ Audio is sent just in time: never more than ``lead_ms`` (160 ms) ahead of what t
 That keeps the carrier's buffer short (barge-in stops fast even before ``clear`` lands) and lets marks
 locate the playback position, while a stall of the event loop (or of the network) shorter than the lead
 is not heard: at 100 realtime calls on a busy 2-core machine, 160 ms gave 117-138 gaps where 80 ms gave
-337-614 (``benchmarks/RESULTS.md``). Each text *segment* (a sentence) ends with a mark; when the carrier echoes it, that
-segment was heard. On barge-in, pending marks are written off before ``clear`` is sent, because the
-carrier echoes cleared marks too and the echo cannot tell them apart.
+337-614 (``benchmarks/RESULTS.md``).
+
+Each text *segment* (a sentence) ends with a mark; when the carrier echoes it, that segment was heard.
+On barge-in, pending marks are written off before ``clear`` is sent, because the carrier echoes cleared
+marks too and the echo cannot tell them apart.
 
 With background audio (:class:`~getpatter.audio.background.BackgroundMixer`) the ambience is mixed into
 every agent chunk, and the silences are filled with ambience-only chunks at the same just-in-time pace, so
