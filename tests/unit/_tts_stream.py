@@ -32,10 +32,11 @@ async def cancel_after_first_chunk(tts: Any, text: str = "A sentence long enough
         await task
 
 
-async def assert_cancel_closes_stream(tts: Any, fake: StallingFake) -> None:
-    """Cancelling the consumer of ``tts.synthesize`` mid-response closes the HTTP stream: the fake sees
-    the client go away (``aborted``), and the response is never read to its end (``completed`` 0)."""
+async def cancel_mid_stream(tts: Any, fake: StallingFake) -> tuple[int, int]:
+    """Cancel the consumer of ``tts.synthesize`` mid-response (the fake stalls after 3000 bytes) and wait
+    until the fake sees the client go away; returns the fake's ``(aborted, completed)`` responses. A TTS
+    that closes its HTTP stream on cancel gives ``(1, 0)``: aborted once, never read to its end."""
     fake.stall_after_bytes = 3000
     await cancel_after_first_chunk(tts)
     await asyncio.wait_for(fake.aborted_event.wait(), 5)
-    assert fake.aborted == 1 and fake.completed == 0
+    return fake.aborted, fake.completed
